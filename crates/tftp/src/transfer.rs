@@ -282,8 +282,9 @@ impl Params {
 /// and the transfer parameters.
 ///
 /// `tsize` is the file size for a read request in octet mode (`None` when not
-/// known, e.g. netascii, so the option is left out of the OACK); for a write
-/// request the client's value is echoed as RFC 2349 says.
+/// known, e.g. netascii, so the option is left out of the OACK; also left out
+/// for an empty file, which curl would refuse); for a write request the
+/// client's value is echoed as RFC 2349 says.
 pub fn negotiate(
     req: &Request<'_>,
     cfg: &ServerConfig,
@@ -308,7 +309,13 @@ pub fn negotiate(
         p.timeout = Some(Duration::from_secs(u64::from(t)));
     }
     if o.tsize.is_some() {
-        oack.tsize = if is_read { tsize } else { o.tsize };
+        // An empty file's tsize is left out: curl refuses `tsize=0` in an
+        // OACK, and RFC 2349 lets a server decline the option.
+        oack.tsize = if is_read {
+            tsize.filter(|&t| t > 0)
+        } else {
+            o.tsize
+        };
     }
     (oack, p)
 }

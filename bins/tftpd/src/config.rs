@@ -1,0 +1,252 @@
+//! Command line and TOML configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use netboot_tftp::transfer::{Rollover, ServerConfig, Timing};
+use netboot_tftp::wire::{MAX_BLKSIZE, MIN_BLKSIZE};
+use serde::Deserialize;
+
+/// A fast, hardened TFTP server for network boot (RFC 1350, 2347, 2348, 2349, 7440).
+///
+/// Serves files below --root, read-only unless --allow-write. Every option can
+/// also be set in a TOML file given with --config (keys as the long options,
+/// with underscores: `root`, `listen`, `allow_write`, `blksize_max`, ...);
+/// the command line wins over the file.
+#[derive(Debug, Parser)]
+#[command(name = "tftpd", version, about, long_about)]
+pub struct Cli {
+    /// Directory to serve.
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Address to listen on (repeatable). Default: [::]:69 and 0.0.0.0:69.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<SocketAddr>,
+    /// Accept write requests (creates new files only).
+    #[arg(long)]
+    allow_write: bool,
+    /// With --allow-write, also replace existing files.
+    #[arg(long)]
+    allow_overwrite: bool,
+    /// Most transfers at once; further requests get ERROR 0 "server busy".
+    #[arg(long, value_name = "N")]
+    max_transfers: Option<usize>,
+    /// Largest block size granted (8..=65464).
+    #[arg(long, value_name = "BYTES")]
+    blksize_max: Option<u16>,
+    /// Largest window granted (RFC 7440; 1 disables windows).
+    #[arg(long, value_name = "BLOCKS")]
+    windowsize_max: Option<u16>,
+    /// Initial retransmission time-out in seconds; the adaptive time-out stays
+    /// between 50 ms and 4x this value (or the client's `timeout` option).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// Retransmissions before a transfer is abandoned.
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
+    /// Local ports for transfers (default: any ephemeral port).
+    #[arg(long, value_name = "LOW-HIGH", value_parser = parse_range)]
+    port_range: Option<(u16, u16)>,
+    /// Block number after 65535: 0 (default, as curl and iPXE expect) or 1.
+    #[arg(long, value_name = "0|1")]
+    rollover: Option<u8>,
+    /// Seconds to let transfers finish on SIGINT/SIGTERM before aborting them.
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_grace: Option<u64>,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// More logging (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn parse_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("expected LOW-HIGH, got {s:?}"))?;
+    let lo: u16 = a.trim().parse().map_err(|e| format!("low port {a:?}: {e}"))?;
+    let hi: u16 = b.trim().parse().map_err(|e| format!("high port {b:?}: {e}"))?;
+    if lo == 0 || lo > hi {
+        return Err(format!("port range {lo}-{hi} is empty or starts at 0"));
+    }
+    Ok((lo, hi))
+}
+
+/// The same settings as the command line, from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    root: Option<PathBuf>,
+    listen: Option<Vec<SocketAddr>>,
+    allow_write: Option<bool>,
+    allow_overwrite: Option<bool>,
+    max_transfers: Option<usize>,
+    blksize_max: Option<u16>,
+    windowsize_max: Option<u16>,
+    timeout: Option<f64>,
+    retries: Option<u32>,
+    port_range: Option<String>,
+    rollover: Option<u8>,
+    shutdown_grace: Option<u64>,
+    log_level: Option<String>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub root: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    pub allow_write: bool,
+    pub allow_overwrite: bool,
+    pub max_transfers: usize,
+    pub port_range: Option<(u16, u16)>,
+    pub shutdown_grace: Duration,
+    pub log_level: String,
+    pub transfer: ServerConfig,
+}
+
+impl Config {
+    pub fn load(cli: Cli) -> Result<Config, String> {
+        let file = match &cli.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let root = cli
+            .root
+            .or(file.root)
+            .unwrap_or_else(|| PathBuf::from("/srv/tftp"));
+        let listen = if !cli.listen.is_empty() {
+            cli.listen
+        } else {
+            file.listen.unwrap_or_else(|| {
+                vec![
+                    "[::]:69".parse().expect("literal address"),
+                    "0.0.0.0:69".parse().expect("literal address"),
+                ]
+            })
+        };
+        let blksize_max = cli.blksize_max.or(file.blksize_max).unwrap_or(MAX_BLKSIZE);
+        if !(MIN_BLKSIZE..=MAX_BLKSIZE).contains(&blksize_max) {
+            return Err(format!(
+                "--blksize-max {blksize_max} is outside {MIN_BLKSIZE}..={MAX_BLKSIZE}"
+            ));
+        }
+        let windowsize_max = cli.windowsize_max.or(file.windowsize_max).unwrap_or(64);
+        if windowsize_max == 0 {
+            return Err("--windowsize-max must be at least 1".into());
+        }
+        let timeout = cli.timeout.or(file.timeout).unwrap_or(1.0);
+        if !(0.01..=255.0).contains(&timeout) {
+            return Err(format!("--timeout {timeout} is outside 0.01..=255 seconds"));
+        }
+        let timeout = Duration::from_secs_f64(timeout);
+        let retries = cli.retries.or(file.retries).unwrap_or(6);
+        let port_range = match (cli.port_range, file.port_range) {
+            (Some(r), _) => Some(r),
+            (None, Some(s)) => Some(parse_range(&s)?),
+            (None, None) => None,
+        };
+        let rollover = match cli.rollover.or(file.rollover).unwrap_or(0) {
+            0 => Rollover::Zero,
+            1 => Rollover::One,
+            n => return Err(format!("--rollover {n}: must be 0 or 1")),
+        };
+        let max_transfers = cli.max_transfers.or(file.max_transfers).unwrap_or(512);
+        if max_transfers == 0 {
+            return Err("--max-transfers must be at least 1".into());
+        }
+        let log_level = match (cli.verbose, cli.log_level.or(file.log_level)) {
+            (0, Some(l)) => l,
+            (0, None) => "info".into(),
+            (1, _) => "debug".into(),
+            _ => "trace".into(),
+        };
+        Ok(Config {
+            root,
+            listen,
+            allow_write: cli.allow_write || file.allow_write.unwrap_or(false),
+            allow_overwrite: cli.allow_overwrite || file.allow_overwrite.unwrap_or(false),
+            max_transfers,
+            port_range,
+            shutdown_grace: Duration::from_secs(
+                cli.shutdown_grace.or(file.shutdown_grace).unwrap_or(5),
+            ),
+            log_level,
+            transfer: ServerConfig {
+                blksize_max,
+                windowsize_max,
+                timing: Timing {
+                    initial_rto: timeout,
+                    min_rto: Duration::from_millis(50).min(timeout),
+                    max_rto: timeout * 4,
+                    retries,
+                    dally: timeout * 2,
+                },
+                rollover,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(args: &[&str]) -> Result<Config, String> {
+        let mut v = vec!["tftpd"];
+        v.extend_from_slice(args);
+        Config::load(Cli::try_parse_from(v).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.root, PathBuf::from("/srv/tftp"));
+        assert_eq!(c.listen.len(), 2);
+        assert!(!c.allow_write);
+        assert_eq!(c.transfer.blksize_max, 65464);
+        assert_eq!(c.transfer.timing.initial_rto, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn flags_and_file() {
+        let dir = std::env::temp_dir().join(format!("tftpd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("tftpd.toml");
+        std::fs::write(
+            &f,
+            "root = \"/tmp\"\nblksize_max = 1468\nport_range = \"5000-5100\"\nlisten = [\"127.0.0.1:6969\"]\n",
+        )
+        .unwrap();
+        let c = load(&["--config", f.to_str().unwrap(), "--blksize-max", "1024"]).unwrap();
+        assert_eq!(c.root, PathBuf::from("/tmp"));
+        assert_eq!(c.transfer.blksize_max, 1024, "command line wins");
+        assert_eq!(c.port_range, Some((5000, 5100)));
+        assert_eq!(c.listen, vec!["127.0.0.1:6969".parse().unwrap()]);
+        std::fs::write(&f, "bogus = 1\n").unwrap();
+        assert!(load(&["--config", f.to_str().unwrap()])
+            .unwrap_err()
+            .contains("bogus"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        assert!(load(&["--blksize-max", "4"]).is_err());
+        assert!(load(&["--windowsize-max", "0"]).is_err());
+        assert!(load(&["--port-range", "10-5"]).is_err());
+        assert!(load(&["--rollover", "2"]).is_err());
+        assert!(load(&["--timeout", "0"]).is_err());
+    }
+}
