@@ -70,8 +70,14 @@ fn parse_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s
         .split_once('-')
         .ok_or_else(|| format!("expected LOW-HIGH, got {s:?}"))?;
-    let lo: u16 = a.trim().parse().map_err(|e| format!("low port {a:?}: {e}"))?;
-    let hi: u16 = b.trim().parse().map_err(|e| format!("high port {b:?}: {e}"))?;
+    let lo: u16 = a
+        .trim()
+        .parse()
+        .map_err(|e| format!("low port {a:?}: {e}"))?;
+    let hi: u16 = b
+        .trim()
+        .parse()
+        .map_err(|e| format!("high port {b:?}: {e}"))?;
     if lo == 0 || lo > hi {
         return Err(format!("port range {lo}-{hi} is empty or starts at 0"));
     }
@@ -117,8 +123,7 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| format!("{}: {e}", p.display()))?
+                toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
             }
             None => FileConfig::default(),
         };

@@ -39,21 +39,29 @@ fn refuse(code: ErrorCode, message: &'static str, reason: impl Into<String>) -> 
 fn from_io(e: &io::Error, what: &str) -> Refusal {
     match e.kind() {
         io::ErrorKind::NotFound => refuse(ErrorCode::FileNotFound, "File not found", what),
-        io::ErrorKind::PermissionDenied => {
-            refuse(ErrorCode::AccessViolation, "Access violation", format!("{what}: {e}"))
-        }
+        io::ErrorKind::PermissionDenied => refuse(
+            ErrorCode::AccessViolation,
+            "Access violation",
+            format!("{what}: {e}"),
+        ),
         _ => match e.raw_os_error() {
             // openat2 refusing a path that leaves the root, or one that turned
             // into a symbolic link after the check.
-            Some(libc_exdev) if libc_exdev == nix::errno::Errno::EXDEV as i32 => {
-                refuse(ErrorCode::AccessViolation, "Access violation", format!("{what}: escapes the root"))
-            }
+            Some(libc_exdev) if libc_exdev == nix::errno::Errno::EXDEV as i32 => refuse(
+                ErrorCode::AccessViolation,
+                "Access violation",
+                format!("{what}: escapes the root"),
+            ),
             Some(eloop) if eloop == nix::errno::Errno::ELOOP as i32 => refuse(
                 ErrorCode::AccessViolation,
                 "Access violation",
                 format!("{what}: symbolic link changed during open"),
             ),
-            _ => refuse(ErrorCode::NotDefined, "Cannot open file", format!("{what}: {e}")),
+            _ => refuse(
+                ErrorCode::NotDefined,
+                "Cannot open file",
+                format!("{what}: {e}"),
+            ),
         },
     }
 }
@@ -86,8 +94,13 @@ impl Root {
     /// Resolves `name` to a path relative to the root, following symbolic
     /// links, and checks that it stays inside.
     fn resolve(&self, name: &str, must_exist: bool) -> Result<PathBuf, Refusal> {
-        let parts = components(name)
-            .map_err(|e| refuse(ErrorCode::AccessViolation, "Access violation", e.to_string()))?;
+        let parts = components(name).map_err(|e| {
+            refuse(
+                ErrorCode::AccessViolation,
+                "Access violation",
+                e.to_string(),
+            )
+        })?;
         let mut joined = self.path.clone();
         joined.extend(&parts);
         let canonical = if must_exist {
@@ -95,10 +108,16 @@ impl Root {
         } else {
             // The file does not exist yet: resolve its directory.
             let parent = joined.parent().unwrap_or(&self.path);
-            let file_name = joined
-                .file_name()
-                .ok_or_else(|| refuse(ErrorCode::AccessViolation, "Access violation", "no file name"))?;
-            let mut p = parent.canonicalize().map_err(|e| from_io(&e, "resolve directory"))?;
+            let file_name = joined.file_name().ok_or_else(|| {
+                refuse(
+                    ErrorCode::AccessViolation,
+                    "Access violation",
+                    "no file name",
+                )
+            })?;
+            let mut p = parent
+                .canonicalize()
+                .map_err(|e| from_io(&e, "resolve directory"))?;
             p.push(file_name);
             p
         };
@@ -110,7 +129,11 @@ impl Root {
             )
         })?;
         if rel.as_os_str().is_empty() {
-            return Err(refuse(ErrorCode::AccessViolation, "Access violation", "names the root"));
+            return Err(refuse(
+                ErrorCode::AccessViolation,
+                "Access violation",
+                "names the root",
+            ));
         }
         Ok(rel.to_path_buf())
     }
@@ -165,7 +188,11 @@ impl Root {
             Ok(existing) => {
                 let meta = existing.metadata().map_err(|e| from_io(&e, "stat"))?;
                 if !overwrite {
-                    return Err(refuse(ErrorCode::FileExists, "File already exists", "exists"));
+                    return Err(refuse(
+                        ErrorCode::FileExists,
+                        "File already exists",
+                        "exists",
+                    ));
                 }
                 if !meta.is_file() {
                     return Err(refuse(
@@ -261,8 +288,11 @@ mod tests {
         std::os::unix::fs::symlink("../secret", d.path().join("served/out")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("served/abs")).unwrap();
         std::os::unix::fs::symlink("ok.txt", d.path().join("served/in")).unwrap();
-        std::os::unix::fs::symlink(d.path().join("served/ok.txt"), d.path().join("served/absin"))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            d.path().join("served/ok.txt"),
+            d.path().join("served/absin"),
+        )
+        .unwrap();
         std::os::unix::fs::symlink("..", d.path().join("served/sub/up")).unwrap();
         let r = Root::open(&d.path().join("served")).unwrap();
         (d, r)
@@ -281,11 +311,14 @@ mod tests {
     #[test]
     fn refuses_links_out_and_non_files() {
         let (_d, r) = root();
-        for name in ["out", "abs", "sub/up/../secret", "sub/up/up/secret", "sub", "/"] {
+        for name in ["out", "abs", "sub/up/../secret", "sub/up/out", "sub", "/"] {
             let e = r.open_read(name).unwrap_err();
             assert_eq!(e.code, ErrorCode::AccessViolation, "{name}: {e:?}");
         }
-        assert_eq!(r.open_read("missing").unwrap_err().code, ErrorCode::FileNotFound);
+        assert_eq!(
+            r.open_read("missing").unwrap_err().code,
+            ErrorCode::FileNotFound
+        );
     }
 
     #[test]
@@ -293,10 +326,16 @@ mod tests {
         let (d, r) = root();
         let mut u = r.create_upload("sub/new.bin", false).unwrap();
         u.write_at(0, b"hello").unwrap();
-        assert!(!d.path().join("served/sub/new.bin").exists(), "invisible until done");
+        assert!(
+            !d.path().join("served/sub/new.bin").exists(),
+            "invisible until done"
+        );
         u.finish().unwrap();
         drop(u);
-        assert_eq!(std::fs::read(d.path().join("served/sub/new.bin")).unwrap(), b"hello");
+        assert_eq!(
+            std::fs::read(d.path().join("served/sub/new.bin")).unwrap(),
+            b"hello"
+        );
         assert_eq!(
             r.create_upload("sub/new.bin", false).unwrap_err().code,
             ErrorCode::FileExists
@@ -304,7 +343,10 @@ mod tests {
         let mut u = r.create_upload("sub/new.bin", true).unwrap();
         u.write_at(0, b"bye").unwrap();
         u.finish().unwrap();
-        assert_eq!(std::fs::read(d.path().join("served/sub/new.bin")).unwrap(), b"bye");
+        assert_eq!(
+            std::fs::read(d.path().join("served/sub/new.bin")).unwrap(),
+            b"bye"
+        );
         // An abandoned upload leaves nothing behind.
         let u = r.create_upload("gone.bin", false).unwrap();
         drop(u);
@@ -312,7 +354,10 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert!(!left.iter().any(|n| n.to_string_lossy().contains("tftpd-")), "{left:?}");
+        assert!(
+            !left.iter().any(|n| n.to_string_lossy().contains("tftpd-")),
+            "{left:?}"
+        );
         assert_eq!(
             r.create_upload("out", true).unwrap_err().code,
             ErrorCode::AccessViolation

@@ -34,7 +34,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let root = Root::open(&cfg.root).map_err(|e| format!("root {}: {e}", cfg.root.display()))?;
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
-        let sock = net::bind_listener(*addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let sock =
+            net::bind_listener(*addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let local = sock.local_addr().map_err(|e| e.to_string())?;
         info!(%local, "listening");
         listeners.push((sock, local));
@@ -136,8 +137,13 @@ async fn handle_request(
     let kind = if write { "write" } else { "read" };
     if req.mode == Mode::Mail {
         warn!(%client, file = req.filename, "refused: mail mode");
-        return reply_error(sock, client, ErrorCode::IllegalOperation, "Mail mode not supported")
-            .await;
+        return reply_error(
+            sock,
+            client,
+            ErrorCode::IllegalOperation,
+            "Mail mode not supported",
+        )
+        .await;
     }
     if !shared.active.lock().expect("lock").insert(client) {
         debug!(%client, file = req.filename, "duplicate request for a running transfer");
@@ -149,7 +155,13 @@ async fn handle_request(
     };
     let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
         warn!(%client, file = req.filename, "refused: {} transfers running", shared.cfg.max_transfers);
-        return reply_error(sock, client, ErrorCode::NotDefined, "Server busy, try later").await;
+        return reply_error(
+            sock,
+            client,
+            ErrorCode::NotDefined,
+            "Server busy, try later",
+        )
+        .await;
     };
     let tsock = match net::bind_transfer(listener, local, shared.cfg.port_range)
         .or_else(|_| net::bind_transfer(listener, None, shared.cfg.port_range))
@@ -162,7 +174,13 @@ async fn handle_request(
     };
     if write && !shared.cfg.allow_write {
         warn!(%client, file = req.filename, "refused write: writes are disabled");
-        return reply_error(&tsock, client, ErrorCode::AccessViolation, "Access violation").await;
+        return reply_error(
+            &tsock,
+            client,
+            ErrorCode::AccessViolation,
+            "Access violation",
+        )
+        .await;
     }
     let opened = if write {
         shared

@@ -14,7 +14,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-use crate::transfer::{ReadSource, ReceiveTransfer, Rollover, SendTransfer, Timing, Transfer, WriteSink};
+use crate::transfer::{
+    ReadSource, ReceiveTransfer, Rollover, SendTransfer, Timing, Transfer, WriteSink,
+};
 use crate::wire::{Mode, Options};
 use crate::Error;
 
@@ -72,7 +74,11 @@ async fn socket_for(server: SocketAddr) -> Result<UdpSocket, Error> {
 }
 
 /// Downloads `filename` from `server` into memory.
-pub async fn get(server: SocketAddr, filename: &str, opts: &ClientOptions) -> Result<Vec<u8>, Error> {
+pub async fn get(
+    server: SocketAddr,
+    filename: &str,
+    opts: &ClientOptions,
+) -> Result<Vec<u8>, Error> {
     get_into(server, filename, Vec::new(), opts).await
 }
 

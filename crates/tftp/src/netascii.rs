@@ -136,7 +136,7 @@ impl<R: Read> NetasciiSource<R> {
 
     /// Converts until `buf` reaches `want` bytes or the input ends.
     fn fill(&mut self, want: usize) -> io::Result<()> {
-        while self.buf.len() < want && !(self.eof && !self.encoder.has_pending()) {
+        while self.buf.len() < want && (!self.eof || self.encoder.has_pending()) {
             if self.raw_pos == self.raw_len && !self.eof {
                 self.raw_len = loop {
                     match self.inner.read(&mut self.raw) {
@@ -150,9 +150,10 @@ impl<R: Read> NetasciiSource<R> {
             let start = self.buf.len();
             let room = (want - start).max(2);
             self.buf.resize(start + room, 0);
-            let (used, wrote) = self
-                .encoder
-                .encode(&self.raw[self.raw_pos..self.raw_len], &mut self.buf[start..]);
+            let (used, wrote) = self.encoder.encode(
+                &self.raw[self.raw_pos..self.raw_len],
+                &mut self.buf[start..],
+            );
             self.raw_pos += used;
             self.buf.truncate(start + wrote);
         }
@@ -163,7 +164,10 @@ impl<R: Read> NetasciiSource<R> {
 impl<R: Read> ReadSource for NetasciiSource<R> {
     fn read_at(&mut self, offset: u64, out: &mut [u8]) -> io::Result<usize> {
         let rel = offset.checked_sub(self.base).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "netascii offset already released")
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "netascii offset already released",
+            )
         })?;
         let rel = usize::try_from(rel).map_err(|_| io::ErrorKind::InvalidInput)?;
         self.fill(rel.saturating_add(out.len()))?;

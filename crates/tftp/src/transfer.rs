@@ -63,7 +63,9 @@ pub trait WriteSink {
 
 impl ReadSource for &[u8] {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.len());
         let n = buf.len().min(self.len() - start);
         buf[..n].copy_from_slice(&self[start..start + n]);
         Ok(n)
@@ -485,7 +487,11 @@ fn encode_request(write: bool, filename: &str, mode: Mode, options: Options) -> 
         mode,
         options,
     };
-    let p = if write { Packet::Wrq(r) } else { Packet::Rrq(r) };
+    let p = if write {
+        Packet::Wrq(r)
+    } else {
+        Packet::Rrq(r)
+    };
     let mut v = vec![0u8; p.buffer_len()];
     let n = p.emit(&mut v).unwrap_or(0);
     v.truncate(n);
@@ -704,9 +710,7 @@ impl<S: ReadSource> Transfer for SendTransfer<S> {
             Ok(Packet::Oack(o)) if self.phase == SendPhase::Control && self.link.locked => {
                 // Only a client (WRQ) gets an OACK.
                 if !matches!(self.control, Some(Control::Request(_))) {
-                    return self
-                        .link
-                        .fail(Error::Protocol("unexpected OACK".into()));
+                    return self.link.fail(Error::Protocol("unexpected OACK".into()));
                 }
                 match check_oack(&self.asked, &o) {
                     Ok(()) => {
@@ -751,8 +755,10 @@ impl<S: ReadSource> Transfer for SendTransfer<S> {
         }
         let blksize = usize::from(self.params.blksize);
         if buf.len() < DATA_HEADER_LEN + blksize {
-            self.link
-                .fail(Error::Io(format!("send buffer of {} bytes too small", buf.len())));
+            self.link.fail(Error::Io(format!(
+                "send buffer of {} bytes too small",
+                buf.len()
+            )));
             return self.link.poll_errors(buf);
         }
         let index = self.next;
@@ -1031,19 +1037,20 @@ impl<K: WriteSink> Transfer for ReceiveTransfer<K> {
                 }
                 self.on_data(now, block, data)
             }
-            Ok(Packet::Oack(o)) if self.phase == RecvPhase::Request => match check_oack(&self.asked, &o)
-            {
-                Ok(()) => {
-                    self.params = params_from_oack(&o, self.params.rollover);
-                    let max = self.params.timeout.unwrap_or(self.timing.max_rto);
-                    self.rto = Rto::new(&self.timing, max);
-                    self.oack = Some(o);
-                    self.phase = RecvPhase::Data;
-                    self.retries = 0;
-                    self.ack(0);
+            Ok(Packet::Oack(o)) if self.phase == RecvPhase::Request => {
+                match check_oack(&self.asked, &o) {
+                    Ok(()) => {
+                        self.params = params_from_oack(&o, self.params.rollover);
+                        let max = self.params.timeout.unwrap_or(self.timing.max_rto);
+                        self.rto = Rto::new(&self.timing, max);
+                        self.oack = Some(o);
+                        self.phase = RecvPhase::Data;
+                        self.retries = 0;
+                        self.ack(0);
+                    }
+                    Err(e) => self.link.fail(e),
                 }
-                Err(e) => self.link.fail(e),
-            },
+            }
             Ok(Packet::Oack(_)) => {
                 // Our ACK 0 was lost and the server repeats its OACK.
                 if self.expected == 1 && self.oack.is_some() {

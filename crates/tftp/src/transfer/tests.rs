@@ -137,15 +137,7 @@ fn get(data: &[u8], options: Options, cfg: &ServerConfig, loss: u64, seed: u64) 
     );
     let (server, _) = simulate(
         &mut c,
-        |r| {
-            SendTransfer::server(
-                addr(CLIENT),
-                r,
-                data.to_vec(),
-                Some(data.len() as u64),
-                cfg,
-            )
-        },
+        |r| SendTransfer::server(addr(CLIENT), r, data.to_vec(), Some(data.len() as u64), cfg),
         loss,
         seed,
         |_, _| {},
@@ -199,7 +191,11 @@ fn get_edge_sizes() {
     let cfg = ServerConfig::default();
     for len in [0, 1, 511, 512, 513, 1024, 4096 * 3, 100_000] {
         let data = content(len);
-        assert_eq!(get(&data, Options::default(), &cfg, 0, 1), data, "len {len}");
+        assert_eq!(
+            get(&data, Options::default(), &cfg, 0, 1),
+            data,
+            "len {len}"
+        );
         assert_eq!(get(&data, opts(Some(1432), None), &cfg, 0, 1), data);
         assert_eq!(get(&data, opts(Some(8), Some(16)), &cfg, 0, 1), data);
     }
@@ -210,7 +206,11 @@ fn put_edge_sizes() {
     let cfg = ServerConfig::default();
     for len in [0, 511, 512, 513, 1468 * 4, 100_000] {
         let data = content(len);
-        assert_eq!(put(&data, Options::default(), &cfg, 0, 2), data, "len {len}");
+        assert_eq!(
+            put(&data, Options::default(), &cfg, 0, 2),
+            data,
+            "len {len}"
+        );
         assert_eq!(put(&data, opts(Some(1468), Some(8)), &cfg, 0, 2), data);
     }
 }
@@ -252,7 +252,11 @@ fn rollover_index_mapping() {
         for lo in [1u64, 100, 65530, 65535, 65536, 131070, 131071, 200_000] {
             for d in [0u64, 1, 5, 64, 65534] {
                 let j = lo + d;
-                assert_eq!(r.index_in(r.wire(j), lo, lo + 65534), Some(j), "{r:?} {lo} {d}");
+                assert_eq!(
+                    r.index_in(r.wire(j), lo, lo + 65534),
+                    Some(j),
+                    "{r:?} {lo} {d}"
+                );
             }
             assert_eq!(r.index_in(r.wire(lo + 10), lo, lo + 9), None);
         }

@@ -234,11 +234,9 @@ impl<'a> Request<'a> {
         let (mode, rest) = cstr(rest, "mode")?;
         let mode = Mode::parse(mode)?;
         let mut options = Options::default();
-        for pair in option_pairs(rest) {
-            // A non-UTF-8 option cannot be one we know: skip it.
-            if let Ok((name, value)) = pair {
-                options.apply_request(name, value);
-            }
+        // A non-UTF-8 option cannot be one we know: skip it.
+        for (name, value) in option_pairs(rest).flatten() {
+            options.apply_request(name, value);
         }
         Ok(Request {
             filename,
@@ -300,7 +298,9 @@ impl<'a> Packet<'a> {
             }
             opcode::ERROR => {
                 if body.len() < 2 {
-                    return Err(Error::Truncated { field: "error code" });
+                    return Err(Error::Truncated {
+                        field: "error code",
+                    });
                 }
                 let code = ErrorCode::from(u16::from_be_bytes([body[0], body[1]]));
                 let msg = &body[2..];

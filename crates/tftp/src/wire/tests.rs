@@ -6,7 +6,10 @@ fn emit_vec(p: &Packet<'_>) -> Vec<u8> {
     let mut buf = vec![0xa5u8; p.buffer_len() + 8];
     let n = p.emit(&mut buf).unwrap();
     assert_eq!(n, p.buffer_len());
-    assert!(buf[n..].iter().all(|&b| b == 0xa5), "emit wrote past its length");
+    assert!(
+        buf[n..].iter().all(|&b| b == 0xa5),
+        "emit wrote past its length"
+    );
     buf.truncate(n);
     buf
 }
@@ -50,8 +53,9 @@ fn test_parse_rrq_ipxe() {
 #[test]
 fn test_parse_rrq_curl_order_and_case() {
     // curl sends tsize, then blksize, then timeout; names in any case.
-    let p = Packet::parse(b"\x00\x01f\x00OCTET\x00TSIZE\x000\x00BlkSize\x001468\x00timeout\x006\x00")
-        .unwrap();
+    let p =
+        Packet::parse(b"\x00\x01f\x00OCTET\x00TSIZE\x000\x00BlkSize\x001468\x00timeout\x006\x00")
+            .unwrap();
     assert_eq!(
         p,
         Packet::Rrq(Request {
@@ -145,7 +149,13 @@ fn test_parse_data() {
             data: b"hello",
         },
     );
-    golden(b"\x00\x03\x00\x00", Packet::Data { block: 0, data: b"" });
+    golden(
+        b"\x00\x03\x00\x00",
+        Packet::Data {
+            block: 0,
+            data: b"",
+        },
+    );
 }
 
 #[test]
