@@ -21,7 +21,7 @@ pub struct Cli {
     /// Directory to serve.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
-    /// Address to listen on (repeatable). Default: [::]:69 and 0.0.0.0:69.
+    /// Address to listen on (repeatable). Default: `[::]:69` and `0.0.0.0:69`.
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Vec<SocketAddr>,
     /// Accept write requests (creates new files only).
