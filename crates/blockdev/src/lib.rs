@@ -1,0 +1,163 @@
+//! Virtual disks for network block targets (iSCSI, AoE).
+//!
+//! [`BlockDevice`] is deliberately small: size, logical block size,
+//! positional reads and writes, flush, discard (hole punching) and
+//! write-zeroes, and whether the disk is read-only. Every method takes
+//! `&self` and byte offsets, so one disk serves many commands at once (the
+//! disk is not a lock); implementations do their own range checks with
+//! checked arithmetic.
+//!
+//! Backends: [`FileDisk`] (regular file or block device, positional I/O,
+//! optional `O_DIRECT`) and [`MemDisk`] (memory, for tests, fuzzers and
+//! examples). Copy-on-write overlays can be added as another backend.
+//!
+//! Durability contract: data written with [`BlockDevice::write_at`] is on
+//! stable storage once a later [`BlockDevice::flush`] returns `Ok`. Targets
+//! call `flush` before reporting SYNCHRONIZE CACHE or a FUA write as done.
+//!
+//! ```
+//! use netboot_blockdev::{BlockDevice, MemDisk};
+//! let disk = MemDisk::new(1 << 20, 512);
+//! disk.write_at(b"boot sector", 0).unwrap();
+//! let mut buf = [0u8; 11];
+//! disk.read_at(&mut buf, 0).unwrap();
+//! assert_eq!(&buf, b"boot sector");
+//! assert!(disk.read_at(&mut buf, (1 << 20) - 5).is_err());
+//! ```
+
+#![warn(missing_docs)]
+
+mod file;
+mod mem;
+
+pub use file::{FileDisk, OpenOptions};
+pub use mem::MemDisk;
+
+use std::io;
+
+/// Errors of block devices. Each names the request that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request reaches past the end of the disk (or overflows).
+    #[error("range {offset}+{len} is outside the disk of {size} bytes")]
+    OutOfRange {
+        /// Byte offset asked for.
+        offset: u64,
+        /// Length asked for.
+        len: u64,
+        /// Disk size.
+        size: u64,
+    },
+    /// A write, discard or write-zeroes on a read-only disk.
+    #[error("disk is read-only")]
+    ReadOnly,
+    /// The block size is not 512 or 4096, or the size not a multiple of it.
+    #[error("invalid geometry: {0}")]
+    Geometry(String),
+    /// The operating system refused.
+    #[error("{op} at offset {offset}: {source}")]
+    Io {
+        /// Operation that failed.
+        op: &'static str,
+        /// Byte offset of the request.
+        offset: u64,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A virtual disk.
+pub trait BlockDevice: Send + Sync + std::fmt::Debug {
+    /// Size in bytes (a multiple of [`BlockDevice::block_size`]).
+    fn size(&self) -> u64;
+    /// Logical block size in bytes: 512 or 4096.
+    fn block_size(&self) -> u32;
+    /// True if writes are refused.
+    fn read_only(&self) -> bool;
+    /// Fills `buf` from `offset`; the whole range must lie inside the disk.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
+    /// Writes `buf` at `offset`; the whole range must lie inside the disk.
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<()>;
+    /// Makes every completed write durable (fdatasync).
+    fn flush(&self) -> Result<()>;
+    /// Deallocates the range (reads return zeros afterwards). Backends that
+    /// cannot deallocate write zeros instead.
+    fn discard(&self, offset: u64, len: u64) -> Result<()>;
+    /// Writes zeros over the range, deallocating where the backend can.
+    fn write_zeroes(&self, offset: u64, len: u64) -> Result<()>;
+    /// Number of logical blocks.
+    fn blocks(&self) -> u64 {
+        self.size() / u64::from(self.block_size())
+    }
+}
+
+/// Checks that `offset..offset+len` lies inside a disk of `size` bytes.
+pub fn check_range(offset: u64, len: u64, size: u64) -> Result<()> {
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Error::OutOfRange { offset, len, size }),
+    }
+}
+
+fn check_geometry(size: u64, block_size: u32) -> Result<()> {
+    if block_size != 512 && block_size != 4096 {
+        return Err(Error::Geometry(format!(
+            "block size {block_size} (must be 512 or 4096)"
+        )));
+    }
+    if size % u64::from(block_size) != 0 {
+        return Err(Error::Geometry(format!(
+            "size {size} is not a multiple of the block size {block_size}"
+        )));
+    }
+    Ok(())
+}
+
+impl<T: BlockDevice + ?Sized> BlockDevice for std::sync::Arc<T> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn block_size(&self) -> u32 {
+        (**self).block_size()
+    }
+    fn read_only(&self) -> bool {
+        (**self).read_only()
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        (**self).read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        (**self).write_at(buf, offset)
+    }
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+    fn discard(&self, offset: u64, len: u64) -> Result<()> {
+        (**self).discard(offset, len)
+    }
+    fn write_zeroes(&self, offset: u64, len: u64) -> Result<()> {
+        (**self).write_zeroes(offset, len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_checks_overflow() {
+        assert!(check_range(0, 512, 512).is_ok());
+        assert!(check_range(512, 0, 512).is_ok());
+        assert!(check_range(1, 512, 512).is_err());
+        assert!(check_range(u64::MAX, 2, u64::MAX).is_err());
+        assert_eq!(
+            check_range(10, 600, 512).unwrap_err().to_string(),
+            "range 10+600 is outside the disk of 512 bytes"
+        );
+    }
+}
