@@ -95,7 +95,9 @@ def main():
     ap.add_argument("--size-mb", type=int, default=256)
     ap.add_argument("--concurrent", type=int, default=64)
     ap.add_argument("--conc-size-mb", type=int, default=16)
-    ap.add_argument("--tftpd", default=os.path.join(REPO, "target", "release", "tftpd"))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    ap.add_argument("--tftpd", default=os.path.join(target, "release", "tftpd"),
+                    help="server binary (default: built with cargo build --release)")
     ap.add_argument("--quick", action="store_true", help="small sizes, 3 rounds (a smoke run)")
     args = ap.parse_args()
     if args.quick:
@@ -103,7 +105,8 @@ def main():
     for tool in ["curl", "atftp", "in.tftpd"]:
         if not shutil.which(tool):
             sys.exit(f"missing {tool}: apt-get install curl atftp tftpd-hpa")
-    if not os.path.exists(args.tftpd):
+    if args.tftpd == ap.get_default("tftpd"):
+        # Always rebuild: a stale binary would measure old code.
         subprocess.run(["cargo", "build", "--release", "-p", "netboot-tftpd"], cwd=REPO, check=True)
 
     tmp = tempfile.mkdtemp(prefix="tftp-bench-")

@@ -61,6 +61,7 @@ pub mod discovery;
 pub mod error;
 pub mod login;
 pub mod negotiate;
+pub mod session;
 pub mod text;
 pub mod wire;
 

@@ -1,0 +1,565 @@
+use super::*;
+use crate::negotiate::SessionParams;
+use crate::wire::{Isid, TaskAttr};
+
+fn login(params: SessionParams) -> LoginResult {
+    LoginResult {
+        isid: Isid([0x80, 0, 0, 0, 0, 1]),
+        tsih: 1,
+        cid: 0,
+        params,
+        stat_sn: 100,
+        cmd_sn: 10,
+    }
+}
+
+fn session(params: SessionParams, cfg: SessionConfig) -> TargetSession {
+    TargetSession::new(&login(params), Arc::new(TargetConfig::default()), cfg)
+}
+
+fn cmd(itt: u32, cmd_sn: u32, read: bool, write: bool, edtl: u32, op: u8) -> ScsiCommand {
+    let mut cdb = [0u8; 16];
+    cdb[0] = op;
+    ScsiCommand {
+        immediate: false,
+        final_: true,
+        read,
+        write,
+        attr: TaskAttr::Simple,
+        lun: 0,
+        itt,
+        expected_data_transfer_length: edtl,
+        cmd_sn,
+        exp_stat_sn: 0,
+        cdb,
+    }
+}
+
+fn drain(s: &mut TargetSession) -> Vec<Pdu> {
+    std::iter::from_fn(|| s.poll_pdu()).collect()
+}
+
+fn execute_id(s: &mut TargetSession) -> (u64, Bytes) {
+    match s.poll_event() {
+        Some(Event::Execute { id, data_out, .. }) => (id, data_out),
+        other => panic!("expected Execute, got {other:?}"),
+    }
+}
+
+#[test]
+fn read_is_split_into_data_in_with_status_in_the_last() {
+    let now = Instant::now();
+    let mut s = session(SessionParams::default(), SessionConfig::default());
+    s.handle_pdu(now, Pdu::new(cmd(7, 10, true, false, 20000, 0x28)))
+        .unwrap();
+    let (id, out) = execute_id(&mut s);
+    assert!(out.is_empty());
+    let data = Bytes::from(vec![0xabu8; 20000]);
+    s.complete(
+        id,
+        Completion {
+            status: STATUS_GOOD,
+            sense: None,
+            data_in: data.clone(),
+        },
+    );
+    let pdus = drain(&mut s);
+    assert_eq!(pdus.len(), 3);
+    let mut got = Vec::new();
+    for (i, p) in pdus.iter().enumerate() {
+        let Bhs::DataIn(d) = p.header else { panic!() };
+        assert_eq!(d.data_sn, i as u32);
+        assert_eq!(d.buffer_offset as usize, got.len());
+        assert_eq!(d.itt, 7);
+        got.extend_from_slice(&p.data);
+        if i == 2 {
+            assert_eq!(d.status, Some(STATUS_GOOD));
+            assert!(d.final_);
+            assert_eq!(d.stat_sn, 100);
+            assert_eq!(d.exp_cmd_sn, 11);
+        } else {
+            assert_eq!(d.status, None);
+            assert!(p.data.len() == 8192);
+        }
+    }
+    assert_eq!(got, data);
+    // The next response takes the next StatSN.
+    s.handle_pdu(now, Pdu::new(cmd(8, 11, false, false, 0, 0x00)))
+        .unwrap();
+    let (id, _) = execute_id(&mut s);
+    s.complete(id, Completion::default());
+    let Bhs::ScsiResponse(r) = drain(&mut s)[0].header else {
+        panic!()
+    };
+    assert_eq!(r.stat_sn, 101);
+    assert_eq!(r.exp_cmd_sn, 12);
+    assert_eq!(r.status, STATUS_GOOD);
+}
+
+#[test]
+fn data_in_respects_max_burst_and_reports_residuals() {
+    let now = Instant::now();
+    let params = SessionParams {
+        initiator_max_recv_data_segment_length: 4096,
+        max_burst_length: 8192,
+        ..SessionParams::default()
+    };
+    let mut s = session(params, SessionConfig::default());
+    // The initiator wants 20000 bytes; the command produces 12000.
+    s.handle_pdu(now, Pdu::new(cmd(1, 10, true, false, 20000, 0x28)))
+        .unwrap();
+    let (id, _) = execute_id(&mut s);
+    s.complete(
+        id,
+        Completion {
+            status: STATUS_GOOD,
+            sense: None,
+            data_in: Bytes::from(vec![1u8; 12000]),
+        },
+    );
+    let pdus = drain(&mut s);
+    let flags: Vec<(usize, bool)> = pdus
+        .iter()
+        .map(|p| match p.header {
+            Bhs::DataIn(d) => (p.data.len(), d.final_),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(flags, vec![(4096, false), (4096, true), (3808, true)]);
+    let Bhs::DataIn(last) = pdus[2].header else {
+        panic!()
+    };
+    assert!(last.underflow);
+    assert_eq!(last.residual_count, 8000);
+    // Overflow: EDTL smaller than what the command produced.
+    s.handle_pdu(now, Pdu::new(cmd(2, 11, true, false, 512, 0x28)))
+        .unwrap();
+    let (id, _) = execute_id(&mut s);
+    s.complete(
+        id,
+        Completion {
+            status: STATUS_GOOD,
+            sense: None,
+            data_in: Bytes::from(vec![1u8; 1024]),
+        },
+    );
+    let pdus = drain(&mut s);
+    assert_eq!(pdus.len(), 1);
+    let Bhs::DataIn(d) = pdus[0].header else {
+        panic!()
+    };
+    assert!(d.overflow);
+    assert_eq!(d.residual_count, 512);
+    assert_eq!(pdus[0].data.len(), 512);
+}
+
+#[test]
+fn write_with_immediate_data_and_r2t() {
+    let now = Instant::now();
+    let mut s = session(SessionParams::default(), SessionConfig::default());
+    let total = 300_000u32;
+    let payload: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+    let mut c = cmd(5, 10, false, true, total, 0x2a);
+    c.final_ = true;
+    s.handle_pdu(
+        now,
+        Pdu::with_data(c, Bytes::copy_from_slice(&payload[..8192])),
+    )
+    .unwrap();
+    assert!(s.poll_event().is_none(), "waiting for data");
+    let mut sent = 8192u32;
+    let mut r2ts = 0;
+    while sent < total {
+        let pdus = drain(&mut s);
+        assert_eq!(pdus.len(), 1, "MaxOutstandingR2T=1");
+        let Bhs::R2t(r) = pdus[0].header else {
+            panic!("{:?}", pdus[0].header)
+        };
+        assert_eq!(r.buffer_offset, sent);
+        assert_eq!(r.r2t_sn, r2ts);
+        assert!(r.desired_data_transfer_length <= 262_144);
+        r2ts += 1;
+        let end = r.buffer_offset + r.desired_data_transfer_length;
+        let mut off = r.buffer_offset;
+        while off < end {
+            let n = (end - off).min(8192);
+            s.handle_pdu(
+                now,
+                Pdu::with_data(
+                    DataOut {
+                        final_: off + n == end,
+                        lun: 0,
+                        itt: 5,
+                        ttt: r.ttt,
+                        exp_stat_sn: 0,
+                        data_sn: 0,
+                        buffer_offset: off,
+                    },
+                    Bytes::copy_from_slice(&payload[off as usize..(off + n) as usize]),
+                ),
+            )
+            .unwrap();
+            off += n;
+        }
+        sent = end;
+    }
+    assert_eq!(r2ts, 2);
+    let (id, data) = execute_id(&mut s);
+    assert_eq!(data, payload);
+    s.complete(id, Completion::default());
+    let Bhs::ScsiResponse(r) = drain(&mut s)[0].header else {
+        panic!()
+    };
+    assert_eq!(r.status, STATUS_GOOD);
+    assert_eq!(s.tasks(), 0);
+}
+
+#[test]
+fn unsolicited_data_out_without_initial_r2t() {
+    let now = Instant::now();
+    let params = SessionParams {
+        initial_r2t: false,
+        immediate_data: false,
+        first_burst_length: 16384,
+        ..SessionParams::default()
+    };
+    let mut s = session(params, SessionConfig::default());
+    let mut c = cmd(9, 10, false, true, 16384, 0x2a);
+    c.final_ = false;
+    s.handle_pdu(now, Pdu::new(c)).unwrap();
+    assert!(drain(&mut s).is_empty(), "no R2T for the first burst");
+    for off in [0u32, 8192] {
+        s.handle_pdu(
+            now,
+            Pdu::with_data(
+                DataOut {
+                    final_: off == 8192,
+                    lun: 0,
+                    itt: 9,
+                    ttt: RESERVED_TAG,
+                    exp_stat_sn: 0,
+                    data_sn: off / 8192,
+                    buffer_offset: off,
+                },
+                Bytes::from(vec![off as u8 + 1; 8192]),
+            ),
+        )
+        .unwrap();
+    }
+    let (_, data) = execute_id(&mut s);
+    assert_eq!(data.len(), 16384);
+    assert_eq!(data[0], 1);
+    assert_eq!(data[8192], 8193u32 as u8);
+}
+
+#[test]
+fn immediate_data_refused_when_not_negotiated() {
+    let now = Instant::now();
+    let params = SessionParams {
+        immediate_data: false,
+        ..SessionParams::default()
+    };
+    let mut s = session(params, SessionConfig::default());
+    s.handle_pdu(
+        now,
+        Pdu::with_data(
+            cmd(1, 10, false, true, 512, 0x2a),
+            Bytes::from(vec![0u8; 512]),
+        ),
+    )
+    .unwrap();
+    let pdus = drain(&mut s);
+    assert!(matches!(pdus[0].header, Bhs::Reject(_)));
+    assert!(s.poll_event().is_none());
+}
+
+#[test]
+fn cmd_sn_window_orders_and_drops() {
+    let now = Instant::now();
+    let mut s = session(
+        SessionParams::default(),
+        SessionConfig {
+            queue_depth: 4,
+            ..SessionConfig::default()
+        },
+    );
+    // 11 arrives before 10: held back.
+    s.handle_pdu(now, Pdu::new(cmd(2, 11, false, false, 0, 0)))
+        .unwrap();
+    assert!(s.poll_event().is_none());
+    // Outside the window (10..=13): ignored.
+    s.handle_pdu(now, Pdu::new(cmd(3, 14, false, false, 0, 0)))
+        .unwrap();
+    // Already seen: ignored.
+    s.handle_pdu(now, Pdu::new(cmd(4, 9, false, false, 0, 0)))
+        .unwrap();
+    s.handle_pdu(now, Pdu::new(cmd(1, 10, false, false, 0, 0)))
+        .unwrap();
+    let order: Vec<u64> = std::iter::from_fn(|| s.poll_event())
+        .map(|e| match e {
+            Event::Execute { id, .. } => id,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(order.len(), 2);
+    // An immediate command runs at once and takes no CmdSN.
+    let mut imm = cmd(5, 12, false, false, 0, 0);
+    imm.immediate = true;
+    s.handle_pdu(now, Pdu::new(imm)).unwrap();
+    assert!(matches!(s.poll_event(), Some(Event::Execute { .. })));
+}
+
+#[test]
+fn check_condition_carries_sense() {
+    let now = Instant::now();
+    let mut s = session(SessionParams::default(), SessionConfig::default());
+    s.handle_pdu(now, Pdu::new(cmd(1, 10, true, false, 512, 0x28)))
+        .unwrap();
+    let (id, _) = execute_id(&mut s);
+    let sense = Bytes::from_static(&[0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x21, 0, 0, 0, 0, 0]);
+    s.complete(
+        id,
+        Completion {
+            status: STATUS_CHECK_CONDITION,
+            sense: Some(sense.clone()),
+            data_in: Bytes::new(),
+        },
+    );
+    let pdus = drain(&mut s);
+    assert_eq!(pdus.len(), 1);
+    let Bhs::ScsiResponse(r) = pdus[0].header else {
+        panic!()
+    };
+    assert_eq!(r.status, STATUS_CHECK_CONDITION);
+    assert_eq!(&pdus[0].data[..2], &[0, 18]);
+    assert_eq!(&pdus[0].data[2..], &sense[..]);
+    assert!(r.underflow);
+    assert_eq!(r.residual_count, 512);
+}
+
+#[test]
+fn oversized_transfer_refused_before_any_data() {
+    let now = Instant::now();
+    let mut s = session(SessionParams::default(), SessionConfig::default());
+    s.handle_pdu(now, Pdu::new(cmd(1, 10, false, true, u32::MAX, 0x2a)))
+        .unwrap();
+    assert!(s.poll_event().is_none());
+    let pdus = drain(&mut s);
+    let Bhs::ScsiResponse(r) = pdus[0].header else {
+        panic!()
+    };
+    assert_eq!(r.status, STATUS_CHECK_CONDITION);
+    assert_eq!(pdus[0].data[2 + 12], 0x24);
+}
+
+#[test]
+fn r2t_budget_bounds_solicited_data() {
+    let now = Instant::now();
+    let mut s = session(
+        SessionParams::default(),
+        SessionConfig {
+            r2t_budget: 262_144,
+            ..SessionConfig::default()
+        },
+    );
+    s.handle_pdu(now, Pdu::new(cmd(1, 10, false, true, 262_144, 0x2a)))
+        .unwrap();
+    s.handle_pdu(now, Pdu::new(cmd(2, 11, false, true, 262_144, 0x2a)))
+        .unwrap();
+    let pdus = drain(&mut s);
+    assert_eq!(pdus.len(), 1, "only one R2T fits the budget");
+    let Bhs::R2t(r) = pdus[0].header else {
+        panic!()
+    };
+    assert_eq!(r.itt, 1);
+    let mut off = 0;
+    while off < 262_144 {
+        s.handle_pdu(
+            now,
+            Pdu::with_data(
+                DataOut {
+                    final_: off + 8192 == 262_144,
+                    lun: 0,
+                    itt: 1,
+                    ttt: r.ttt,
+                    exp_stat_sn: 0,
+                    data_sn: 0,
+                    buffer_offset: off,
+                },
+                Bytes::from(vec![0u8; 8192]),
+            ),
+        )
+        .unwrap();
+        off += 8192;
+    }
+    let (id, _) = execute_id(&mut s);
+    assert!(
+        drain(&mut s).is_empty(),
+        "budget still held while executing"
+    );
+    s.complete(id, Completion::default());
+    let pdus = drain(&mut s);
+    assert!(pdus
+        .iter()
+        .any(|p| matches!(p.header, Bhs::R2t(r) if r.itt == 2)));
+}
+
+#[test]
+fn abort_task_drops_the_result() {
+    let now = Instant::now();
+    let mut s = session(SessionParams::default(), SessionConfig::default());
+    s.handle_pdu(now, Pdu::new(cmd(1, 10, true, false, 512, 0x28)))
+        .unwrap();
+    let (id, _) = execute_id(&mut s);
+    s.handle_pdu(
+        now,
+        Pdu::new(TaskMgmtRequest {
+            immediate: true,
+            function: TmFunction::AbortTask,
+            lun: 0,
+            itt: 50,
+            referenced_task_tag: 1,
+            cmd_sn: 11,
+            exp_stat_sn: 0,
+            ref_cmd_sn: 10,
+            exp_data_sn: 0,
+        }),
+    )
+    .unwrap();
+    let pdus = drain(&mut s);
+    let Bhs::TaskMgmtResponse(t) = pdus[0].header else {
+        panic!()
+    };
+    assert_eq!(t.response, TmResponse::Complete);
+    s.complete(
+        id,
+        Completion {
+            data_in: Bytes::from(vec![0u8; 512]),
+            ..Completion::default()
+        },
+    );
+    assert!(drain(&mut s).is_empty(), "no response for an aborted task");
+    // LUN reset reaches the SCSI layer.
+    s.handle_pdu(
+        now,
+        Pdu::new(TaskMgmtRequest {
+            immediate: true,
+            function: TmFunction::LogicalUnitReset,
+            lun: 0,
+            itt: 51,
+            referenced_task_tag: RESERVED_TAG,
+            cmd_sn: 11,
+            exp_stat_sn: 0,
+            ref_cmd_sn: 0,
+            exp_data_sn: 0,
+        }),
+    )
+    .unwrap();
+    assert_eq!(s.poll_event(), Some(Event::LunReset(0)));
+}
+
+#[test]
+fn nop_out_is_answered_and_idle_connections_are_pinged() {
+    let t0 = Instant::now();
+    let mut s = session(
+        SessionParams::default(),
+        SessionConfig {
+            nop_interval: Duration::from_secs(5),
+            nop_timeout: Duration::from_secs(5),
+            ..SessionConfig::default()
+        },
+    );
+    s.handle_pdu(
+        t0,
+        Pdu::with_data(
+            NopOut {
+                immediate: true,
+                lun: 0,
+                itt: 3,
+                ttt: RESERVED_TAG,
+                cmd_sn: 10,
+                exp_stat_sn: 0,
+            },
+            Bytes::from_static(b"ping"),
+        ),
+    )
+    .unwrap();
+    let pdus = drain(&mut s);
+    assert!(matches!(pdus[0].header, Bhs::NopIn(n) if n.itt == 3));
+    assert_eq!(&pdus[0].data[..], b"ping");
+    let due = s.poll_timeout().unwrap();
+    assert_eq!(due, t0 + Duration::from_secs(5));
+    s.handle_timeout(due).unwrap();
+    let pdus = drain(&mut s);
+    let Bhs::NopIn(ping) = pdus[0].header else {
+        panic!()
+    };
+    assert_eq!(ping.itt, RESERVED_TAG);
+    // Answered: no error.
+    s.handle_pdu(
+        due,
+        Pdu::new(NopOut {
+            immediate: true,
+            lun: 0,
+            itt: RESERVED_TAG,
+            ttt: ping.ttt,
+            cmd_sn: 10,
+            exp_stat_sn: 0,
+        }),
+    )
+    .unwrap();
+    let due = s.poll_timeout().unwrap();
+    s.handle_timeout(due).unwrap();
+    drain(&mut s);
+    // Unanswered: the initiator is gone.
+    let dead = s.poll_timeout().unwrap();
+    assert!(s.handle_timeout(dead).is_err());
+}
+
+#[test]
+fn logout_closes_after_response() {
+    let now = Instant::now();
+    let mut s = session(SessionParams::default(), SessionConfig::default());
+    s.handle_pdu(
+        now,
+        Pdu::new(LogoutRequest {
+            immediate: true,
+            reason: crate::wire::LogoutReason::CloseSession,
+            itt: 9,
+            cid: 0,
+            cmd_sn: 10,
+            exp_stat_sn: 0,
+        }),
+    )
+    .unwrap();
+    assert!(!s.is_closed());
+    let p = s.poll_pdu().unwrap();
+    assert!(matches!(p.header, Bhs::LogoutResponse(l) if l.itt == 9));
+    assert!(s.poll_pdu().is_none());
+    assert!(s.is_closed());
+}
+
+#[test]
+fn snack_is_rejected_at_erl0() {
+    let now = Instant::now();
+    let mut s = session(SessionParams::default(), SessionConfig::default());
+    s.handle_pdu(
+        now,
+        Pdu::new(crate::wire::SnackRequest {
+            snack_type: crate::wire::SnackType::DataR2t,
+            lun: 0,
+            itt: 1,
+            ttt_or_snack_tag: 0,
+            exp_stat_sn: 0,
+            beg_run: 0,
+            run_length: 0,
+        }),
+    )
+    .unwrap();
+    let pdus = drain(&mut s);
+    let Bhs::Reject(r) = pdus[0].header else {
+        panic!()
+    };
+    assert_eq!(r.reason, RejectReason::CommandNotSupported);
+    assert_eq!(pdus[0].data.len(), 48, "the rejected header is returned");
+}
