@@ -107,6 +107,10 @@ pub struct Completion {
     /// Data for the initiator (may be longer than it expects: the rest is
     /// reported as overflow residual).
     pub data_in: Bytes,
+    /// For a write: the bytes of Data-Out the command asked for (its SCSI
+    /// transfer length), so that a difference to the Expected Data Transfer
+    /// Length is reported as residual (§11.4.5.2).
+    pub write_len: Option<u64>,
 }
 
 /// Whether a write task still waits for data, or runs.
@@ -130,8 +134,11 @@ struct Task {
     unsolicited_end: u32,
     /// Next offset to solicit with an R2T.
     next_r2t: u32,
-    /// Outstanding R2Ts: TTT -> (offset, length, received).
-    r2ts: HashMap<u32, (u32, u32, u32)>,
+    /// Outstanding R2Ts: TTT -> (offset, length, received, next DataSN).
+    r2ts: HashMap<u32, (u32, u32, u32, u32)>,
+    /// Next DataSN and offset of the unsolicited Data-Out sequence.
+    unsol_data_sn: u32,
+    unsol_next: u32,
     r2t_sn: u32,
     /// Bytes of this task counted against the session's R2T budget.
     budget: u32,
@@ -263,7 +270,7 @@ impl TargetSession {
                 self.scsi_command(c, &pdu);
             }
             Bhs::ScsiCommand(c) => self.ordered(c.cmd_sn, pdu),
-            Bhs::DataOut(d) => self.data_out(d, pdu.data),
+            Bhs::DataOut(d) => self.data_out(d, pdu.data)?,
             Bhs::NopOut(n) => self.nop_out(n, &pdu),
             Bhs::TaskMgmtRequest(t) => {
                 if !t.immediate && !self.take_cmd_sn(t.cmd_sn) {
@@ -367,6 +374,8 @@ impl TargetSession {
             unsolicited_end: 0,
             next_r2t: 0,
             r2ts: HashMap::new(),
+            unsol_data_sn: 0,
+            unsol_next: 0,
             r2t_sn: 0,
             budget: 0,
             aborted: false,
@@ -388,6 +397,7 @@ impl TargetSession {
             task.data.extend_from_slice(&pdu.data);
             task.received = immediate;
         }
+        task.unsol_next = immediate;
         // Unsolicited Data-Out follows unless InitialR2T=Yes or F=1.
         task.unsolicited_end = if !self.params.initial_r2t && !c.final_ {
             first_burst
@@ -431,7 +441,7 @@ impl TargetSession {
             let offset = t.next_r2t;
             t.next_r2t += len;
             t.budget += len;
-            t.r2ts.insert(ttt, (offset, len, 0));
+            t.r2ts.insert(ttt, (offset, len, 0, 0));
             let r2t_sn = t.r2t_sn;
             t.r2t_sn += 1;
             self.out.push_back(Pdu::new(R2t {
@@ -448,32 +458,50 @@ impl TargetSession {
         }
     }
 
-    fn data_out(&mut self, d: DataOut, data: Bytes) {
+    fn data_out(&mut self, d: DataOut, data: Bytes) -> Result<(), Error> {
         let Some(t) = self.tasks.get_mut(&d.itt) else {
             // Data for a task that ended (aborted, or refused): dropped.
-            return;
+            return Ok(());
         };
         if !matches!(t.phase, Phase::Collecting) {
-            return;
+            return Ok(());
         }
         let len = data.len() as u32;
-        let Some(end) = d.buffer_offset.checked_add(len).filter(|&e| e <= t.edtl) else {
-            // Beyond the expected length: a protocol error; drop the data.
-            return;
+        let bad = |field: &'static str, value: u32| Error::InvalidField {
+            field,
+            value: value.into(),
         };
+        let Some(end) = d.buffer_offset.checked_add(len).filter(|&e| e <= t.edtl) else {
+            return Err(bad("Buffer Offset", d.buffer_offset));
+        };
+        // DataPDUInOrder and DataSequenceInOrder are Yes: within a sequence,
+        // DataSN counts from 0 and offsets follow each other (§11.7.5). At
+        // ERL 0 a violation ends the connection.
         if d.ttt == RESERVED_TAG {
             if end > t.unsolicited_end {
-                return;
+                return Err(bad("Buffer Offset", d.buffer_offset));
             }
+            if d.data_sn != t.unsol_data_sn {
+                return Err(bad("DataSN", d.data_sn));
+            }
+            if d.buffer_offset != t.unsol_next {
+                return Err(bad("Buffer Offset", d.buffer_offset));
+            }
+            t.unsol_data_sn += 1;
+            t.unsol_next = end;
         } else {
             let Some(r) = t.r2ts.get_mut(&d.ttt) else {
-                return;
+                return Err(bad("Target Transfer Tag", d.ttt));
             };
-            if d.buffer_offset < r.0 || end > r.0 + r.1 {
-                return;
+            if d.buffer_offset != r.0 + r.2 || end > r.0 + r.1 {
+                return Err(bad("Buffer Offset", d.buffer_offset));
+            }
+            if d.data_sn != r.3 {
+                return Err(bad("DataSN", d.data_sn));
             }
             r.2 += len;
-            if r.2 >= r.1 || d.final_ {
+            r.3 += 1;
+            if r.2 >= r.1 {
                 t.r2ts.remove(&d.ttt);
             }
         }
@@ -486,6 +514,7 @@ impl TargetSession {
         let itt = d.itt;
         self.solicit(itt);
         self.maybe_execute(itt);
+        Ok(())
     }
 
     fn maybe_execute(&mut self, itt: u32) {
@@ -540,16 +569,17 @@ impl TargetSession {
         // Residuals (§11.4.5): for reads, data produced against EDTL; for
         // writes, data the command wanted against what was sent is not
         // known here, so only a short EDTL read counts.
-        let (overflow, underflow, residual) = if t.read && produced > u64::from(edtl) {
-            (
+        // For reads the data produced is compared with EDTL, for writes the
+        // data the command wanted.
+        let wanted = if t.read { Some(produced) } else { c.write_len };
+        let (overflow, underflow, residual) = match wanted {
+            Some(w) if w > u64::from(edtl) => (
                 true,
                 false,
-                (produced - u64::from(edtl)).min(u64::from(u32::MAX)) as u32,
-            )
-        } else if t.read && produced < u64::from(edtl) {
-            (false, true, edtl - produced as u32)
-        } else {
-            (false, false, 0)
+                (w - u64::from(edtl)).min(u64::from(u32::MAX)) as u32,
+            ),
+            Some(w) if w < u64::from(edtl) => (false, true, edtl - w as u32),
+            _ => (false, false, 0),
         };
         let status_in_data = c.sense.is_none() && !send.is_empty();
         let max_seg = self.max_send() as usize;

@@ -61,6 +61,7 @@ fn read_is_split_into_data_in_with_status_in_the_last() {
             status: STATUS_GOOD,
             sense: None,
             data_in: data.clone(),
+            write_len: None,
         },
     );
     let pdus = drain(&mut s);
@@ -115,6 +116,7 @@ fn data_in_respects_max_burst_and_reports_residuals() {
             status: STATUS_GOOD,
             sense: None,
             data_in: Bytes::from(vec![1u8; 12000]),
+            write_len: None,
         },
     );
     let pdus = drain(&mut s);
@@ -141,6 +143,7 @@ fn data_in_respects_max_burst_and_reports_residuals() {
             status: STATUS_GOOD,
             sense: None,
             data_in: Bytes::from(vec![1u8; 1024]),
+            write_len: None,
         },
     );
     let pdus = drain(&mut s);
@@ -181,6 +184,7 @@ fn write_with_immediate_data_and_r2t() {
         r2ts += 1;
         let end = r.buffer_offset + r.desired_data_transfer_length;
         let mut off = r.buffer_offset;
+        let mut data_sn = 0;
         while off < end {
             let n = (end - off).min(8192);
             s.handle_pdu(
@@ -192,13 +196,14 @@ fn write_with_immediate_data_and_r2t() {
                         itt: 5,
                         ttt: r.ttt,
                         exp_stat_sn: 0,
-                        data_sn: 0,
+                        data_sn,
                         buffer_offset: off,
                     },
                     Bytes::copy_from_slice(&payload[off as usize..(off + n) as usize]),
                 ),
             )
             .unwrap();
+            data_sn += 1;
             off += n;
         }
         sent = end;
@@ -323,6 +328,7 @@ fn check_condition_carries_sense() {
             status: STATUS_CHECK_CONDITION,
             sense: Some(sense.clone()),
             data_in: Bytes::new(),
+            write_len: None,
         },
     );
     let pdus = drain(&mut s);
@@ -383,7 +389,7 @@ fn r2t_budget_bounds_solicited_data() {
                     itt: 1,
                     ttt: r.ttt,
                     exp_stat_sn: 0,
-                    data_sn: 0,
+                    data_sn: off / 8192,
                     buffer_offset: off,
                 },
                 Bytes::from(vec![0u8; 8192]),
@@ -562,4 +568,97 @@ fn snack_is_rejected_at_erl0() {
     };
     assert_eq!(r.reason, RejectReason::CommandNotSupported);
     assert_eq!(pdus[0].data.len(), 48, "the rejected header is returned");
+}
+
+#[test]
+fn data_out_sequence_errors_end_the_connection() {
+    let now = Instant::now();
+    for (data_sn, offset) in [(1u32, 0u32), (0, 512), (27, 0)] {
+        let mut s = session(SessionParams::default(), SessionConfig::default());
+        s.handle_pdu(now, Pdu::new(cmd(1, 10, false, true, 1024, 0x2a)))
+            .unwrap();
+        let Bhs::R2t(r) = drain(&mut s)[0].header else {
+            panic!()
+        };
+        let e = s.handle_pdu(
+            now,
+            Pdu::with_data(
+                DataOut {
+                    final_: false,
+                    lun: 0,
+                    itt: 1,
+                    ttt: r.ttt,
+                    exp_stat_sn: 0,
+                    data_sn,
+                    buffer_offset: offset,
+                },
+                Bytes::from(vec![0u8; 512]),
+            ),
+        );
+        assert!(e.is_err(), "DataSN {data_sn} offset {offset} accepted");
+    }
+}
+
+#[test]
+fn write_residuals_compare_edtl_with_the_command() {
+    let now = Instant::now();
+    let mut s = session(SessionParams::default(), SessionConfig::default());
+    // EDTL 10000 for a one-block write: underflow of 10000 - 512.
+    s.handle_pdu(
+        now,
+        Pdu::with_data(
+            cmd(1, 10, false, true, 10000, 0x2a),
+            Bytes::from(vec![0u8; 8192]),
+        ),
+    )
+    .unwrap();
+    let Bhs::R2t(r) = drain(&mut s)[0].header else {
+        panic!()
+    };
+    s.handle_pdu(
+        now,
+        Pdu::with_data(
+            DataOut {
+                final_: true,
+                lun: 0,
+                itt: 1,
+                ttt: r.ttt,
+                exp_stat_sn: 0,
+                data_sn: 0,
+                buffer_offset: 8192,
+            },
+            Bytes::from(vec![0u8; 10000 - 8192]),
+        ),
+    )
+    .unwrap();
+    let (id, data) = execute_id(&mut s);
+    assert_eq!(data.len(), 10000);
+    s.complete(
+        id,
+        Completion {
+            write_len: Some(512),
+            ..Completion::default()
+        },
+    );
+    let Bhs::ScsiResponse(resp) = drain(&mut s)[0].header else {
+        panic!()
+    };
+    assert!(resp.underflow && !resp.overflow);
+    assert_eq!(resp.residual_count, 10000 - 512);
+    // EDTL 0 for a one-block write: overflow of one block.
+    s.handle_pdu(now, Pdu::new(cmd(2, 11, false, true, 0, 0x2a)))
+        .unwrap();
+    let (id, _) = execute_id(&mut s);
+    s.complete(
+        id,
+        Completion {
+            write_len: Some(512),
+            ..Completion::default()
+        },
+    );
+    let Bhs::ScsiResponse(resp) = drain(&mut s)[0].header else {
+        panic!()
+    };
+    assert!(resp.overflow);
+    assert_eq!(resp.residual_count, 512);
 }

@@ -1,0 +1,396 @@
+//! Command line and TOML configuration of `iscsid`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// An iSCSI target for network boot (RFC 7143): serves disk images to iPXE,
+/// Linux and Windows initiators.
+///
+/// One target from the command line (`--target IQN --disk PATH`, the disk is
+/// LUN 0), or any number from a TOML file (`--config`):
+///
+/// ```toml
+/// listen = ["0.0.0.0:3260"]
+/// [[target]]
+/// name = "iqn.2026-11.org.example:pc1"
+/// chap = "user:secret"                 # optional
+/// mutual_chap = "target:othersecret"   # optional
+/// allow_initiators = ["iqn.2026-11.org.example:pc1"]  # optional
+/// [[target.lun]]
+/// id = 0
+/// disk = "/srv/images/pc1.img"
+/// size = "20G"         # create a sparse image if missing
+/// block_size = 512
+/// read_only = false
+/// ```
+#[derive(Debug, Parser)]
+#[command(name = "iscsid", version, about, long_about)]
+pub struct Cli {
+    /// Address to listen on (repeatable). Default: `[::]:3260` and `0.0.0.0:3260`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<SocketAddr>,
+    /// Target name (IQN) of the command-line target.
+    #[arg(long, value_name = "IQN")]
+    target: Option<String>,
+    /// Disk image or block device served as LUN 0.
+    #[arg(long, value_name = "PATH")]
+    disk: Option<PathBuf>,
+    /// Create a sparse image of this size if the disk file is missing (e.g. 20G, 512M).
+    #[arg(long, value_name = "SIZE")]
+    size: Option<String>,
+    /// Refuse writes.
+    #[arg(long)]
+    read_only: bool,
+    /// Logical block size.
+    #[arg(long, value_name = "512|4096", default_value_t = 512)]
+    block_size: u32,
+    /// Require one-way CHAP with these credentials.
+    #[arg(long, value_name = "USER:SECRET")]
+    chap: Option<String>,
+    /// Credentials the target proves when the initiator asks for mutual CHAP.
+    #[arg(long, value_name = "USER:SECRET")]
+    mutual_chap: Option<String>,
+    /// Initiator allowed to log in (repeatable; default: everyone).
+    #[arg(long, value_name = "IQN")]
+    allow_initiator: Vec<String>,
+    /// Most sessions at once.
+    #[arg(long, value_name = "N")]
+    max_sessions: Option<usize>,
+    /// Bypass the page cache (O_DIRECT) for the disks.
+    #[arg(long)]
+    direct: bool,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// More logging (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<Vec<SocketAddr>>,
+    max_sessions: Option<usize>,
+    log_level: Option<String>,
+    direct: Option<bool>,
+    discovery_chap: Option<String>,
+    #[serde(default)]
+    target: Vec<FileTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTarget {
+    name: String,
+    alias: Option<String>,
+    chap: Option<String>,
+    mutual_chap: Option<String>,
+    #[serde(default)]
+    allow_initiators: Vec<String>,
+    #[serde(default)]
+    lun: Vec<FileLun>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLun {
+    id: u64,
+    disk: PathBuf,
+    size: Option<String>,
+    #[serde(default)]
+    read_only: bool,
+    block_size: Option<u32>,
+}
+
+/// A CHAP user and secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Chap {
+    pub user: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Chap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Chap({})", self.user)
+    }
+}
+
+fn parse_chap(s: &str, what: &str) -> Result<Chap, String> {
+    let (u, p) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{what}: expected USER:SECRET"))?;
+    if u.is_empty() || p.is_empty() {
+        return Err(format!("{what}: user and secret must not be empty"));
+    }
+    Ok(Chap {
+        user: u.into(),
+        secret: p.into(),
+    })
+}
+
+/// Parses `20G`, `512M`, `4096K`, `1T` or a byte count.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mul) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("size {s:?}: unknown unit {c:?}")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num.trim().parse().map_err(|e| format!("size {s:?}: {e}"))?;
+    n.checked_mul(mul)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("size {s:?} out of range"))
+}
+
+#[derive(Debug, Clone)]
+pub struct LunConfig {
+    pub id: u64,
+    pub disk: PathBuf,
+    pub size: Option<u64>,
+    pub read_only: bool,
+    pub block_size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetConf {
+    pub name: String,
+    pub alias: Option<String>,
+    pub chap: Option<Chap>,
+    pub mutual_chap: Option<Chap>,
+    pub allow_initiators: Vec<String>,
+    pub luns: Vec<LunConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: Vec<SocketAddr>,
+    pub max_sessions: usize,
+    pub direct: bool,
+    pub log_level: String,
+    pub discovery_chap: Option<Chap>,
+    pub targets: Vec<TargetConf>,
+}
+
+fn check_block_size(bs: u32) -> Result<u32, String> {
+    if bs == 512 || bs == 4096 {
+        Ok(bs)
+    } else {
+        Err(format!("block size {bs}: must be 512 or 4096"))
+    }
+}
+
+impl Config {
+    pub fn load(cli: Cli) -> Result<Config, String> {
+        let file = match &cli.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let mut targets = Vec::new();
+        for t in file.target {
+            let mut luns = Vec::new();
+            for l in t.lun {
+                luns.push(LunConfig {
+                    id: l.id,
+                    disk: l.disk,
+                    size: l.size.as_deref().map(parse_size).transpose()?,
+                    read_only: l.read_only,
+                    block_size: check_block_size(l.block_size.unwrap_or(512))?,
+                });
+            }
+            if luns.is_empty() {
+                return Err(format!("target {}: no [[target.lun]]", t.name));
+            }
+            targets.push(TargetConf {
+                name: t.name,
+                alias: t.alias,
+                chap: t
+                    .chap
+                    .as_deref()
+                    .map(|c| parse_chap(c, "chap"))
+                    .transpose()?,
+                mutual_chap: t
+                    .mutual_chap
+                    .as_deref()
+                    .map(|c| parse_chap(c, "mutual_chap"))
+                    .transpose()?,
+                allow_initiators: t.allow_initiators,
+                luns,
+            });
+        }
+        match (&cli.target, &cli.disk) {
+            (Some(name), Some(disk)) => targets.push(TargetConf {
+                name: name.clone(),
+                alias: None,
+                chap: cli
+                    .chap
+                    .as_deref()
+                    .map(|c| parse_chap(c, "--chap"))
+                    .transpose()?,
+                mutual_chap: cli
+                    .mutual_chap
+                    .as_deref()
+                    .map(|c| parse_chap(c, "--mutual-chap"))
+                    .transpose()?,
+                allow_initiators: cli.allow_initiator.clone(),
+                luns: vec![LunConfig {
+                    id: 0,
+                    disk: disk.clone(),
+                    size: cli.size.as_deref().map(parse_size).transpose()?,
+                    read_only: cli.read_only,
+                    block_size: check_block_size(cli.block_size)?,
+                }],
+            }),
+            (None, None) => {}
+            _ => return Err("--target and --disk go together".into()),
+        }
+        if targets.is_empty() {
+            return Err("no target: give --target IQN --disk PATH, or --config FILE".into());
+        }
+        for (i, t) in targets.iter().enumerate() {
+            if !(t.name.starts_with("iqn.")
+                || t.name.starts_with("eui.")
+                || t.name.starts_with("naa."))
+            {
+                return Err(format!(
+                    "target name {:?} is not an iqn./eui./naa. name",
+                    t.name
+                ));
+            }
+            if targets[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&t.name))
+            {
+                return Err(format!("target {} configured twice", t.name));
+            }
+        }
+        let listen = if !cli.listen.is_empty() {
+            cli.listen
+        } else {
+            file.listen.unwrap_or_else(|| {
+                vec![
+                    "[::]:3260".parse().expect("literal"),
+                    "0.0.0.0:3260".parse().expect("literal"),
+                ]
+            })
+        };
+        let log_level = match (cli.verbose, cli.log_level.or(file.log_level)) {
+            (0, Some(l)) => l,
+            (0, None) => "info".into(),
+            (1, _) => "debug".into(),
+            _ => "trace".into(),
+        };
+        Ok(Config {
+            listen,
+            max_sessions: cli.max_sessions.or(file.max_sessions).unwrap_or(256).max(1),
+            direct: cli.direct || file.direct.unwrap_or(false),
+            log_level,
+            discovery_chap: file
+                .discovery_chap
+                .as_deref()
+                .map(|c| parse_chap(c, "discovery_chap"))
+                .transpose()?,
+            targets,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(args: &[&str]) -> Result<Config, String> {
+        let mut v = vec!["iscsid"];
+        v.extend_from_slice(args);
+        Config::load(Cli::try_parse_from(v).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert_eq!(parse_size("64M").unwrap(), 64 << 20);
+        assert_eq!(parse_size("20g").unwrap(), 20 << 30);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("9999999999T").is_err());
+        assert!(parse_size("5Q").is_err());
+    }
+
+    #[test]
+    fn command_line_target() {
+        let c = load(&[
+            "--target",
+            "iqn.2026-11.org.example:disk",
+            "--disk",
+            "/tmp/x.img",
+            "--size",
+            "64M",
+            "--chap",
+            "u:s",
+        ])
+        .unwrap();
+        assert_eq!(c.targets.len(), 1);
+        assert_eq!(c.targets[0].luns[0].size, Some(64 << 20));
+        assert_eq!(c.targets[0].chap.as_ref().unwrap().user, "u");
+        assert_eq!(c.listen.len(), 2);
+        assert!(load(&["--target", "iqn.x"]).is_err());
+        assert!(load(&[]).is_err());
+        assert!(load(&["--target", "bad", "--disk", "/x"]).is_err());
+        assert!(load(&["--target", "iqn.x:y", "--disk", "/x", "--chap", "nocolon"]).is_err());
+    }
+
+    #[test]
+    fn toml_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("iscsid.toml");
+        std::fs::write(
+            &f,
+            r#"
+listen = ["127.0.0.1:3260"]
+[[target]]
+name = "iqn.2026-11.org.example:a"
+allow_initiators = ["iqn.x:pc"]
+[[target.lun]]
+id = 0
+disk = "/tmp/a.img"
+size = "1G"
+[[target.lun]]
+id = 1
+disk = "/tmp/b.img"
+read_only = true
+block_size = 4096
+[[target]]
+name = "iqn.2026-11.org.example:b"
+mutual_chap = "t:secret"
+[[target.lun]]
+id = 0
+disk = "/tmp/c.img"
+"#,
+        )
+        .unwrap();
+        let c = load(&["--config", f.to_str().unwrap()]).unwrap();
+        assert_eq!(c.targets.len(), 2);
+        assert_eq!(c.targets[0].luns[1].block_size, 4096);
+        assert!(c.targets[0].luns[1].read_only);
+        assert_eq!(c.listen, vec!["127.0.0.1:3260".parse().unwrap()]);
+        std::fs::write(&f, "[[target]]\nname = \"iqn.a:b\"\n").unwrap();
+        assert!(load(&["--config", f.to_str().unwrap()]).is_err(), "no LUN");
+    }
+}

@@ -1,0 +1,177 @@
+//! The SCSI side of a target: its logical units on their disks, and the
+//! translation between iSCSI sessions and `netboot_scsi`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use netboot_blockdev::{BlockDevice, FileDisk, OpenOptions};
+use netboot_iscsi::session::Completion;
+use netboot_scsi::{decode_lun, DataDirection, Identity, LogicalUnit, LuOptions, Target};
+
+use crate::config::TargetConf;
+
+pub use netboot_scsi::Nexus;
+
+/// The logical units of one iSCSI target.
+#[derive(Debug)]
+pub struct Luns {
+    target: Target,
+    disks: Vec<Arc<FileDisk>>,
+}
+
+/// Largest transfer per command, as the block limits VPD page says.
+pub const MAX_TRANSFER: u32 = 8 << 20;
+
+impl Luns {
+    /// Opens (creating where asked) every disk of `t`.
+    pub fn open(t: &TargetConf, direct: bool) -> Result<Luns, String> {
+        let target = Target::new();
+        let mut disks = Vec::new();
+        for l in &t.luns {
+            let disk = FileDisk::open(
+                &l.disk,
+                &OpenOptions {
+                    read_only: l.read_only,
+                    block_size: l.block_size,
+                    create_size: l.size,
+                    direct,
+                },
+            )
+            .map_err(|e| format!("LUN {} ({}): {e}", l.id, l.disk.display()))?;
+            if disk.size() == 0 {
+                return Err(format!("LUN {} ({}): empty disk", l.id, l.disk.display()));
+            }
+            // A stable serial number per target and LUN: initiators (and
+            // Windows) recognise the disk by it across restarts.
+            let serial = format!("{:016x}", fnv1a(format!("{}/{}", t.name, l.id).as_bytes()));
+            let pr_path = {
+                let mut p = l.disk.clone().into_os_string();
+                p.push(".pr");
+                Some(p.into())
+            };
+            let disk = Arc::new(disk);
+            disks.push(disk.clone());
+            let unit = LogicalUnit::new(
+                disk as Arc<dyn BlockDevice>,
+                Identity::new(serial),
+                LuOptions {
+                    read_only: l.read_only,
+                    pr_path,
+                    max_transfer_bytes: MAX_TRANSFER,
+                    ..LuOptions::default()
+                },
+            )
+            .map_err(|e| format!("LUN {}: {e}", l.id))?;
+            target
+                .add_lun(l.id, Arc::new(unit))
+                .map_err(|_| format!("LUN {} is out of range", l.id))?;
+        }
+        Ok(Luns { target, disks })
+    }
+
+    /// Executes one command (on a blocking thread: it does disk I/O).
+    pub fn execute(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        read_len: u32,
+    ) -> Completion {
+        // Unknown LUN encodings go to a LUN number no unit has.
+        let lun = decode_lun(lun.to_be_bytes()).unwrap_or(u64::MAX);
+        let _ = read_len;
+        let info = self.target.cdb_info(lun, cdb).ok();
+        let write_len = info
+            .filter(|i| i.direction == DataDirection::Out)
+            .map(|i| i.transfer_len);
+        // A write whose Expected Data Transfer Length is shorter than its
+        // transfer length writes only the whole blocks that were sent, as
+        // libiscsi's residual tests (and tgt) expect.
+        let short_write = match (write_len, self.block_size(lun)) {
+            (Some(need), Some(bs)) if (data_out.len() as u64) < need => {
+                with_blocks(cdb, data_out.len() as u64 / u64::from(bs))
+            }
+            _ => None,
+        };
+        let cdb = short_write.as_deref().unwrap_or(cdb);
+        // Ask for everything the command produces: the session reports
+        // what exceeds the initiator's buffer as overflow residual.
+        let r = self.target.execute(nexus, lun, cdb, data_out, u32::MAX);
+        Completion {
+            status: r.status.code(),
+            sense: r.sense.map(Bytes::from),
+            data_in: Bytes::from(r.data_in),
+            write_len,
+        }
+    }
+
+    fn block_size(&self, lun: u64) -> Option<u32> {
+        self.target.lun(lun).map(|u| u.block_size())
+    }
+
+    pub fn lun_reset(&self, lun: u64, _nexus: &Nexus) {
+        if let Some(l) = decode_lun(lun.to_be_bytes()) {
+            self.target.lun_reset(l);
+        }
+    }
+
+    pub fn target_reset(&self, _nexus: &Nexus) {
+        self.target.reset();
+    }
+
+    pub fn nexus_lost(&self, nexus: &Nexus) {
+        self.target.nexus_lost(nexus);
+    }
+
+    /// Flushes every disk (on shutdown).
+    pub fn flush(&self) -> Result<(), String> {
+        for d in &self.disks {
+            d.flush().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// The CDB of a WRITE or WRITE AND VERIFY with its transfer length set to
+/// `blocks`; `None` for other commands.
+fn with_blocks(cdb: &[u8], blocks: u64) -> Option<Vec<u8>> {
+    let mut c = cdb.to_vec();
+    match *cdb.first()? {
+        // WRITE(6): 0 blocks means 256, so a shorter write cannot be expressed.
+        0x0a => return None,
+        0x2a | 0x2e if c.len() >= 10 => {
+            c[7..9].copy_from_slice(&u16::try_from(blocks).ok()?.to_be_bytes())
+        }
+        0xaa | 0xae if c.len() >= 12 => {
+            c[6..10].copy_from_slice(&u32::try_from(blocks).ok()?.to_be_bytes())
+        }
+        0x8a | 0x8e if c.len() >= 16 => {
+            c[10..14].copy_from_slice(&u32::try_from(blocks).ok()?.to_be_bytes())
+        }
+        _ => return None,
+    }
+    Some(c)
+}
+
+/// CHECK CONDITION, ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE: for
+/// SCSI commands in a discovery session.
+pub fn not_supported() -> Completion {
+    let mut s = [0u8; 18];
+    s[0] = 0x70;
+    s[2] = 0x05;
+    s[7] = 10;
+    s[12] = 0x20;
+    Completion {
+        status: 0x02,
+        sense: Some(Bytes::copy_from_slice(&s)),
+        data_in: Bytes::new(),
+        write_len: None,
+    }
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

@@ -1,0 +1,388 @@
+//! Accepting connections and running each one: login, then the full
+//! feature phase, with SCSI commands executed on the blocking pool.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use netboot_iscsi::codec::PduDecoder;
+use netboot_iscsi::login::{
+    chap::ChallengeHistory, Credentials, LoginState, Portal, TargetConfig, TargetEntry, TargetLogin,
+};
+use netboot_iscsi::negotiate::{Preferences, SessionType};
+use netboot_iscsi::session::{Completion, Event, SessionConfig, TargetSession};
+use netboot_iscsi::wire::Digests;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tracing::{debug, info, warn};
+
+use crate::config::{Chap, Config};
+use crate::luns::{Luns, Nexus};
+
+/// Time a connection may take to log in.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Time in-flight commands get to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+struct Shared {
+    base: TargetConfig,
+    luns: HashMap<String, Arc<Luns>>,
+    history: Arc<ChallengeHistory>,
+    tsih: AtomicU16,
+    sessions: Arc<Semaphore>,
+    max_sessions: usize,
+    shutdown: watch::Receiver<bool>,
+}
+
+fn credentials(c: &Chap) -> Credentials {
+    Credentials {
+        username: c.user.clone(),
+        secret: c.secret.as_bytes().to_vec(),
+    }
+}
+
+pub async fn run(cfg: Config) -> Result<(), String> {
+    let mut luns = HashMap::new();
+    let mut entries = Vec::new();
+    for t in &cfg.targets {
+        let set = Luns::open(t, cfg.direct).map_err(|e| format!("target {}: {e}", t.name))?;
+        for l in &t.luns {
+            info!(
+                target = %t.name,
+                lun = l.id,
+                disk = %l.disk.display(),
+                read_only = l.read_only,
+                "serving"
+            );
+        }
+        luns.insert(t.name.to_ascii_lowercase(), Arc::new(set));
+        entries.push(TargetEntry {
+            name: t.name.clone(),
+            alias: t.alias.clone(),
+            portals: Vec::new(),
+            allowed_initiators: t.allow_initiators.clone(),
+            chap: t.chap.as_ref().map(credentials),
+            mutual_chap: t.mutual_chap.as_ref().map(credentials),
+        });
+    }
+    let base = TargetConfig {
+        targets: entries,
+        discovery_chap: cfg.discovery_chap.as_ref().map(credentials),
+        preferences: Preferences {
+            max_recv_data_segment_length: 256 * 1024,
+            max_burst_length: 1 << 20,
+            first_burst_length: 256 * 1024,
+            immediate_data: true,
+            initial_r2t: false,
+            max_outstanding_r2t: 8,
+            ..Preferences::default()
+        },
+        cmd_window: 64,
+        ..TargetConfig::default()
+    };
+    let mut listeners = Vec::new();
+    for addr in &cfg.listen {
+        let l = bind(*addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        info!(local = %l.local_addr().map_err(|e| e.to_string())?, "listening");
+        listeners.push(l);
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        base,
+        luns,
+        history: Arc::new(ChallengeHistory::default()),
+        tsih: AtomicU16::new(1),
+        sessions: Arc::new(Semaphore::new(cfg.max_sessions)),
+        max_sessions: cfg.max_sessions,
+        shutdown: stop_rx,
+    });
+    let mut accepts = tokio::task::JoinSet::new();
+    for l in listeners {
+        accepts.spawn(accept_loop(l, shared.clone()));
+    }
+    shutdown_signal().await;
+    info!("shutting down: finishing in-flight commands");
+    accepts.abort_all();
+    let _ = stop_tx.send(true);
+    let all = shared.max_sessions as u32;
+    if tokio::time::timeout(SHUTDOWN_GRACE, shared.sessions.acquire_many(all))
+        .await
+        .is_err()
+    {
+        warn!("sessions still open after {SHUTDOWN_GRACE:?}");
+    }
+    for l in shared.luns.values() {
+        if let Err(e) = l.flush() {
+            warn!("flush on shutdown failed: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    if addr.is_ipv6() {
+        // [::]:3260 and 0.0.0.0:3260 side by side.
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn accept_loop(l: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = shared.sessions.clone().try_acquire_owned() else {
+            warn!(%peer, "refused: {} sessions open", shared.max_sessions);
+            drop(stream);
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            match connection(stream, peer, &shared).await {
+                Ok(()) => debug!(%peer, "connection closed"),
+                Err(e) => info!(%peer, "connection ended: {e}"),
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Reads until one whole PDU is decoded.
+async fn read_pdu(
+    rd: &mut (impl AsyncReadExt + Unpin),
+    buf: &mut BytesMut,
+    dec: &mut PduDecoder,
+) -> Result<Option<netboot_iscsi::wire::Pdu>, String> {
+    loop {
+        if let Some(p) = dec.decode(buf).map_err(|e| e.to_string())? {
+            return Ok(Some(p));
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+        let n = rd.read_buf(buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> Result<(), String> {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().map_err(|e| e.to_string())?;
+    // SendTargets answers with the address this connection came in on.
+    let mut config = shared.base.clone();
+    for t in &mut config.targets {
+        t.portals = vec![Portal {
+            address: local,
+            tpgt: config.portal_group_tag,
+        }];
+    }
+    let config = Arc::new(config);
+    let tsih = match shared.tsih.fetch_add(1, Ordering::Relaxed) {
+        0 => shared.tsih.fetch_add(1, Ordering::Relaxed),
+        n => n,
+    };
+    let mut login =
+        TargetLogin::new(config.clone(), tsih).with_challenge_history(shared.history.clone());
+    let mut dec = PduDecoder::default();
+    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let mut wbuf = BytesMut::with_capacity(64 * 1024);
+    let login_phase = async {
+        loop {
+            let Some(pdu) = read_pdu(&mut stream, &mut rbuf, &mut dec).await? else {
+                return Err("closed during login".to_string());
+            };
+            let resp = login.handle(&pdu);
+            wbuf.clear();
+            resp.emit(&mut wbuf, Digests::default())
+                .map_err(|e| e.to_string())?;
+            stream.write_all(&wbuf).await.map_err(|e| e.to_string())?;
+            match login.state() {
+                LoginState::FullFeature => return Ok(()),
+                LoginState::Failed(status) => {
+                    return Err(format!("login refused with status {status:?}"));
+                }
+                LoginState::InProgress => {}
+            }
+        }
+    };
+    match tokio::time::timeout(LOGIN_TIMEOUT, login_phase).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            warn!(%peer, "{e}");
+            return Ok(());
+        }
+        Err(_) => return Err("login timed out".into()),
+    }
+    let result = login.result().ok_or("login finished without a result")?;
+    let params = result.params.clone();
+    let initiator = params.initiator_name.clone().unwrap_or_default();
+    let discovery = params.session_type == SessionType::Discovery;
+    let target_name = params.target_name.clone().unwrap_or_default();
+    let luns = if discovery {
+        None
+    } else {
+        Some(
+            shared
+                .luns
+                .get(&target_name.to_ascii_lowercase())
+                .cloned()
+                .ok_or("logged in to an unknown target")?,
+        )
+    };
+    info!(
+        %peer,
+        initiator,
+        target = target_name,
+        discovery,
+        tsih,
+        header_digest = ?params.header_digest,
+        data_digest = ?params.data_digest,
+        "logged in"
+    );
+    let digests = params.digests();
+    dec.set_digests(digests);
+    dec.set_max_data_segment_len(params.target_max_recv_data_segment_length as usize);
+    let nexus = Arc::new(Nexus::new(
+        u64::from(tsih),
+        format!("{},i,0x{}", initiator, hex(&result.isid.0)),
+        format!("{},t,0x{:04x}", target_name, config.portal_group_tag),
+    ));
+    let mut session = TargetSession::new(&result, config.clone(), SessionConfig::default());
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Completion)>();
+    let ffp = async {
+        let (mut rd, mut wr) = stream.into_split();
+        let mut shutdown = shared.shutdown.clone();
+        let mut stopping = false;
+        loop {
+            // Hand new work to the SCSI layer.
+            while let Some(ev) = session.poll_event() {
+                match (ev, &luns) {
+                    (
+                        Event::Execute {
+                            id,
+                            lun,
+                            cdb,
+                            data_out,
+                            read_len,
+                        },
+                        Some(l),
+                    ) => {
+                        let (l, nexus, tx) = (l.clone(), nexus.clone(), done_tx.clone());
+                        tokio::task::spawn_blocking(move || {
+                            let c = l.execute(&nexus, lun, &cdb, &data_out, read_len);
+                            let _ = tx.send((id, c));
+                        });
+                    }
+                    (Event::Execute { id, .. }, None) => {
+                        // SCSI commands in a discovery session.
+                        session.complete(id, crate::luns::not_supported());
+                    }
+                    (Event::LunReset(lun), Some(l)) => l.lun_reset(lun, &nexus),
+                    (Event::TargetReset, Some(l)) => l.target_reset(&nexus),
+                    _ => {}
+                }
+            }
+            // Send what is due.
+            wbuf.clear();
+            while let Some(p) = session.poll_pdu() {
+                p.emit(&mut wbuf, digests).map_err(|e| e.to_string())?;
+                if wbuf.len() >= 1 << 20 {
+                    wr.write_all(&wbuf).await.map_err(|e| e.to_string())?;
+                    wbuf.clear();
+                }
+            }
+            if !wbuf.is_empty() {
+                wr.write_all(&wbuf).await.map_err(|e| e.to_string())?;
+            }
+            if session.is_closed() {
+                info!(%peer, initiator, "logged out");
+                return Ok(());
+            }
+            if stopping && session.tasks() == 0 {
+                return Ok(());
+            }
+            let deadline = session.poll_timeout();
+            tokio::select! {
+                r = rd.read_buf(&mut rbuf), if !stopping => {
+                    let n = r.map_err(|e| e.to_string())?;
+                    if n == 0 {
+                        // Wait for running commands so that writes complete.
+                        stopping = true;
+                        continue;
+                    }
+                    let now = std::time::Instant::now();
+                    loop {
+                        match dec.decode(&mut rbuf) {
+                            Ok(Some(pdu)) => session.handle_pdu(now, pdu).map_err(|e| e.to_string())?,
+                            Ok(None) => break,
+                            Err(e) => {
+                                // ERL 0: a framing or digest error ends the connection.
+                                warn!(%peer, initiator, "bad PDU: {e}");
+                                return Err(e.to_string());
+                            }
+                        }
+                    }
+                    if rbuf.capacity() - rbuf.len() < 16 * 1024 {
+                        rbuf.reserve(256 * 1024);
+                    }
+                }
+                Some((id, c)) = done_rx.recv() => session.complete(id, c),
+                _ = sleep_until(deadline) => {
+                    if let Err(e) = session.handle_timeout(std::time::Instant::now()) {
+                        warn!(%peer, initiator, "{e}");
+                        return Err(e.to_string());
+                    }
+                }
+                _ = shutdown.wait_for(|s| *s), if !stopping => stopping = true,
+            }
+        }
+    };
+    let outcome: Result<(), String> = ffp.await;
+    if let Some(l) = &luns {
+        // RESERVE(6) reservations and unit attentions of this nexus end here.
+        l.nexus_lost(&nexus);
+    }
+    outcome
+}
+
+async fn sleep_until(d: Option<std::time::Instant>) {
+    match d {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

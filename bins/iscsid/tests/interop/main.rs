@@ -1,0 +1,358 @@
+//! `iscsid` against real initiators: libiscsi's tools (iscsi-ls, iscsi-inq,
+//! iscsi-readcapacity16, iscsi-swp) and qemu-io/qemu-img over libiscsi.
+//! Peers are required: a missing one fails the test.
+
+mod sanboot;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const IQN: &str = "iqn.2026-11.org.netboot:test";
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn need(program: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        panic!("peer `{program}` is not installed: run scripts/install-peers");
+    }
+}
+
+struct Iscsid {
+    child: Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Iscsid {
+    fn start(extra: &[&str]) -> Iscsid {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk.img");
+        Self::start_with(dir, &disk, extra)
+    }
+
+    fn start_with(dir: tempfile::TempDir, disk: &std::path::Path, extra: &[&str]) -> Iscsid {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_iscsid"))
+            .args(["--listen", "127.0.0.1:0", "--target", IQN, "--disk"])
+            .arg(disk)
+            .args(["--size", "64M", "--log-level", "debug"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn iscsid");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening") {
+                    if let Some(a) = line.split("local=").nth(1) {
+                        let _ = tx.send(a.split_whitespace().next().unwrap_or("").to_owned());
+                    }
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("iscsid did not report its address")
+            .parse()
+            .unwrap();
+        Iscsid {
+            child,
+            addr,
+            dir,
+            log,
+        }
+    }
+
+    fn url(&self, lun: u32) -> String {
+        format!("iscsi://{}/{IQN}/{lun}", self.addr)
+    }
+
+    fn log_contains(&self, s: &str) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(s)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Iscsid {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let until = Instant::now() + LIMIT;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("{cmd:?} did not finish in {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn iscsi_ls_discovers_the_target() {
+    need("iscsi-ls");
+    let t = Iscsid::start(&[]);
+    let o = run(Command::new("iscsi-ls").args(["-s", &format!("iscsi://{}", t.addr)]));
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains(IQN), "{out}");
+    assert!(out.contains(&t.addr.to_string()), "portal in {out}");
+    // -s logs in to each target and lists its LUNs with their size.
+    assert!(out.contains("Lun:0"), "{out}");
+    assert!(t.log_contains("logged in"));
+}
+
+#[test]
+fn inquiry_and_capacity() {
+    need("iscsi-inq");
+    need("iscsi-readcapacity16");
+    let t = Iscsid::start(&[]);
+    let o = run(Command::new("iscsi-inq").arg(t.url(0)));
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("NETBOOT"), "vendor in {out}");
+    let o = run(Command::new("iscsi-inq")
+        .args(["-e", "1", "-c", "0x80"])
+        .arg(t.url(0)));
+    assert!(o.status.success(), "unit serial VPD: {}", text(&o));
+    let o = run(Command::new("iscsi-inq")
+        .args(["-e", "1", "-c", "0x83"])
+        .arg(t.url(0)));
+    assert!(o.status.success(), "device id VPD: {}", text(&o));
+    let o = run(Command::new("iscsi-readcapacity16").arg(t.url(0)));
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    // 64 MiB of 512-byte blocks: last LBA 131071.
+    assert!(out.contains("131071") || out.contains("131072"), "{out}");
+}
+
+#[test]
+fn qemu_io_writes_and_reads_back() {
+    need("qemu-io");
+    let t = Iscsid::start(&[]);
+    let url = t.url(0);
+    let o = run(Command::new("qemu-io").args([
+        "-f",
+        "raw",
+        "-c",
+        "write -P 0xa5 0 8M",
+        "-c",
+        "write -P 0x5a 8M 4M",
+        "-c",
+        "flush",
+        &url,
+    ]));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(Command::new("qemu-io").args([
+        "-f",
+        "raw",
+        "-c",
+        "read -P 0xa5 0 8M",
+        "-c",
+        "read -P 0x5a 8M 4M",
+        "-c",
+        "read -P 0 12M 1M",
+        &url,
+    ]));
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(!out.contains("Pattern verification failed"), "{out}");
+    // And the bytes are in the image file.
+    let img = std::fs::read(t.dir.path().join("disk.img")).unwrap();
+    assert!(img[..8 << 20].iter().all(|&b| b == 0xa5));
+    assert!(img[8 << 20..12 << 20].iter().all(|&b| b == 0x5a));
+}
+
+#[test]
+fn qemu_img_converts_an_image_through_iscsi() {
+    need("qemu-img");
+    let t = Iscsid::start(&[]);
+    let src = t.dir.path().join("src.img");
+    let data: Vec<u8> = (0..(4 << 20))
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(&src, &data).unwrap();
+    let o = run(Command::new("qemu-img")
+        .args(["convert", "-n", "-f", "raw", "-O", "raw"])
+        .arg(&src)
+        .arg(t.url(0)));
+    assert!(o.status.success(), "{}", text(&o));
+    let back = t.dir.path().join("back.img");
+    let o = run(Command::new("qemu-img")
+        .args(["convert", "-f", "raw", "-O", "raw"])
+        .arg(t.url(0))
+        .arg(&back));
+    assert!(o.status.success(), "{}", text(&o));
+    let got = std::fs::read(&back).unwrap();
+    assert_eq!(&got[..data.len()], &data[..]);
+}
+
+#[test]
+fn chap_one_way_and_wrong_secret() {
+    need("iscsi-inq");
+    let t = Iscsid::start(&["--chap", "alice:s3cret-passw0rd"]);
+    let good = format!("iscsi://alice%s3cret-passw0rd@{}/{IQN}/0", t.addr);
+    let o = run(Command::new("iscsi-inq").arg(&good));
+    assert!(o.status.success(), "{}", text(&o));
+    for bad in [
+        format!("iscsi://alice%wrong@{}/{IQN}/0", t.addr),
+        format!("iscsi://mallory%s3cret-passw0rd@{}/{IQN}/0", t.addr),
+        t.url(0),
+    ] {
+        let o = run(Command::new("iscsi-inq").arg(&bad));
+        assert!(!o.status.success(), "{bad} was let in: {}", text(&o));
+    }
+    assert!(t.log_contains("login refused"));
+}
+
+#[test]
+fn mutual_chap() {
+    need("iscsi-inq");
+    let t = Iscsid::start(&[
+        "--chap",
+        "alice:s3cret-passw0rd",
+        "--mutual-chap",
+        "target:t4rget-secret",
+    ]);
+    let ok = format!(
+        "iscsi://alice%s3cret-passw0rd@{}/{IQN}/0?target_user=target&target_password=t4rget-secret",
+        t.addr
+    );
+    let o = run(Command::new("iscsi-inq").arg(&ok));
+    assert!(o.status.success(), "{}", text(&o));
+    // The initiator refuses a target that proves the wrong secret.
+    let wrong = format!(
+        "iscsi://alice%s3cret-passw0rd@{}/{IQN}/0?target_user=target&target_password=not-it",
+        t.addr
+    );
+    let o = run(Command::new("iscsi-inq").arg(&wrong));
+    assert!(!o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn initiator_acl() {
+    need("iscsi-inq");
+    let t = Iscsid::start(&["--allow-initiator", "iqn.2026-11.org.netboot:allowed"]);
+    let o = run(Command::new("iscsi-inq")
+        .args(["-i", "iqn.2026-11.org.netboot:allowed"])
+        .arg(t.url(0)));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(Command::new("iscsi-inq")
+        .args(["-i", "iqn.2026-11.org.netboot:other"])
+        .arg(t.url(0)));
+    assert!(!o.status.success());
+    // Discovery does not show the target to others either.
+    let o = run(Command::new("iscsi-ls")
+        .args(["-i", "iqn.2026-11.org.netboot:other"])
+        .arg(format!("iscsi://{}", t.addr)));
+    assert!(!text(&o).contains(IQN), "{}", text(&o));
+}
+
+#[test]
+fn read_only_target_refuses_writes() {
+    need("qemu-io");
+    let t = Iscsid::start(&["--read-only"]);
+    // qemu sees the write protection (MODE SENSE WP bit) and refuses to
+    // open the disk read-write.
+    let o = run(Command::new("qemu-io").args(["-f", "raw", "-c", "write -P 1 0 4k", &t.url(0)]));
+    assert!(!o.status.success());
+    assert!(text(&o).contains("write protected"), "{}", text(&o));
+    // Read-only access works.
+    let o =
+        run(Command::new("qemu-io").args(["-f", "raw", "-r", "-c", "read -P 0 0 4k", &t.url(0)]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("read 4096/4096 bytes"), "{}", text(&o));
+}
+
+/// iPXE in qemu (`-accel tcg`, user-mode networking: the guest reaches the
+/// host's loopback as 10.0.2.2) sanboots the disk from iscsid; the boot
+/// sector reads 512 sectors through INT 13h and reports on COM1.
+#[test]
+fn ipxe_sanboots_from_iscsid() {
+    need("qemu-system-x86_64");
+    assert!(
+        std::path::Path::new("/usr/lib/ipxe/qemu/efi-e1000.rom").exists()
+            || std::path::Path::new("/usr/share/qemu/efi-e1000.rom").exists(),
+        "iPXE ROMs missing: install ipxe-qemu"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("boot.img");
+    std::fs::write(&disk, sanboot::disk_image()).unwrap();
+    let tftp = dir.path().join("tftp");
+    std::fs::create_dir(&tftp).unwrap();
+    let t = Iscsid::start_with(tempfile::tempdir().unwrap(), &disk, &[]);
+    std::fs::write(
+        tftp.join("boot.ipxe"),
+        format!(
+            "#!ipxe\nsanboot iscsi:10.0.2.2::{}:0:{IQN}\n",
+            t.addr.port()
+        ),
+    )
+    .unwrap();
+    let serial = dir.path().join("serial.log");
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "256"])
+        .args(["-display", "none", "-nodefaults", "-no-reboot"])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-netdev")
+        .arg(format!(
+            "user,id=n0,tftp={},bootfile=boot.ipxe",
+            tftp.display()
+        ))
+        .args(["-device", "e1000,netdev=n0", "-boot", "n"])
+        .args(["-device", "isa-debug-exit,iobase=0x501,iosize=1"]);
+    let o = run(&mut qemu);
+    let log = std::fs::read_to_string(&serial).unwrap_or_default();
+    assert_ne!(
+        o.status.code(),
+        Some(sanboot::EXIT_FAIL),
+        "the boot sector read wrong data or a read failed:\n{log}"
+    );
+    assert!(
+        log.contains(sanboot::MARKER_OK),
+        "serial console:\n{log}\n{}",
+        text(&o)
+    );
+    assert_eq!(o.status.code(), Some(sanboot::EXIT_OK), "{log}");
+    assert!(t.log_contains("logged in"));
+}

@@ -1,0 +1,727 @@
+//! Persistent reservations (SPC-4 5.13, PERSISTENT RESERVE IN/OUT) and
+//! RESERVE(6)/RELEASE(6), with the access rules of SPC-4 table 63 and
+//! SBC-3 table 13, and saving of the state to a file.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{lock, Fail, LogicalUnit};
+use crate::error::{Error, Result};
+use crate::target::{Nexus, NexusKey};
+use crate::wire::{be, op, Cdb, Sense};
+
+/// A persistent reservation type (SPC-4 table 176).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrType {
+    /// Write Exclusive.
+    WriteExclusive = 1,
+    /// Exclusive Access.
+    ExclusiveAccess = 3,
+    /// Write Exclusive, Registrants Only.
+    WriteExclusiveRegistrantsOnly = 5,
+    /// Exclusive Access, Registrants Only.
+    ExclusiveAccessRegistrantsOnly = 6,
+    /// Write Exclusive, All Registrants.
+    WriteExclusiveAllRegistrants = 7,
+    /// Exclusive Access, All Registrants.
+    ExclusiveAccessAllRegistrants = 8,
+}
+
+impl PrType {
+    /// The type from its code.
+    pub fn from_code(code: u8) -> Option<PrType> {
+        Some(match code {
+            1 => PrType::WriteExclusive,
+            3 => PrType::ExclusiveAccess,
+            5 => PrType::WriteExclusiveRegistrantsOnly,
+            6 => PrType::ExclusiveAccessRegistrantsOnly,
+            7 => PrType::WriteExclusiveAllRegistrants,
+            8 => PrType::ExclusiveAccessAllRegistrants,
+            _ => return None,
+        })
+    }
+
+    fn all_registrants(self) -> bool {
+        matches!(
+            self,
+            PrType::WriteExclusiveAllRegistrants | PrType::ExclusiveAccessAllRegistrants
+        )
+    }
+
+    fn registrants(self) -> bool {
+        !matches!(self, PrType::WriteExclusive | PrType::ExclusiveAccess)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Registration {
+    key: u64,
+    nexus: NexusKey,
+    rel_port: u16,
+    protocol: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Reservation {
+    holder: NexusKey,
+    typ: PrType,
+}
+
+/// The persistent part.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct PrState {
+    generation: u32,
+    regs: Vec<Registration>,
+    res: Option<Reservation>,
+    aptpl: bool,
+}
+
+/// Everything behind the reservation mutex.
+#[derive(Debug)]
+pub(super) struct PrLocked {
+    pub(super) state: PrState,
+    /// Holder of a RESERVE(6) reservation (not persistent).
+    pub(super) reserve6: Option<NexusKey>,
+}
+
+/// How a command is treated under a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Allowed whatever the reservation.
+    Always,
+    /// Reads: allowed under Write Exclusive types.
+    Read,
+    /// Writes and other medium changes.
+    Write,
+    /// RESERVE(6) / RELEASE(6): conflict with any persistent reservation.
+    Legacy,
+}
+
+fn access(c: &Cdb) -> Access {
+    match c.op() {
+        op::INQUIRY
+        | op::REPORT_LUNS
+        | op::REQUEST_SENSE
+        | op::MAINTENANCE_IN
+        | op::PR_IN
+        | op::PR_OUT
+        | op::TEST_UNIT_READY
+        | op::READ_CAPACITY_10 => Access::Always,
+        op::SERVICE_ACTION_IN_16 if c.sa() == op::SA_READ_CAPACITY_16 => Access::Always,
+        // START STOP UNIT with START=1 and POWER CONDITION=0.
+        op::START_STOP_UNIT if c.b(4) & 0xf1 == 0x01 => Access::Always,
+        op::PREVENT_ALLOW if c.b(4) & 0x03 == 0 => Access::Always,
+        op::READ_6
+        | op::READ_10
+        | op::READ_12
+        | op::READ_16
+        | op::VERIFY_10
+        | op::VERIFY_12
+        | op::VERIFY_16
+        | op::PRE_FETCH_10
+        | op::PRE_FETCH_16
+        | op::SERVICE_ACTION_IN_16
+        | op::MODE_SENSE_6
+        | op::MODE_SENSE_10 => Access::Read,
+        op::RESERVE_6 | op::RELEASE_6 => Access::Legacy,
+        _ => Access::Write,
+    }
+}
+
+impl PrState {
+    fn reg(&self, n: &Nexus) -> Option<&Registration> {
+        self.regs.iter().find(|r| n.is(&r.nexus))
+    }
+
+    fn is_holder(&self, n: &Nexus) -> bool {
+        match &self.res {
+            Some(r) if r.typ.all_registrants() => self.reg(n).is_some(),
+            Some(r) => n.is(&r.holder),
+            None => false,
+        }
+    }
+
+    /// SPC-4 table 63 / SBC-3 table 13 for a non-holder.
+    fn allows(&self, n: &Nexus, a: Access) -> bool {
+        let Some(res) = &self.res else {
+            return true;
+        };
+        if a == Access::Always || self.is_holder(n) {
+            return true;
+        }
+        if a == Access::Legacy {
+            return false;
+        }
+        let registered = self.reg(n).is_some();
+        match res.typ {
+            PrType::WriteExclusive => a == Access::Read,
+            PrType::ExclusiveAccess => false,
+            PrType::WriteExclusiveRegistrantsOnly | PrType::WriteExclusiveAllRegistrants => {
+                a == Access::Read || registered
+            }
+            PrType::ExclusiveAccessRegistrantsOnly | PrType::ExclusiveAccessAllRegistrants => {
+                registered
+            }
+        }
+    }
+
+    /// Drops the registrations matching `f`; the reservation goes with its
+    /// holder's registration (for all-registrants types, with the last
+    /// registration). Returns the removed nexuses.
+    fn unregister(&mut self, f: impl Fn(&Registration) -> bool) -> Vec<NexusKey> {
+        let mut gone = Vec::new();
+        self.regs.retain(|r| {
+            if f(r) {
+                gone.push(r.nexus.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(res) = &self.res {
+            let lost = if res.typ.all_registrants() {
+                self.regs.is_empty()
+            } else {
+                gone.contains(&res.holder)
+            };
+            if lost {
+                self.res = None;
+            }
+        }
+        gone
+    }
+
+    fn escape(s: &str) -> String {
+        let mut o = String::new();
+        for b in s.bytes() {
+            if b <= 0x20 || b >= 0x7f || b == b'%' {
+                o.push_str(&format!("%{b:02x}"));
+            } else {
+                o.push(b as char);
+            }
+        }
+        o
+    }
+
+    fn unescape(s: &str) -> Option<String> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    fn to_text(&self) -> String {
+        let mut s = format!(
+            "netboot-scsi-pr 1\ngeneration {}\naptpl {}\n",
+            self.generation,
+            u8::from(self.aptpl)
+        );
+        for r in &self.regs {
+            s.push_str(&format!(
+                "reg {:016x} {} {} {} {}\n",
+                r.key,
+                r.protocol,
+                r.rel_port,
+                Self::escape(&r.nexus.initiator),
+                Self::escape(&r.nexus.target)
+            ));
+        }
+        if let Some(res) = &self.res {
+            s.push_str(&format!(
+                "res {} {} {}\n",
+                res.typ as u8,
+                Self::escape(&res.holder.initiator),
+                Self::escape(&res.holder.target)
+            ));
+        }
+        s
+    }
+
+    fn from_text(text: &str, path: &Path) -> Result<PrState> {
+        let bad = |line: usize, reason: &'static str| Error::PrStateCorrupt {
+            path: path.to_owned(),
+            line,
+            reason,
+        };
+        let mut st = PrState::default();
+        let mut lines = text.lines().enumerate();
+        match lines.next() {
+            Some((_, "netboot-scsi-pr 1")) => {}
+            _ => return Err(bad(1, "missing header")),
+        }
+        for (i, line) in lines {
+            let n = i + 1;
+            let f: Vec<&str> = line.split(' ').collect();
+            let name = |s: &str| Self::unescape(s).ok_or_else(|| bad(n, "bad name"));
+            match f.as_slice() {
+                ["generation", g] => {
+                    st.generation = g.parse().map_err(|_| bad(n, "bad generation"))?
+                }
+                ["aptpl", a] => st.aptpl = *a == "1",
+                ["reg", key, proto, port, ini, tgt] => st.regs.push(Registration {
+                    key: u64::from_str_radix(key, 16).map_err(|_| bad(n, "bad key"))?,
+                    protocol: proto.parse().map_err(|_| bad(n, "bad protocol"))?,
+                    rel_port: port.parse().map_err(|_| bad(n, "bad port"))?,
+                    nexus: NexusKey {
+                        initiator: name(ini)?,
+                        target: name(tgt)?,
+                    },
+                }),
+                ["res", typ, ini, tgt] => {
+                    let typ = typ
+                        .parse::<u8>()
+                        .ok()
+                        .and_then(PrType::from_code)
+                        .ok_or_else(|| bad(n, "bad type"))?;
+                    st.res = Some(Reservation {
+                        typ,
+                        holder: NexusKey {
+                            initiator: name(ini)?,
+                            target: name(tgt)?,
+                        },
+                    });
+                }
+                [""] => {}
+                _ => return Err(bad(n, "unknown line")),
+            }
+        }
+        Ok(st)
+    }
+
+    /// Loads the state saved at `path`; a missing file is an empty state.
+    pub(super) fn load(path: &Path) -> Result<PrState> {
+        match fs::read_to_string(path) {
+            Ok(t) => PrState::from_text(&t, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PrState::default()),
+            Err(source) => Err(Error::PrStateIo {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Saves durably: temporary file, fsync, rename, fsync of the directory.
+    fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut tmp = PathBuf::from(path);
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(".tmp");
+        tmp.set_file_name(name);
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(self.to_text().as_bytes())?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds a TransportID (SPC-4 7.6.4) for READ FULL STATUS: the iSCSI
+/// format with the initiator port name (format 01b when it carries an
+/// ISID, `,i,0x`).
+fn transport_id(r: &Registration) -> Vec<u8> {
+    let name = r.nexus.initiator.as_bytes();
+    let format = if r.nexus.initiator.contains(",i,0x") {
+        0x40
+    } else {
+        0
+    };
+    let mut v = vec![format | (r.protocol & 0x0f), 0, 0, 0];
+    v.extend_from_slice(name);
+    v.push(0);
+    while v.len() % 4 != 0 || v.len() < 24 {
+        v.push(0);
+    }
+    let n = (v.len() - 4).min(0xffff) as u16;
+    v[2..4].copy_from_slice(&n.to_be_bytes());
+    v
+}
+
+impl LogicalUnit {
+    /// Returns RESERVATION CONFLICT if a reservation forbids `c` to `n`.
+    pub(super) fn check_reservations(&self, n: &Nexus, c: &Cdb) -> std::result::Result<(), Fail> {
+        let pr = lock(&self.pr);
+        let a = access(c);
+        if let Some(holder) = &pr.reserve6 {
+            let allowed = n.is(holder)
+                || matches!(
+                    c.op(),
+                    op::INQUIRY
+                        | op::REPORT_LUNS
+                        | op::REQUEST_SENSE
+                        | op::RELEASE_6
+                        | op::PR_IN
+                        | op::MAINTENANCE_IN
+                );
+            if !allowed {
+                return Err(Fail::Conflict);
+            }
+        }
+        if a == Access::Legacy && pr.state.res.is_some() {
+            return Err(Fail::Conflict);
+        }
+        if pr.state.allows(n, a) {
+            Ok(())
+        } else {
+            Err(Fail::Conflict)
+        }
+    }
+
+    /// RESERVE(6).
+    pub(super) fn reserve6(&self, n: &Nexus) -> std::result::Result<(), Fail> {
+        let mut pr = lock(&self.pr);
+        match &pr.reserve6 {
+            Some(h) if !n.is(h) => Err(Fail::Conflict),
+            _ => {
+                pr.reserve6 = Some(n.key());
+                Ok(())
+            }
+        }
+    }
+
+    /// RELEASE(6): releases the nexus's own reservation; GOOD otherwise.
+    pub(super) fn release6(&self, n: &Nexus) {
+        let mut pr = lock(&self.pr);
+        if pr.reserve6.as_ref().is_some_and(|h| n.is(h)) {
+            pr.reserve6 = None;
+        }
+    }
+
+    /// PERSISTENT RESERVE IN (SPC-4 6.15).
+    pub(super) fn pr_in(&self, c: &Cdb) -> std::result::Result<Vec<u8>, Sense> {
+        let alloc = usize::from(c.u16(7));
+        let st = lock(&self.pr).state.clone();
+        let mut v = Vec::new();
+        match c.sa() {
+            0 => {
+                v.extend_from_slice(&st.generation.to_be_bytes());
+                v.extend_from_slice(&((st.regs.len() * 8) as u32).to_be_bytes());
+                for r in &st.regs {
+                    v.extend_from_slice(&r.key.to_be_bytes());
+                }
+            }
+            1 => {
+                v.extend_from_slice(&st.generation.to_be_bytes());
+                match &st.res {
+                    Some(res) => {
+                        v.extend_from_slice(&16u32.to_be_bytes());
+                        let key = if res.typ.all_registrants() {
+                            0
+                        } else {
+                            st.regs
+                                .iter()
+                                .find(|r| r.nexus == res.holder)
+                                .map_or(0, |r| r.key)
+                        };
+                        v.extend_from_slice(&key.to_be_bytes());
+                        v.extend_from_slice(&[0, 0, 0, 0, 0, res.typ as u8, 0, 0]);
+                    }
+                    None => v.extend_from_slice(&0u32.to_be_bytes()),
+                }
+            }
+            2 => {
+                v.extend_from_slice(&8u16.to_be_bytes());
+                // CRH, PTPL_C (state can be saved) if a path is configured.
+                v.push(0x10 | u8::from(self.opts.pr_path.is_some()));
+                // TMV (type mask valid), PTPL_A.
+                v.push(0x80 | u8::from(st.aptpl));
+                // WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX; EX_AC_AR.
+                v.extend_from_slice(&[0x80 | 0x40 | 0x20 | 0x08 | 0x02, 0x01, 0, 0]);
+            }
+            3 => {
+                v.extend_from_slice(&st.generation.to_be_bytes());
+                v.extend_from_slice(&[0; 4]);
+                for r in &st.regs {
+                    let holder = match &st.res {
+                        Some(res) if res.typ.all_registrants() => true,
+                        Some(res) => res.holder == r.nexus,
+                        None => false,
+                    };
+                    v.extend_from_slice(&r.key.to_be_bytes());
+                    v.extend_from_slice(&[0; 4]);
+                    v.push(u8::from(holder));
+                    v.push(if holder {
+                        st.res.as_ref().map_or(0, |x| x.typ as u8)
+                    } else {
+                        0
+                    });
+                    v.extend_from_slice(&[0; 4]);
+                    v.extend_from_slice(&r.rel_port.to_be_bytes());
+                    let tid = transport_id(r);
+                    v.extend_from_slice(&(tid.len() as u32).to_be_bytes());
+                    v.extend_from_slice(&tid);
+                }
+                let n = (v.len() - 8) as u32;
+                v[4..8].copy_from_slice(&n.to_be_bytes());
+            }
+            _ => return Err(Sense::invalid_field_in_cdb(1, Some(4))),
+        }
+        v.truncate(alloc);
+        Ok(v)
+    }
+
+    /// PERSISTENT RESERVE OUT (SPC-4 6.16, 5.13.5-5.13.11). The change is
+    /// made on a copy, saved (when a path is configured), then installed.
+    pub(super) fn pr_out(&self, n: &Nexus, c: &Cdb, data: &[u8]) -> std::result::Result<(), Fail> {
+        let sa = c.sa();
+        if sa > 6 {
+            // REGISTER AND MOVE and reserved service actions.
+            return Err(Sense::invalid_field_in_cdb(1, Some(4)).into());
+        }
+        let scope = c.b(2) >> 4;
+        let type_code = c.b(2) & 0x0f;
+        let plen = c.u32(5) as usize;
+        if plen != 24 {
+            return Err(Sense::param_list_length().into());
+        }
+        let p = data.get(..24).ok_or_else(Sense::param_list_length)?;
+        let key = be(p, 0, 8).unwrap_or(0);
+        let sa_key = be(p, 8, 8).unwrap_or(0);
+        let flags = p[20];
+        if flags & 0x08 != 0 {
+            // SPEC_I_PT is not supported.
+            return Err(Sense::invalid_field_in_param(20, Some(3)).into());
+        }
+        if flags & 0x04 != 0 {
+            // ALL_TG_PT is not supported (ATP_C 0).
+            return Err(Sense::invalid_field_in_param(20, Some(2)).into());
+        }
+        let aptpl = flags & 0x01 != 0;
+        let needs_type = matches!(sa, 1 | 2 | 4 | 5);
+        let typ = PrType::from_code(type_code);
+        if needs_type && (scope != 0) {
+            return Err(Sense::invalid_field_in_cdb(2, Some(7)).into());
+        }
+        let mut pr = lock(&self.pr);
+        if pr.reserve6.as_ref().is_some_and(|h| !n.is(h)) {
+            return Err(Fail::Conflict);
+        }
+        let mut st = pr.state.clone();
+        // (nexus, ASC, ASCQ) unit attentions to establish on success.
+        let mut uas: Vec<(NexusKey, u8, u8)> = Vec::new();
+        let me = n.key();
+        let my_reg = st.reg(n).cloned();
+        match sa {
+            // REGISTER, REGISTER AND IGNORE EXISTING KEY.
+            0 | 6 => {
+                match &my_reg {
+                    None => {
+                        if sa == 0 && key != 0 {
+                            return Err(Fail::Conflict);
+                        }
+                        if sa_key == 0 {
+                            return Ok(());
+                        }
+                        st.regs.push(Registration {
+                            key: sa_key,
+                            nexus: me.clone(),
+                            rel_port: n.relative_target_port,
+                            protocol: n.protocol_id,
+                        });
+                    }
+                    Some(r) => {
+                        if sa == 0 && key != r.key {
+                            return Err(Fail::Conflict);
+                        }
+                        if sa_key == 0 {
+                            let res_before = st.res.clone();
+                            st.unregister(|x| x.nexus == me);
+                            if let (Some(r), None) = (&res_before, &st.res) {
+                                if r.typ.registrants() {
+                                    for x in &st.regs {
+                                        uas.push((x.nexus.clone(), 0x2a, 0x04));
+                                    }
+                                }
+                            }
+                        } else if let Some(x) = st.regs.iter_mut().find(|x| x.nexus == me) {
+                            x.key = sa_key;
+                        }
+                    }
+                }
+                st.aptpl = aptpl;
+                st.generation = st.generation.wrapping_add(1);
+            }
+            1..=5 => {
+                let Some(r) = &my_reg else {
+                    return Err(Fail::Conflict);
+                };
+                if key != r.key {
+                    return Err(Fail::Conflict);
+                }
+                if needs_type && typ.is_none() {
+                    return Err(Sense::invalid_field_in_cdb(2, Some(3)).into());
+                }
+                match sa {
+                    // RESERVE
+                    1 => {
+                        let typ = typ.unwrap_or(PrType::WriteExclusive);
+                        match &st.res {
+                            None => {
+                                st.res = Some(Reservation {
+                                    holder: me.clone(),
+                                    typ,
+                                })
+                            }
+                            Some(res) => {
+                                if !st.is_holder(n) || res.typ != typ {
+                                    return Err(Fail::Conflict);
+                                }
+                                return Ok(());
+                            }
+                        }
+                    }
+                    // RELEASE
+                    2 => {
+                        let Some(res) = st.res.clone() else {
+                            return Ok(());
+                        };
+                        if !st.is_holder(n) {
+                            return Ok(());
+                        }
+                        if Some(res.typ) != typ {
+                            // INVALID RELEASE OF PERSISTENT RESERVATION.
+                            return Err(
+                                Sense::new(crate::SenseKey::IllegalRequest, 0x26, 0x04).into()
+                            );
+                        }
+                        st.res = None;
+                        if res.typ.registrants() {
+                            for x in st.regs.iter().filter(|x| x.nexus != me) {
+                                uas.push((x.nexus.clone(), 0x2a, 0x04));
+                            }
+                        }
+                    }
+                    // CLEAR
+                    3 => {
+                        for x in st.regs.iter().filter(|x| x.nexus != me) {
+                            uas.push((x.nexus.clone(), 0x2a, 0x03));
+                        }
+                        st.regs.clear();
+                        st.res = None;
+                        st.generation = st.generation.wrapping_add(1);
+                    }
+                    // PREEMPT, PREEMPT AND ABORT
+                    _ => {
+                        let typ = typ.unwrap_or(PrType::WriteExclusive);
+                        let res = st.res.clone();
+                        let holder_key = res.as_ref().and_then(|res| {
+                            if res.typ.all_registrants() {
+                                None
+                            } else {
+                                st.regs
+                                    .iter()
+                                    .find(|x| x.nexus == res.holder)
+                                    .map(|x| x.key)
+                            }
+                        });
+                        match res {
+                            Some(res) if res.typ.all_registrants() && sa_key == 0 => {
+                                let gone = st.unregister(|x| x.nexus != me);
+                                for g in gone {
+                                    uas.push((g, 0x2a, 0x05));
+                                }
+                                st.res = Some(Reservation {
+                                    holder: me.clone(),
+                                    typ,
+                                });
+                            }
+                            Some(res)
+                                if !res.typ.all_registrants() && holder_key == Some(sa_key) =>
+                            {
+                                let gone = st.unregister(|x| x.key == sa_key && x.nexus != me);
+                                for g in &gone {
+                                    uas.push((g.clone(), 0x2a, 0x05));
+                                }
+                                if res.typ != typ {
+                                    for x in st.regs.iter().filter(|x| x.nexus != me) {
+                                        uas.push((x.nexus.clone(), 0x2a, 0x04));
+                                    }
+                                }
+                                st.res = Some(Reservation {
+                                    holder: me.clone(),
+                                    typ,
+                                });
+                            }
+                            _ => {
+                                if sa_key == 0 {
+                                    return Err(Sense::invalid_field_in_param(8, None).into());
+                                }
+                                let gone = st.unregister(|x| x.key == sa_key);
+                                if gone.is_empty() {
+                                    return Err(Fail::Conflict);
+                                }
+                                for g in gone {
+                                    if g != me {
+                                        uas.push((g, 0x2a, 0x05));
+                                    }
+                                }
+                            }
+                        }
+                        st.generation = st.generation.wrapping_add(1);
+                    }
+                }
+            }
+            _ => return Err(Sense::invalid_field_in_cdb(1, Some(4)).into()),
+        }
+        if st != pr.state {
+            if let Some(path) = &self.opts.pr_path {
+                if st.save(path).is_err() {
+                    return Err(Sense::internal_failure().into());
+                }
+            }
+            pr.state = st;
+        }
+        drop(pr);
+        for (k, asc, ascq) in uas {
+            self.establish_ua(|_, nk| *nk == k, asc, ascq);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_text_roundtrip() {
+        let st = PrState {
+            generation: 7,
+            aptpl: true,
+            regs: vec![Registration {
+                key: 0xdead_beef,
+                nexus: NexusKey {
+                    initiator: "iqn.x:a b%,i,0x1".into(),
+                    target: "iqn.t,t,0x1".into(),
+                },
+                rel_port: 2,
+                protocol: 5,
+            }],
+            res: Some(Reservation {
+                holder: NexusKey {
+                    initiator: "iqn.x:a b%,i,0x1".into(),
+                    target: "iqn.t,t,0x1".into(),
+                },
+                typ: PrType::ExclusiveAccessRegistrantsOnly,
+            }),
+        };
+        let p = Path::new("x");
+        assert_eq!(PrState::from_text(&st.to_text(), p).unwrap(), st);
+        assert!(PrState::from_text("garbage\n", p).is_err());
+        assert!(PrState::from_text("netboot-scsi-pr 1\nres 2 a b\n", p).is_err());
+    }
+}
