@@ -58,6 +58,9 @@ impl Luns {
                     read_only: l.read_only,
                     pr_path,
                     max_transfer_bytes: MAX_TRANSFER,
+                    // 65535 blocks: a WRITE SAME larger than one maximal
+                    // transfer is refused rather than half supported.
+                    max_write_same_blocks: 65535,
                     ..LuOptions::default()
                 },
             )

@@ -755,10 +755,9 @@ impl TargetSession {
                     let r = t.referenced_task_tag;
                     self.abort_where(|x| x.itt == r);
                     TmResponse::Complete
-                } else if sn_lt(t.ref_cmd_sn, self.exp_cmd_sn) {
-                    // Already completed: nothing left to abort (§11.5.1).
-                    TmResponse::Complete
                 } else {
+                    // Completed already (its response is out) or never
+                    // seen: the initiator learns that nothing was aborted.
                     TmResponse::TaskDoesNotExist
                 }
             }

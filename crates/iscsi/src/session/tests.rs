@@ -445,6 +445,26 @@ fn abort_task_drops_the_result() {
         },
     );
     assert!(drain(&mut s).is_empty(), "no response for an aborted task");
+    // Aborting it again: it no longer exists.
+    s.handle_pdu(
+        now,
+        Pdu::new(TaskMgmtRequest {
+            immediate: true,
+            function: TmFunction::AbortTask,
+            lun: 0,
+            itt: 52,
+            referenced_task_tag: 1,
+            cmd_sn: 11,
+            exp_stat_sn: 0,
+            ref_cmd_sn: 10,
+            exp_data_sn: 0,
+        }),
+    )
+    .unwrap();
+    let Bhs::TaskMgmtResponse(t) = drain(&mut s)[0].header else {
+        panic!()
+    };
+    assert_eq!(t.response, TmResponse::TaskDoesNotExist);
     // LUN reset reaches the SCSI layer.
     s.handle_pdu(
         now,

@@ -243,15 +243,14 @@ impl LogicalUnit {
             return Ok(());
         }
         let _g = self.ranges.lock(lba, lba + n);
-        if pattern.iter().all(|&b| b == 0) {
-            // Deallocated blocks read as zeros (LBPRZ), so UNMAP may
-            // discard; otherwise write zeros (the backend may still
-            // deallocate, reads are the same).
-            if unmap {
-                self.dev.discard(off, len).map_err(write_err)?;
-            } else {
-                self.dev.write_zeroes(off, len).map_err(write_err)?;
-            }
+        if unmap {
+            // UNMAP set: deallocate (SBC-3 5.45); deallocated blocks read
+            // as zeros (LBPRZ), whatever the data block held, as initiators
+            // (libiscsi's WriteSame*.Unmap* tests) expect.
+            self.dev.discard(off, len).map_err(write_err)?;
+        } else if pattern.iter().all(|&b| b == 0) {
+            // Zeros: the backend may deallocate, reads are the same.
+            self.dev.write_zeroes(off, len).map_err(write_err)?;
         } else {
             let per = (CHUNK / self.bs()).clamp(1, n);
             let buf: Vec<u8> = pattern.repeat(per as usize);
@@ -333,6 +332,11 @@ impl LogicalUnit {
         let (off, len) = self.range(lba, n)?;
         self.check_writable()?;
         if n == 0 {
+            // Nothing to compare; but data for it means the count wrapped
+            // (256 blocks do not fit the one-byte field).
+            if !data.is_empty() {
+                return Err(Sense::invalid_field_in_cdb(13, None));
+            }
             return Ok(());
         }
         let len = len as usize;
