@@ -487,3 +487,66 @@ fn hostile_and_many_sessions() {
         "memory grew from {rss_before} KiB to {rss_after} KiB"
     );
 }
+
+/// libiscsi's conformance suite against iscsid: no failures beyond the
+/// known ones named below, and no fewer passes than the README reports.
+#[test]
+fn iscsi_test_cu_conformance() {
+    need("iscsi-test-cu");
+    let t = Iscsid::start(&[]);
+    let url = t.url(0);
+    let o = run(Command::new("iscsi-test-cu").args([
+        "-d",
+        "-i",
+        "iqn.2026-11.org.netboot:cu-a",
+        "-I",
+        "iqn.2026-11.org.netboot:cu-b",
+        "-t",
+        "ALL",
+        &url,
+        &url,
+    ]));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut suite = String::new();
+    let mut results: Vec<(String, &str)> = Vec::new();
+    for line in out.lines() {
+        if let Some(s) = line.strip_prefix("Suite: ") {
+            suite = s.trim().to_owned();
+        } else if let Some(rest) = line.trim_start().strip_prefix("Test: ") {
+            let name = format!("{suite}.{}", rest.split(" ...").next().unwrap_or(""));
+            let outcome = if rest.contains("[SKIPPED]") {
+                "skipped"
+            } else if rest.contains("FAILED") {
+                "failed"
+            } else if rest.contains("passed") {
+                "passed"
+            } else {
+                "?"
+            };
+            results.push((name, outcome));
+        } else if let Some(last) = results.last_mut() {
+            if last.1 == "?" {
+                if line.contains("[SKIPPED]") {
+                    last.1 = "skipped";
+                } else if line.contains("FAILED") {
+                    last.1 = "failed";
+                } else if line.contains("passed") {
+                    last.1 = "passed";
+                }
+            }
+        }
+    }
+    assert!(results.len() >= 200, "only {} tests ran:\n{out}", results.len());
+    // Known: iSCSIDataSnInvalid's second case reconnects with immediate data
+    // and so sends no Data-Out to corrupt (tgt fails all four cases);
+    // Reserve6.LUNReset races the unit attention of the reset and flips
+    // between runs on tgt and here.
+    let known = ["iSCSIdatasn.iSCSIDataSnInvalid", "Reserve6.LUNReset"];
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|(n, r)| *r == "failed" && !known.contains(&n.as_str()))
+        .collect();
+    assert!(failed.is_empty(), "new failures: {failed:?}");
+    let passed = results.iter().filter(|(_, r)| *r == "passed").count();
+    assert!(passed >= 176, "only {passed} passed");
+}
