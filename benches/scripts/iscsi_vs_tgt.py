@@ -86,8 +86,14 @@ class Ours:
 
 
 def test_cu(url, initiator):
+    # The URL twice: the second session enables the multipath tests.
     out = subprocess.run(["iscsi-test-cu", "-d", "-i", initiator + ":a", "-I", initiator + ":b",
-                          "-t", "ALL", url], capture_output=True, text=True, timeout=900).stdout
+                          "-t", "ALL", url, url], capture_output=True, text=True, timeout=900).stdout
+    # CUnit prints "Test: NAME ..." and then the verdict ("passed" or
+    # "FAILED") at the start of the rest of the line or of a later line; the
+    # lines between are the test's log. "[SKIPPED]" anywhere: skipped.
+    def verdict(s):
+        return "passed" if s.startswith("passed") else ("failed" if s.startswith("FAILED") else None)
     results = {}
     suite = test = None
     for line in out.splitlines():
@@ -99,16 +105,13 @@ def test_cu(url, initiator):
         if m:
             test = f"{suite}.{m.group(1)}"
             rest = m.group(2)
-            results[test] = "skipped" if "[SKIPPED]" in rest else (
-                "passed" if "passed" in rest else ("failed" if "FAILED" in rest else "?"))
+            results[test] = "skipped" if "[SKIPPED]" in rest else (verdict(rest) or "?")
             continue
         if test and results.get(test) == "?":
             if "[SKIPPED]" in line:
                 results[test] = "skipped"
-            elif "passed" in line:
-                results[test] = "passed"
-            elif "FAILED" in line:
-                results[test] = "failed"
+            elif verdict(line):
+                results[test] = verdict(line)
     return results, out
 
 
