@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use netboot_iscsi::codec::PduDecoder;
 use netboot_iscsi::login::{
     chap::ChallengeHistory, Credentials, LoginState, Portal, TargetConfig, TargetEntry, TargetLogin,
@@ -313,17 +313,26 @@ async fn connection(
                     _ => {}
                 }
             }
-            // Send what is due.
-            wbuf.clear();
+            // Send what is due: headers are emitted into `wbuf`, large data
+            // segments go to the socket from where they are (no copy).
+            let mut chunks: Vec<Bytes> = Vec::new();
+            let mut queued = 0usize;
             while let Some(p) = session.poll_pdu() {
-                p.emit(&mut wbuf, digests).map_err(|e| e.to_string())?;
-                if wbuf.len() >= 1 << 20 {
-                    wr.write_all(&wbuf).await.map_err(|e| e.to_string())?;
-                    wbuf.clear();
+                emit_zero_copy(p, digests, &mut wbuf, &mut chunks).map_err(|e| e.to_string())?;
+                queued = chunks.iter().map(Bytes::len).sum::<usize>() + wbuf.len();
+                if queued >= 4 << 20 {
+                    chunks.push(wbuf.split().freeze());
+                    write_chunks(&mut wr, &mut chunks)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    queued = 0;
                 }
             }
-            if !wbuf.is_empty() {
-                wr.write_all(&wbuf).await.map_err(|e| e.to_string())?;
+            if queued > 0 || !wbuf.is_empty() {
+                chunks.push(wbuf.split().freeze());
+                write_chunks(&mut wr, &mut chunks)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             if session.is_closed() {
                 info!(%peer, initiator, "logged out");
@@ -374,6 +383,89 @@ async fn connection(
         l.nexus_lost(&nexus);
     }
     outcome
+}
+
+/// Data segments at least this long are written from their own buffer.
+const ZERO_COPY_MIN: usize = 4096;
+
+/// Emits `p`: its header (and small data) into `buf`; a large data segment,
+/// when no data digest is needed over it, is queued by reference after the
+/// header with its padding.
+fn emit_zero_copy(
+    p: netboot_iscsi::wire::Pdu,
+    digests: Digests,
+    buf: &mut BytesMut,
+    chunks: &mut Vec<Bytes>,
+) -> Result<(), netboot_iscsi::Error> {
+    if digests.data || p.data.len() < ZERO_COPY_MIN {
+        return p.emit(buf, digests);
+    }
+    let data = p.data;
+    let len = data.len();
+    let head = netboot_iscsi::wire::Pdu {
+        header: p.header,
+        ahs: p.ahs,
+        data: Bytes::new(),
+    };
+    let start = buf.len();
+    if digests.header {
+        // The header digest covers DataSegmentLength: emit with a stand-in
+        // segment of the right length and keep only the header part.
+        let mut tmp = BytesMut::new();
+        netboot_iscsi::wire::Pdu {
+            data: Bytes::from(vec![0u8; len]),
+            ..head
+        }
+        .emit(&mut tmp, digests)?;
+        let hdr_len = tmp.len() - len - netboot_iscsi::wire::pad_len(len);
+        buf.extend_from_slice(&tmp[..hdr_len]);
+    } else {
+        head.emit(buf, digests)?;
+        // DataSegmentLength, bytes 5..8 of the BHS.
+        let l = (len as u32).to_be_bytes();
+        buf[start + 5..start + 8].copy_from_slice(&l[1..]);
+    }
+    chunks.push(buf.split().freeze());
+    chunks.push(data);
+    let pad = netboot_iscsi::wire::pad_len(len);
+    if pad > 0 {
+        chunks.push(Bytes::from_static(&[0u8; 4][..pad]));
+    }
+    Ok(())
+}
+
+/// Writes every chunk, in order, with vectored writes.
+async fn write_chunks(
+    wr: &mut (impl AsyncWriteExt + Unpin),
+    chunks: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut i = 0;
+    while i < chunks.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = chunks[i..]
+            .iter()
+            .take(64)
+            .map(|c| std::io::IoSlice::new(c))
+            .collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && i < chunks.len() {
+            let c = &mut chunks[i];
+            if n >= c.len() {
+                n -= c.len();
+                i += 1;
+            } else {
+                let _ = c.split_to(n);
+                n = 0;
+            }
+        }
+        while i < chunks.len() && chunks[i].is_empty() {
+            i += 1;
+        }
+    }
+    chunks.clear();
+    Ok(())
 }
 
 async fn sleep_until(d: Option<std::time::Instant>) {

@@ -375,23 +375,43 @@ fn kill_9_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("d.img");
     let mut t = Iscsid::start_with(tempfile::tempdir().unwrap(), &disk, &[]);
+    const WRITES: u32 = 4000;
+    const SIZE: u64 = 16 * 1024;
     let mut args: Vec<String> = vec!["-f".into(), "raw".into()];
-    for i in 0..400u32 {
+    for i in 0..WRITES {
         args.push("-c".into());
         args.push(format!(
-            "write -f -P {} {} 64k",
+            "write -f -P {} {} 16k",
             i % 250 + 1,
-            u64::from(i) * 65536
+            u64::from(i) * SIZE
         ));
     }
     args.push(t.url(0));
     let mut child = Command::new("qemu-io")
         .args(&args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    // Collect the acknowledgements as they come; kill the target in the
+    // middle of the run.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(o) = line.strip_prefix("wrote 16384/16384 bytes at offset ") {
+                if let Ok(o) = o.trim().parse::<u64>() {
+                    acked.push(o);
+                    if acked.len() == 100 {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        }
+        acked
+    });
+    rx.recv_timeout(LIMIT).expect("100 writes acknowledged");
     // SIGKILL: no chance to flush anything.
     t.child.kill().unwrap();
     t.child.wait().unwrap();
@@ -399,28 +419,26 @@ fn kill_9_loses_no_acknowledged_write() {
     // printed before is what was acknowledged.
     std::thread::sleep(Duration::from_millis(500));
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let acked: Vec<u64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("wrote 65536/65536 bytes at offset "))
-        .filter_map(|o| o.trim().parse().ok())
-        .collect();
-    assert!(!acked.is_empty(), "no write completed before the kill");
-    assert!(acked.len() < 400, "the kill came too late to test anything");
+    let _ = child.wait();
+    let acked = reader.join().unwrap();
+    assert!(
+        acked.len() < WRITES as usize,
+        "the kill came too late to test anything"
+    );
     // Restart on the same image and read every acknowledged write back.
     let t2 = Iscsid::start_with(tempfile::tempdir().unwrap(), &disk, &[]);
     let mut args: Vec<String> = vec!["-f".into(), "raw".into(), "-r".into()];
     for off in &acked {
-        let i = off / 65536;
+        let i = off / SIZE;
         args.push("-c".into());
-        args.push(format!("read -P {} {} 64k", i % 250 + 1, off));
+        args.push(format!("read -P {} {} 16k", i % 250 + 1, off));
     }
     args.push(t2.url(0));
     let o = run(Command::new("qemu-io").args(&args));
     let text = text(&o);
     assert!(o.status.success(), "{text}");
     assert!(!text.contains("Pattern verification failed"), "{text}");
-    assert_eq!(text.matches("read 65536/65536").count(), acked.len());
+    assert_eq!(text.matches("read 16384/16384").count(), acked.len());
 }
 
 /// Half-sent PDUs, lying length fields, initiators that vanish, 64 sessions
