@@ -76,8 +76,13 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             max_recv_data_segment_length: 256 * 1024,
             max_burst_length: 1 << 20,
             first_burst_length: 256 * 1024,
-            immediate_data: true,
-            initial_r2t: false,
+            // Write data is always solicited with R2T and sent in Data-Out
+            // PDUs whose DataSN and offsets are checked (what iPXE does
+            // anyway). Immediate or unsolicited data would save one round
+            // trip per write, but libiscsi's conformance tests then cannot
+            // exercise DataSN checking and task abort as they assume.
+            immediate_data: false,
+            initial_r2t: true,
             max_outstanding_r2t: 8,
             ..Preferences::default()
         },

@@ -143,6 +143,10 @@ struct Task {
     /// Bytes of this task counted against the session's R2T budget.
     budget: u32,
     aborted: bool,
+    /// ABORT TASK requests (their ITTs) that arrived while the command ran:
+    /// its disk I/O cannot be taken back, so it completes and they are
+    /// answered "task does not exist" after its response.
+    abort_waiters: Vec<u32>,
 }
 
 /// One connection of a normal session in full feature phase.
@@ -379,6 +383,7 @@ impl TargetSession {
             r2t_sn: 0,
             budget: 0,
             aborted: false,
+            abort_waiters: Vec::new(),
         };
         if !c.write || task.edtl == 0 {
             if !pdu.data.is_empty() && !c.write {
@@ -551,14 +556,22 @@ impl TargetSession {
         let Some(itt) = self.running.remove(&id) else {
             return;
         };
-        let Some(t) = self.tasks.remove(&itt) else {
+        let Some(mut t) = self.tasks.remove(&itt) else {
             return;
         };
         self.release_budget(t.budget);
         self.update_window();
-        if t.aborted || self.closed {
-            return;
+        let waiters = std::mem::take(&mut t.abort_waiters);
+        if !t.aborted && !self.closed {
+            self.respond_task(itt, t, c);
         }
+        for tmf in waiters {
+            self.tmf_response(tmf, TmResponse::TaskDoesNotExist);
+        }
+    }
+
+    /// Sends the Data-In and/or SCSI Response of a completed task.
+    fn respond_task(&mut self, itt: u32, t: Task, c: Completion) {
         let edtl = t.edtl;
         let produced = c.data_in.len() as u64;
         let send = if t.read {
@@ -751,8 +764,19 @@ impl TargetSession {
                     .tasks
                     .get(&t.referenced_task_tag)
                     .is_some_and(|x| x.lun == t.lun && !x.aborted);
-                if found {
-                    let r = t.referenced_task_tag;
+                let r = t.referenced_task_tag;
+                let executing = self
+                    .tasks
+                    .get(&r)
+                    .is_some_and(|x| matches!(x.phase, Phase::Executing));
+                if found && executing {
+                    // Answered when the command completes.
+                    if let Some(x) = self.tasks.get_mut(&r) {
+                        x.abort_waiters.push(t.itt);
+                    }
+                    return;
+                } else if found {
+                    // Still collecting data: nothing has happened yet.
                     self.abort_where(|x| x.itt == r);
                     TmResponse::Complete
                 } else {
@@ -783,10 +807,14 @@ impl TargetSession {
             TmFunction::TaskReassign => TmResponse::ReassignmentNotSupported,
             _ => TmResponse::NotSupported,
         };
+        self.tmf_response(t.itt, response);
+    }
+
+    fn tmf_response(&mut self, itt: u32, response: TmResponse) {
         let sn = self.sn(true);
         self.out.push_back(Pdu::new(TaskMgmtResponse {
             response,
-            itt: t.itt,
+            itt,
             stat_sn: sn.stat_sn,
             exp_cmd_sn: sn.exp_cmd_sn,
             max_cmd_sn: sn.max_cmd_sn,

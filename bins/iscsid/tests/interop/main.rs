@@ -566,16 +566,14 @@ fn iscsi_test_cu_conformance() {
         "only {} tests ran:\n{out}",
         results.len()
     );
-    // Known: iSCSIDataSnInvalid's second case reconnects with immediate data
-    // and so sends no Data-Out to corrupt (tgt fails all four cases);
-    // Reserve6.LUNReset races the unit attention of the reset and flips
-    // between runs on tgt and here.
-    let known = ["iSCSIdatasn.iSCSIDataSnInvalid", "Reserve6.LUNReset"];
+    // Known flake: Reserve6.LUNReset races the unit attention of the
+    // reset (it flips between runs on tgt too).
+    let known = ["Reserve6.LUNReset"];
     let failed: Vec<_> = results
         .iter()
         .filter(|(n, r)| *r == "failed" && !known.contains(&n.as_str()))
         .collect();
     assert!(failed.is_empty(), "new failures: {failed:?}");
     let passed = results.iter().filter(|(_, r)| *r == "passed").count();
-    assert!(passed >= 176, "only {passed} passed");
+    assert!(passed >= 190, "only {passed} passed");
 }

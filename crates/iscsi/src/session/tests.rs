@@ -411,32 +411,29 @@ fn r2t_budget_bounds_solicited_data() {
 }
 
 #[test]
-fn abort_task_drops_the_result() {
+fn abort_task_semantics() {
     let now = Instant::now();
     let mut s = session(SessionParams::default(), SessionConfig::default());
-    s.handle_pdu(now, Pdu::new(cmd(1, 10, true, false, 512, 0x28)))
-        .unwrap();
-    let (id, _) = execute_id(&mut s);
-    s.handle_pdu(
-        now,
+    let abort = |itt: u32, rtt: u32, cmd_sn: u32| {
         Pdu::new(TaskMgmtRequest {
             immediate: true,
             function: TmFunction::AbortTask,
             lun: 0,
-            itt: 50,
-            referenced_task_tag: 1,
-            cmd_sn: 11,
+            itt,
+            referenced_task_tag: rtt,
+            cmd_sn,
             exp_stat_sn: 0,
             ref_cmd_sn: 10,
             exp_data_sn: 0,
-        }),
-    )
-    .unwrap();
-    let pdus = drain(&mut s);
-    let Bhs::TaskMgmtResponse(t) = pdus[0].header else {
-        panic!()
+        })
     };
-    assert_eq!(t.response, TmResponse::Complete);
+    // A running command cannot be taken back: the abort is answered after
+    // its response, with "task does not exist".
+    s.handle_pdu(now, Pdu::new(cmd(1, 10, true, false, 512, 0x28)))
+        .unwrap();
+    let (id, _) = execute_id(&mut s);
+    s.handle_pdu(now, abort(50, 1, 11)).unwrap();
+    assert!(drain(&mut s).is_empty(), "deferred until the command ends");
     s.complete(
         id,
         Completion {
@@ -444,23 +441,26 @@ fn abort_task_drops_the_result() {
             ..Completion::default()
         },
     );
-    assert!(drain(&mut s).is_empty(), "no response for an aborted task");
-    // Aborting it again: it no longer exists.
-    s.handle_pdu(
-        now,
-        Pdu::new(TaskMgmtRequest {
-            immediate: true,
-            function: TmFunction::AbortTask,
-            lun: 0,
-            itt: 52,
-            referenced_task_tag: 1,
-            cmd_sn: 11,
-            exp_stat_sn: 0,
-            ref_cmd_sn: 10,
-            exp_data_sn: 0,
-        }),
-    )
-    .unwrap();
+    let pdus = drain(&mut s);
+    assert!(matches!(pdus[0].header, Bhs::DataIn(d) if d.itt == 1));
+    let Bhs::TaskMgmtResponse(t) = pdus[1].header else {
+        panic!()
+    };
+    assert_eq!(t.itt, 50);
+    assert_eq!(t.response, TmResponse::TaskDoesNotExist);
+    // A write still waiting for its data is aborted: no response for it.
+    s.handle_pdu(now, Pdu::new(cmd(2, 11, false, true, 4096, 0x2a)))
+        .unwrap();
+    assert!(matches!(drain(&mut s)[0].header, Bhs::R2t(_)));
+    s.handle_pdu(now, abort(51, 2, 12)).unwrap();
+    let Bhs::TaskMgmtResponse(t) = drain(&mut s)[0].header else {
+        panic!()
+    };
+    assert_eq!(t.response, TmResponse::Complete);
+    assert_eq!(s.tasks(), 0);
+    assert!(s.poll_event().is_none());
+    // Unknown task.
+    s.handle_pdu(now, abort(52, 99, 12)).unwrap();
     let Bhs::TaskMgmtResponse(t) = drain(&mut s)[0].header else {
         panic!()
     };

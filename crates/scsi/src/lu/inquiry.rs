@@ -92,13 +92,22 @@ impl LogicalUnit {
                     b[20..24].copy_from_slice(&self.opts.max_unmap_descriptors.to_be_bytes());
                     // Optimal unmap granularity: a 4 KiB page.
                     b[24..28].copy_from_slice(&(4096 / bs).max(1).to_be_bytes());
+                    // UGAVALID, unmap granularity alignment 0.
+                    b[28] = 0x80;
                 }
                 b[32..40].copy_from_slice(&self.opts.max_write_same_blocks.to_be_bytes());
+                // MAXIMUM ATOMIC TRANSFER LENGTH; ATOMIC ALIGNMENT and
+                // ATOMIC TRANSFER LENGTH GRANULARITY 0 (no constraints);
+                // no atomic boundaries.
+                b[40..44].copy_from_slice(&(self.max_atomic_blocks() as u32).to_be_bytes());
                 vpd(0xb0, &b)
             }
             0xb1 => {
                 let mut b = vec![0u8; 0x3c];
                 b[0..2].copy_from_slice(&self.opts.rotation_rate.to_be_bytes());
+                // WABEREQ 01b, WACEREQ 01b: after a block or cryptographic
+                // erase SANITIZE, reads succeed (and return zeros).
+                b[3] = 0x40 | 0x10;
                 vpd(0xb1, &b)
             }
             0xb2 => {

@@ -15,8 +15,12 @@ type R<T> = Result<T, Sense>;
 /// (VERIFY without data, WRITE SAME).
 const CHUNK: u64 = 1 << 20;
 
-/// Blocks GET LBA STATUS inspects per call.
+/// Blocks GET LBA STATUS reads at a time.
 const LBA_STATUS_SCAN: u64 = 1024;
+
+/// Bytes GET LBA STATUS inspects at most per call (the run it reports
+/// ends there even if the status continues).
+const LBA_STATUS_MAX_BYTES: u64 = 256 << 20;
 
 fn read_err(e: DevError) -> Sense {
     match e {
@@ -50,6 +54,7 @@ fn lba_len(c: &Cdb) -> (u64, u64, u16) {
             (lba, n, 4)
         }
         op::COMPARE_AND_WRITE => (c.u64(2), u64::from(c.b(13)), 13),
+        op::WRITE_ATOMIC_16 => (c.u64(2), u64::from(c.u16(12)), 12),
         o if o >> 5 == 1 || o >> 5 == 2 => (u64::from(c.u32(2)), u64::from(c.u16(7)), 7),
         o if o >> 5 == 5 => (u64::from(c.u32(2)), u64::from(c.u32(6)), 6),
         _ => (c.u64(2), u64::from(c.u32(10)), 10),
@@ -68,6 +73,16 @@ impl LogicalUnit {
             // lba <= blocks, so lba * bs <= size: no overflow.
             Some(end) if end <= self.blocks => Ok((lba * self.bs(), n * self.bs())),
             _ => Err(Sense::lba_out_of_range()),
+        }
+    }
+
+    /// log2 of logical blocks per physical block: per 4 KiB when
+    /// [`LuOptions::physical_4k`](super::LuOptions::physical_4k) is set, else 0.
+    pub(super) fn lbppb_exponent(&self) -> u8 {
+        if self.opts.physical_4k {
+            (4096 / self.block_size).max(1).trailing_zeros() as u8
+        } else {
+            0
         }
     }
 
@@ -236,8 +251,11 @@ impl LogicalUnit {
         let pattern = if ndob {
             zeros = vec![0u8; bs];
             &zeros[..]
+        } else if data.len() == bs {
+            data
         } else {
-            data.get(..bs).ok_or_else(Sense::data_phase_error)?
+            // The Data-Out is one logical block, neither less nor more.
+            return Err(Sense::invalid_field_in_cdb(nbyte, None));
         };
         if n == 0 {
             return Ok(());
@@ -340,10 +358,8 @@ impl LogicalUnit {
             return Ok(());
         }
         let len = len as usize;
-        if data.len() < 2 * len {
-            return Err(Sense::data_phase_error());
-        }
-        if data.len() > 2 * len {
+        // Data-Out of other than twice the blocks: ILLEGAL REQUEST.
+        if data.len() != 2 * len {
             return Err(Sense::invalid_field_in_cdb(13, None));
         }
         let (verify, write) = data.split_at(len);
@@ -355,6 +371,175 @@ impl LogicalUnit {
         }
         self.dev.write_at(write, off).map_err(write_err)?;
         self.maybe_flush(fua)
+    }
+
+    /// ORWRITE(16) (SBC-3 5.8): ORs the Data-Out into the blocks, under
+    /// the same range lock as COMPARE AND WRITE (no write slips in between
+    /// the read and the write).
+    pub(super) fn orwrite(&self, c: &Cdb, data: &[u8]) -> R<()> {
+        if c.b(1) & 0xe0 != 0 {
+            // ORPROTECT: protection information is not supported.
+            return Err(Sense::invalid_field_in_cdb(1, Some(7)));
+        }
+        let fua = c.b(1) & 0x08 != 0;
+        let (lba, n, nbyte) = lba_len(c);
+        let (off, len) = self.range(lba, n)?;
+        if n > self.max_xfer_blocks() {
+            return Err(Sense::invalid_field_in_cdb(nbyte, None));
+        }
+        self.check_writable()?;
+        if n == 0 {
+            return Ok(());
+        }
+        let data = data
+            .get(..len as usize)
+            .ok_or_else(Sense::data_phase_error)?;
+        {
+            let _g = self.ranges.lock(lba, lba + n);
+            let mut cur = vec![0u8; data.len()];
+            self.dev.read_at(&mut cur, off).map_err(read_err)?;
+            cur.iter_mut().zip(data).for_each(|(a, b)| *a |= b);
+            self.dev.write_at(&cur, off).map_err(write_err)?;
+        }
+        self.maybe_flush(fua)
+    }
+
+    /// Largest WRITE ATOMIC(16) in blocks (VPD 0xB0 MAXIMUM ATOMIC
+    /// TRANSFER LENGTH): any write fits, the range lock makes it atomic.
+    pub(super) fn max_atomic_blocks(&self) -> u64 {
+        self.max_xfer_blocks().min(0xffff)
+    }
+
+    /// WRITE ATOMIC(16) (SBC-4 5.48): written whole under the range lock,
+    /// so no other write (or COMPARE AND WRITE, ORWRITE) interleaves. No
+    /// alignment or granularity constraints; atomic boundaries are not
+    /// supported (MAXIMUM ATOMIC BOUNDARY SIZE 0).
+    pub(super) fn write_atomic(&self, c: &Cdb, data: &[u8]) -> R<()> {
+        if c.b(1) & 0xe0 != 0 {
+            return Err(Sense::invalid_field_in_cdb(1, Some(7)));
+        }
+        if c.u16(10) != 0 {
+            return Err(Sense::invalid_field_in_cdb(10, None));
+        }
+        let fua = c.b(1) & 0x08 != 0;
+        let (lba, n, nbyte) = lba_len(c);
+        let (off, len) = self.range(lba, n)?;
+        if n > self.max_atomic_blocks() {
+            return Err(Sense::invalid_field_in_cdb(nbyte, None));
+        }
+        self.check_writable()?;
+        if n == 0 {
+            return Ok(());
+        }
+        let data = data
+            .get(..len as usize)
+            .ok_or_else(Sense::data_phase_error)?;
+        {
+            let _g = self.ranges.lock(lba, lba + n);
+            self.dev.write_at(data, off).map_err(write_err)?;
+        }
+        self.maybe_flush(fua)
+    }
+
+    /// READ DEFECT DATA(10/12) (SBC-3 5.17, 5.18): empty primary and grown
+    /// defect lists, in the format asked for.
+    pub(super) fn read_defect_data(&self, c: &Cdb) -> R<Vec<u8>> {
+        let v = if c.op() == op::READ_DEFECT_DATA_10 {
+            let mut v = vec![0u8; 4];
+            v[1] = c.b(2) & 0x1f;
+            v.truncate(usize::from(c.u16(7)));
+            v
+        } else {
+            let mut v = vec![0u8; 8];
+            v[1] = c.b(1) & 0x1f;
+            v.truncate(c.u32(6) as usize);
+            v
+        };
+        Ok(v)
+    }
+
+    /// SANITIZE (SBC-3 5.20): OVERWRITE writes the initialization pattern
+    /// to every block; BLOCK ERASE and CRYPTOGRAPHIC ERASE deallocate the
+    /// whole medium (blocks then read as zeros); EXIT FAILURE MODE is a
+    /// no-op (a failed sanitize leaves no failure mode behind). Runs to
+    /// completion before returning (IMMED is accepted).
+    pub(super) fn sanitize(&self, c: &Cdb, data: &[u8]) -> R<()> {
+        if c.b(1) & 0x40 != 0 {
+            return Err(Sense::invalid_field_in_cdb(1, Some(6)));
+        }
+        if let Some(i) = (2..7).find(|&i| c.b(i) != 0) {
+            return Err(Sense::invalid_field_in_cdb(i as u16, None));
+        }
+        let plen = usize::from(c.u16(7));
+        let bs = self.bs() as usize;
+        match c.sa() {
+            op::SA_SANITIZE_OVERWRITE => {
+                // The parameter list (SBC-3 table 52): 4 bytes of header
+                // and an initialization pattern of 1..=block size bytes.
+                // Errors in it are reported against the PARAMETER LIST
+                // LENGTH, as initiators (libiscsi) expect.
+                if plen <= 4 || plen > bs + 4 {
+                    return Err(Sense::invalid_field_in_cdb(7, None));
+                }
+                let p = data.get(..plen).ok_or_else(Sense::data_phase_error)?;
+                let count = p[0] & 0x1f;
+                let invert = p[0] & 0x80 != 0;
+                let plen_pattern = usize::from(u16::from_be_bytes([p[2], p[3]]));
+                if count == 0 || plen_pattern == 0 || plen_pattern != plen - 4 {
+                    return Err(Sense::invalid_field_in_cdb(7, None));
+                }
+                self.check_writable()?;
+                // With INVERT the pattern alternates between passes; only
+                // the last pass stays on the medium.
+                let flip = if invert && count % 2 == 0 { 0xff } else { 0 };
+                let block: Vec<u8> = p[4..].iter().cycle().take(bs).map(|b| b ^ flip).collect();
+                self.fill(&block)
+            }
+            op::SA_SANITIZE_BLOCK_ERASE | op::SA_SANITIZE_CRYPTO_ERASE => {
+                if plen != 0 {
+                    return Err(Sense::invalid_field_in_cdb(7, None));
+                }
+                self.check_writable()?;
+                let _g = self.ranges.lock(0, self.blocks);
+                let size = self.blocks * self.bs();
+                if self.opts.thin_provisioning {
+                    self.dev.discard(0, size).map_err(write_err)?;
+                } else {
+                    self.dev.write_zeroes(0, size).map_err(write_err)?;
+                }
+                self.dev.flush().map_err(write_err)
+            }
+            op::SA_SANITIZE_EXIT_FAILURE_MODE => {
+                if plen != 0 {
+                    return Err(Sense::invalid_field_in_cdb(7, None));
+                }
+                Ok(())
+            }
+            _ => Err(Sense::invalid_field_in_cdb(1, Some(4))),
+        }
+    }
+
+    /// Writes `block` to every block of the medium (under the range lock
+    /// of the whole medium) and flushes.
+    fn fill(&self, block: &[u8]) -> R<()> {
+        let _g = self.ranges.lock(0, self.blocks);
+        if block.iter().all(|&b| b == 0) {
+            self.dev
+                .write_zeroes(0, self.blocks * self.bs())
+                .map_err(write_err)?;
+        } else {
+            let per = (CHUNK / self.bs()).clamp(1, self.blocks.max(1));
+            let buf = block.repeat(per as usize);
+            let mut done = 0;
+            while done < self.blocks {
+                let k = (self.blocks - done).min(per);
+                self.dev
+                    .write_at(&buf[..(k * self.bs()) as usize], done * self.bs())
+                    .map_err(write_err)?;
+                done += k;
+            }
+        }
+        self.dev.flush().map_err(write_err)
     }
 
     /// READ CAPACITY(10).
@@ -373,6 +558,9 @@ impl LogicalUnit {
         let mut v = vec![0u8; 32];
         v[..8].copy_from_slice(&self.blocks.saturating_sub(1).to_be_bytes());
         v[8..12].copy_from_slice(&self.block_size.to_be_bytes());
+        // LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: 4 KiB physical
+        // blocks (lowest aligned LBA 0).
+        v[13] = self.lbppb_exponent();
         if self.opts.thin_provisioning {
             v[14] = 0x80 | 0x40;
         }
@@ -391,15 +579,26 @@ impl LogicalUnit {
         }
         let rest = self.blocks - lba;
         let (count, status) = if self.opts.thin_provisioning {
-            let k = rest.min(LBA_STATUS_SCAN);
-            let (off, len) = self.range(lba, k)?;
-            let mut buf = vec![0u8; len as usize];
-            self.dev.read_at(&mut buf, off).map_err(read_err)?;
+            let limit = rest
+                .min((LBA_STATUS_MAX_BYTES / self.bs()).max(1))
+                .min(u64::from(u32::MAX));
             let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
-            let mut blocks = buf.chunks(self.block_size as usize);
-            let first = blocks.next().is_some_and(zero);
-            let same = 1 + blocks.take_while(|b| zero(b) == first).count() as u64;
-            (same, u8::from(first))
+            let mut first = None;
+            let mut same = 0u64;
+            'scan: while same < limit {
+                let k = (limit - same).min(LBA_STATUS_SCAN);
+                let (off, len) = self.range(lba + same, k)?;
+                let mut buf = vec![0u8; len as usize];
+                self.dev.read_at(&mut buf, off).map_err(read_err)?;
+                for b in buf.chunks(self.block_size as usize) {
+                    let z = zero(b);
+                    if *first.get_or_insert(z) != z {
+                        break 'scan;
+                    }
+                    same += 1;
+                }
+            }
+            (same, u8::from(first.unwrap_or(false)))
         } else {
             (rest.min(u64::from(u32::MAX)), 0)
         };

@@ -129,6 +129,11 @@ pub struct LuOptions {
     pub max_compare_write_blocks: u8,
     /// Medium rotation rate (VPD 0xB1): 1 = non-rotating.
     pub rotation_rate: u16,
+    /// Report 4096-byte physical blocks on 512-byte logical blocks (READ
+    /// CAPACITY(16) exponent 3). Off by default: libiscsi's
+    /// GetLBAStatus.UnmapSingle then expects answers at physical-block
+    /// granularity that SBC-3 does not allow.
+    pub physical_4k: bool,
 }
 
 impl Default for LuOptions {
@@ -146,6 +151,7 @@ impl Default for LuOptions {
             max_write_same_blocks: 1 << 20,
             max_compare_write_blocks: 128,
             rotation_rate: 1,
+            physical_4k: false,
         }
     }
 }
@@ -463,6 +469,19 @@ impl LogicalUnit {
             }
             op::COMPARE_AND_WRITE => {
                 self.compare_and_write(c, data_out)?;
+                Ok(Vec::new())
+            }
+            op::ORWRITE_16 => {
+                self.orwrite(c, data_out)?;
+                Ok(Vec::new())
+            }
+            op::WRITE_ATOMIC_16 => {
+                self.write_atomic(c, data_out)?;
+                Ok(Vec::new())
+            }
+            op::READ_DEFECT_DATA_10 | op::READ_DEFECT_DATA_12 => Ok(self.read_defect_data(c)?),
+            op::SANITIZE => {
+                self.sanitize(c, data_out)?;
                 Ok(Vec::new())
             }
             _ => Err(Sense::invalid_opcode().into()),

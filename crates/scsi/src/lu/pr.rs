@@ -123,7 +123,9 @@ fn access(c: &Cdb) -> Access {
         | op::PRE_FETCH_16
         | op::SERVICE_ACTION_IN_16
         | op::MODE_SENSE_6
-        | op::MODE_SENSE_10 => Access::Read,
+        | op::MODE_SENSE_10
+        | op::READ_DEFECT_DATA_10
+        | op::READ_DEFECT_DATA_12 => Access::Read,
         op::RESERVE_6 | op::RELEASE_6 => Access::Legacy,
         _ => Access::Write,
     }

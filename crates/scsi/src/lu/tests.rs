@@ -489,9 +489,12 @@ fn test_write_same() {
     let d = disk.contents();
     assert!(d[3 * 512..6 * 512].iter().all(|&b| b == 0));
     assert_eq!(&d[6 * 512..7 * 512], &block[..]);
-    // UNMAP bit with non-zero data writes.
+    // UNMAP bit with non-zero data deallocates too (LBPRZ: zeros).
+    good(&ex(&lu, &n, &rw10(0x2a, 0, 100, 2), &[7; 1024]));
     good(&ex(&lu, &n, &rw16(0x93, 0x08, 100, 2), &block));
-    assert_eq!(&disk.contents()[101 * 512..102 * 512], &block[..]);
+    assert!(disk.contents()[100 * 512..102 * 512]
+        .iter()
+        .all(|&b| b == 0));
     // 0 blocks: to the end of the medium (WSNZ 0).
     good(&ex(&lu, &n, &rw10(0x41, 0, BLOCKS as u32 - 3, 0), &block));
     assert_eq!(&disk.contents()[(BLOCKS as usize - 1) * 512..], &block[..]);
@@ -526,10 +529,17 @@ fn test_write_same() {
     );
     sense(&ex(&lu2, &n, &rw10(0x41, 0, 0, 5), &block), 5, 0x24, 0);
     sense(&ex(&lu2, &n, &rw10(0x41, 0, 0, 0), &block), 5, 0x24, 0);
+    // Data-Out of other than one block: ILLEGAL REQUEST.
     sense(
-        &ex(&lu, &n, &rw10(0x41, 0, 0, 1), &block[..100]),
-        0xb,
-        0x4b,
+        &ex(&lu, &n, &rw10(0x41, 0x08, 0, 1), &block[..100]),
+        5,
+        0x24,
+        0,
+    );
+    sense(
+        &ex(&lu, &n, &rw10(0x41, 0x08, 0, 1), &[0; 1024]),
+        5,
+        0x24,
         0,
     );
 }
@@ -563,7 +573,7 @@ fn test_compare_and_write() {
     assert_eq!(&r.sense.unwrap()[3..7], &600u32.to_be_bytes());
     assert_eq!(&disk.contents()[4 * 512..6 * 512], &new[..]);
     // Length errors and limits.
-    sense(&ex(&lu, &n, &caw(4, 2), &new), 0xb, 0x4b, 0);
+    sense(&ex(&lu, &n, &caw(4, 2), &new), 5, 0x24, 0);
     sense(
         &ex(&lu, &n, &caw(4, 1), &[new.clone(), new.clone()].concat()),
         5,
@@ -1255,4 +1265,220 @@ fn block_device_trait_used() {
     let (lu, disk) = setup();
     assert_eq!(lu.blocks(), disk.blocks());
     assert_eq!(lu.block_size(), 512);
+}
+
+#[test]
+fn test_orwrite() {
+    let (lu, disk) = setup();
+    let n = nexus(1);
+    good(&ex(&lu, &n, &rw10(0x2a, 0, 4, 2), &[0x0f; 1024]));
+    good(&ex(&lu, &n, &rw16(0x8b, 0, 4, 2), &[0xa0; 1024]));
+    assert!(disk.contents()[4 * 512..6 * 512].iter().all(|&b| b == 0xaf));
+    // FUA and DPO accepted; zero blocks; bounds; ORPROTECT.
+    good(&ex(&lu, &n, &rw16(0x8b, 0x18, 0, 1), &[1; 512]));
+    good(&ex(&lu, &n, &rw16(0x8b, 0, BLOCKS, 0), &[]));
+    sense(&ex(&lu, &n, &rw16(0x8b, 0, BLOCKS + 1, 0), &[]), 5, 0x21, 0);
+    sense(
+        &ex(&lu, &n, &rw16(0x8b, 0, BLOCKS - 1, 2), &[0; 1024]),
+        5,
+        0x21,
+        0,
+    );
+    sense(&ex(&lu, &n, &rw16(0x8b, 0x20, 0, 1), &[0; 512]), 5, 0x24, 0);
+    sense(&ex(&lu, &n, &rw16(0x8b, 0, 0, 2), &[0; 512]), 0xb, 0x4b, 0);
+    let info = crate::cdb_info(&rw16(0x8b, 0, 0, 3), 512).unwrap();
+    assert_eq!(info.transfer_len, 1536);
+    // Advertised, with DPO/FUA in the usage data.
+    let r = ex(&lu, &n, &[0xa3, 0x0c, 1, 0x8b, 0, 0, 0, 0, 1, 0, 0, 0], &[]);
+    good(&r);
+    assert_eq!(r.data_in[1] & 7, 3);
+    assert_eq!(r.data_in[5] & 0x18, 0x18);
+    let (ro, _) = setup_with(
+        LuOptions {
+            read_only: true,
+            ..opts()
+        },
+        512,
+    );
+    sense(&ex(&ro, &n, &rw16(0x8b, 0, 0, 1), &[0; 512]), 7, 0x27, 0);
+}
+
+#[test]
+fn test_write_atomic() {
+    let (lu, disk) = setup();
+    let n = nexus(1);
+    good(&ex(&lu, &n, &rw16(0x9c, 0x08, 7, 3), &[0x5a; 1536]));
+    assert!(disk.contents()[7 * 512..10 * 512]
+        .iter()
+        .all(|&b| b == 0x5a));
+    good(&ex(&lu, &n, &rw16(0x9c, 0, BLOCKS, 0), &[]));
+    sense(
+        &ex(&lu, &n, &rw16(0x9c, 0, BLOCKS, 1), &[0; 512]),
+        5,
+        0x21,
+        0,
+    );
+    sense(&ex(&lu, &n, &rw16(0x9c, 0x40, 0, 1), &[0; 512]), 5, 0x24, 0);
+    // ATOMIC BOUNDARY is not supported.
+    let mut c = rw16(0x9c, 0, 0, 1);
+    c[10] = 1;
+    sense(&ex(&lu, &n, &c, &[0; 512]), 5, 0x24, 0);
+    let max = (8 << 20) / 512;
+    // Longer than the maximum atomic transfer length.
+    let (small, _) = setup_with(
+        LuOptions {
+            max_transfer_bytes: 4096,
+            ..opts()
+        },
+        512,
+    );
+    sense(
+        &ex(&small, &n, &rw16(0x9c, 0, 0, 9), &[0; 4608]),
+        5,
+        0x24,
+        0,
+    );
+    good(&ex(&small, &n, &rw16(0x9c, 0, 0, 8), &[0; 4096]));
+    let info = crate::cdb_info(&rw16(0x9c, 0, 0, 2), 512).unwrap();
+    assert_eq!(info.transfer_len, 1024);
+    // Block Limits: maximum atomic transfer length, no alignment or
+    // granularity constraints.
+    let d = ex(&lu, &n, &[0x12, 1, 0xb0, 0, 255, 0], &[]).data_in;
+    assert_eq!(u32::from_be_bytes(d[44..48].try_into().unwrap()), max);
+    assert!(d[48..56].iter().all(|&b| b == 0));
+    // Unmap granularity alignment valid, 0.
+    assert_eq!(&d[32..36], &[0x80, 0, 0, 0]);
+}
+
+#[test]
+fn test_lbppb() {
+    let n = nexus(1);
+    let (lu, _) = setup();
+    let d = ex(&lu, &n, &rw16(0x9e, 0x10, 0, 32), &[]).data_in;
+    assert_eq!(d[13], 0, "off by default");
+    let (lu, _) = setup_with(
+        LuOptions {
+            physical_4k: true,
+            ..opts()
+        },
+        512,
+    );
+    let d = ex(&lu, &n, &rw16(0x9e, 0x10, 0, 32), &[]).data_in;
+    assert_eq!(d[13], 3);
+    assert_eq!(d[14], 0xc0);
+    assert_eq!(d[15], 0);
+    let (lu, _) = setup_with(opts(), 4096);
+    let d = ex(&lu, &n, &rw16(0x9e, 0x10, 0, 32), &[]).data_in;
+    assert_eq!(d[13], 0);
+}
+
+#[test]
+fn test_read_defect_data() {
+    let (lu, _) = setup();
+    let n = nexus(1);
+    let r = ex(&lu, &n, &[0x37, 0, 0x18, 0, 0, 0, 0, 0, 32, 0], &[]);
+    good(&r);
+    assert_eq!(r.data_in, [0, 0x18, 0, 0]);
+    let r = ex(&lu, &n, &[0xb7, 0x0b, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0], &[]);
+    good(&r);
+    assert_eq!(r.data_in, [0, 0x0b, 0, 0, 0, 0, 0, 0]);
+    let r = ex(&lu, &n, &[0xb7, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0], &[]);
+    assert_eq!(r.data_in.len(), 2);
+    let info = crate::cdb_info(&[0x37, 0, 0, 0, 0, 0, 0, 0, 32, 0], 512).unwrap();
+    assert_eq!(info.transfer_len, 32);
+}
+
+fn sanitize(sa: u8, plen: u16) -> Vec<u8> {
+    let mut c = vec![0x48, sa, 0, 0, 0, 0, 0];
+    c.extend_from_slice(&plen.to_be_bytes());
+    c.push(0);
+    c
+}
+
+fn overwrite_params(count: u8, pattern: &[u8]) -> Vec<u8> {
+    let mut p = vec![count, 0];
+    p.extend_from_slice(&(pattern.len() as u16).to_be_bytes());
+    p.extend_from_slice(pattern);
+    p
+}
+
+#[test]
+fn test_sanitize() {
+    let (lu, disk) = setup();
+    let n = nexus(1);
+    good(&ex(&lu, &n, &rw10(0x2a, 0, 0, 2), &[b'a'; 1024]));
+    // OVERWRITE with a full block, then with a 4-byte pattern.
+    let p = overwrite_params(1, &[0xaa; 512]);
+    good(&ex(&lu, &n, &sanitize(1, p.len() as u16), &p));
+    assert!(disk.contents().iter().all(|&b| b == 0xaa));
+    let p = overwrite_params(1, &[1, 2, 3, 4]);
+    good(&ex(&lu, &n, &sanitize(1, 8), &p));
+    assert_eq!(&disk.contents()[508..516], &[1, 2, 3, 4, 1, 2, 3, 4]);
+    // INVERT with an even count leaves the inverted pattern.
+    let mut p = overwrite_params(2, &[0x0f]);
+    p[0] |= 0x80;
+    good(&ex(&lu, &n, &sanitize(1, 5), &p));
+    assert!(disk.contents().iter().all(|&b| b == 0xf0));
+    // Bad parameter lists.
+    for plen in 0..5 {
+        sense(&ex(&lu, &n, &sanitize(1, plen), &p), 5, 0x24, 0);
+    }
+    sense(&ex(&lu, &n, &sanitize(1, 517), &[0; 517]), 5, 0x24, 0);
+    let p = overwrite_params(0, &[0xaa; 512]);
+    sense(&ex(&lu, &n, &sanitize(1, 516), &p), 5, 0x24, 0);
+    let p = overwrite_params(1, &[]);
+    sense(&ex(&lu, &n, &sanitize(1, 4), &p), 5, 0x24, 0);
+    // BLOCK ERASE and CRYPTOGRAPHIC ERASE deallocate everything.
+    good(&ex(&lu, &n, &sanitize(2, 0), &[]));
+    assert!(disk.contents().iter().all(|&b| b == 0));
+    let r = ex(&lu, &n, &rw16(0x9e, 0x12, 0, 24), &[]);
+    assert_eq!(
+        u32::from_be_bytes(r.data_in[16..20].try_into().unwrap()),
+        BLOCKS as u32
+    );
+    assert_eq!(r.data_in[20], 1);
+    good(&ex(&lu, &n, &rw10(0x2a, 0, 9, 1), &[1; 512]));
+    good(&ex(&lu, &n, &sanitize(3, 0), &[]));
+    assert!(disk.contents().iter().all(|&b| b == 0));
+    sense(&ex(&lu, &n, &sanitize(2, 8), &[0; 8]), 5, 0x24, 0);
+    sense(&ex(&lu, &n, &sanitize(3, 8), &[0; 8]), 5, 0x24, 0);
+    // EXIT FAILURE MODE.
+    good(&ex(&lu, &n, &sanitize(0x1f, 0), &[]));
+    sense(&ex(&lu, &n, &sanitize(0x1f, 8), &[0; 8]), 5, 0x24, 0);
+    // Unknown service actions, reserved bits and bytes.
+    for sa in [0, 4, 0x10, 0x1e] {
+        sense(&ex(&lu, &n, &sanitize(sa, 0), &[]), 5, 0x24, 0);
+    }
+    sense(&ex(&lu, &n, &sanitize(0x42, 0), &[]), 5, 0x24, 0);
+    for i in 2..7 {
+        let mut c = sanitize(2, 0);
+        c[i] = 1;
+        sense(&ex(&lu, &n, &c, &[]), 5, 0x24, 0);
+    }
+    // Reservations and write protection.
+    let other = nexus(2);
+    good(&ex(&lu, &other, &[0x16, 0, 0, 0, 0, 0], &[]));
+    conflict(&ex(&lu, &n, &sanitize(2, 0), &[]));
+    good(&ex(&lu, &other, &[0x17, 0, 0, 0, 0, 0], &[]));
+    let (ro, _) = setup_with(
+        LuOptions {
+            read_only: true,
+            ..opts()
+        },
+        512,
+    );
+    sense(&ex(&ro, &n, &sanitize(2, 0), &[]), 7, 0x27, 0);
+    // Advertised per service action, with the Block Device
+    // Characteristics WABEREQ/WACEREQ.
+    for sa in [1u8, 2, 3, 0x1f] {
+        let r = ex(
+            &lu,
+            &n,
+            &[0xa3, 0x0c, 2, 0x48, 0, sa, 0, 0, 1, 0, 0, 0],
+            &[],
+        );
+        assert_eq!(r.data_in[1] & 7, 3, "sa {sa}");
+    }
+    let d = ex(&lu, &n, &[0x12, 1, 0xb1, 0, 255, 0], &[]).data_in;
+    assert_eq!(d[7], 0x50);
 }

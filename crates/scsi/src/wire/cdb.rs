@@ -94,11 +94,36 @@ pub(crate) static COMMANDS: &[CmdDesc] = &[
         &[0x35, 0x02, FF, FF, FF, FF, 0, FF, FF, 0],
     ),
     d(
+        op::READ_DEFECT_DATA_10,
+        None,
+        &[0x37, 0, 0x1f, 0, 0, 0, 0, FF, FF, 0],
+    ),
+    d(
         op::WRITE_SAME_10,
         None,
         &[0x41, 0xf8, FF, FF, FF, FF, 0, FF, FF, 0],
     ),
     d(op::UNMAP, None, &[0x42, 0x01, 0, 0, 0, 0, 0, FF, FF, 0]),
+    d(
+        op::SANITIZE,
+        Some(op::SA_SANITIZE_OVERWRITE),
+        &[0x48, 0x81, 0, 0, 0, 0, 0, FF, FF, 0],
+    ),
+    d(
+        op::SANITIZE,
+        Some(op::SA_SANITIZE_BLOCK_ERASE),
+        &[0x48, 0x82, 0, 0, 0, 0, 0, FF, FF, 0],
+    ),
+    d(
+        op::SANITIZE,
+        Some(op::SA_SANITIZE_CRYPTO_ERASE),
+        &[0x48, 0x83, 0, 0, 0, 0, 0, FF, FF, 0],
+    ),
+    d(
+        op::SANITIZE,
+        Some(op::SA_SANITIZE_EXIT_FAILURE_MODE),
+        &[0x48, 0x9f, 0, 0, 0, 0, 0, FF, FF, 0],
+    ),
     d(
         op::MODE_SELECT_10,
         None,
@@ -170,6 +195,13 @@ pub(crate) static COMMANDS: &[CmdDesc] = &[
         ],
     ),
     d(
+        op::ORWRITE_16,
+        None,
+        &[
+            0x8b, 0xf8, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0,
+        ],
+    ),
+    d(
         op::WRITE_VERIFY_16,
         None,
         &[
@@ -202,6 +234,13 @@ pub(crate) static COMMANDS: &[CmdDesc] = &[
         None,
         &[
             0x93, 0xf9, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0,
+        ],
+    ),
+    d(
+        op::WRITE_ATOMIC_16,
+        None,
+        &[
+            0x9c, 0xf8, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0, FF, FF, 0, 0,
         ],
     ),
     d(
@@ -247,6 +286,11 @@ pub(crate) static COMMANDS: &[CmdDesc] = &[
         op::VERIFY_12,
         None,
         &[0xaf, 0xf6, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0],
+    ),
+    d(
+        op::READ_DEFECT_DATA_12,
+        None,
+        &[0xb7, 0x1f, FF, FF, FF, FF, FF, FF, FF, FF, 0, 0],
     ),
 ];
 
@@ -348,7 +392,11 @@ pub fn cdb_info(cdb: &[u8], block_size: u32) -> Result<CdbInfo, Sense> {
         }
         op::WRITE_10 | op::WRITE_VERIFY_10 => (Out, blocks(u64::from(c.u16(7)))),
         op::WRITE_12 | op::WRITE_VERIFY_12 => (Out, blocks(u64::from(c.u32(6)))),
-        op::WRITE_16 | op::WRITE_VERIFY_16 => (Out, blocks(u64::from(c.u32(10)))),
+        op::WRITE_16 | op::WRITE_VERIFY_16 | op::ORWRITE_16 => (Out, blocks(u64::from(c.u32(10)))),
+        op::WRITE_ATOMIC_16 => (Out, blocks(u64::from(c.u16(12)))),
+        op::READ_DEFECT_DATA_10 => (In, u64::from(c.u16(7))),
+        op::READ_DEFECT_DATA_12 => (In, u64::from(c.u32(6))),
+        op::SANITIZE => (Out, u64::from(c.u16(7))),
         op::VERIFY_10 | op::VERIFY_12 | op::VERIFY_16 => {
             let n = match opcode {
                 op::VERIFY_10 => u64::from(c.u16(7)),

@@ -29,8 +29,10 @@ pub mod op {
     pub const VERIFY_10: u8 = 0x2f;
     pub const PRE_FETCH_10: u8 = 0x34;
     pub const SYNC_CACHE_10: u8 = 0x35;
+    pub const READ_DEFECT_DATA_10: u8 = 0x37;
     pub const WRITE_SAME_10: u8 = 0x41;
     pub const UNMAP: u8 = 0x42;
+    pub const SANITIZE: u8 = 0x48;
     pub const MODE_SELECT_10: u8 = 0x55;
     pub const MODE_SENSE_10: u8 = 0x5a;
     pub const PR_IN: u8 = 0x5e;
@@ -38,11 +40,13 @@ pub mod op {
     pub const READ_16: u8 = 0x88;
     pub const COMPARE_AND_WRITE: u8 = 0x89;
     pub const WRITE_16: u8 = 0x8a;
+    pub const ORWRITE_16: u8 = 0x8b;
     pub const WRITE_VERIFY_16: u8 = 0x8e;
     pub const VERIFY_16: u8 = 0x8f;
     pub const PRE_FETCH_16: u8 = 0x90;
     pub const SYNC_CACHE_16: u8 = 0x91;
     pub const WRITE_SAME_16: u8 = 0x93;
+    pub const WRITE_ATOMIC_16: u8 = 0x9c;
     pub const SERVICE_ACTION_IN_16: u8 = 0x9e;
     pub const REPORT_LUNS: u8 = 0xa0;
     pub const MAINTENANCE_IN: u8 = 0xa3;
@@ -50,6 +54,7 @@ pub mod op {
     pub const WRITE_12: u8 = 0xaa;
     pub const WRITE_VERIFY_12: u8 = 0xae;
     pub const VERIFY_12: u8 = 0xaf;
+    pub const READ_DEFECT_DATA_12: u8 = 0xb7;
 
     /// SERVICE ACTION IN(16): READ CAPACITY(16).
     pub const SA_READ_CAPACITY_16: u8 = 0x10;
@@ -57,6 +62,14 @@ pub mod op {
     pub const SA_GET_LBA_STATUS: u8 = 0x12;
     /// MAINTENANCE IN: REPORT SUPPORTED OPERATION CODES.
     pub const SA_REPORT_SUPPORTED_OPCODES: u8 = 0x0c;
+    /// SANITIZE: OVERWRITE.
+    pub const SA_SANITIZE_OVERWRITE: u8 = 0x01;
+    /// SANITIZE: BLOCK ERASE.
+    pub const SA_SANITIZE_BLOCK_ERASE: u8 = 0x02;
+    /// SANITIZE: CRYPTOGRAPHIC ERASE.
+    pub const SA_SANITIZE_CRYPTO_ERASE: u8 = 0x03;
+    /// SANITIZE: EXIT FAILURE MODE.
+    pub const SA_SANITIZE_EXIT_FAILURE_MODE: u8 = 0x1f;
 }
 
 /// A CDB copied into a zero-padded 16-byte array, so that field accessors
