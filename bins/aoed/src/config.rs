@@ -1,0 +1,218 @@
+//! Command line and TOML configuration.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use netboot_aoe::wire::MacAddr;
+use serde::Deserialize;
+
+/// An ATA over Ethernet (AoE r11) target: exports disk images or block
+/// devices as shelf.slot on one Ethernet interface.
+///
+/// One disk comes from --shelf/--slot/--disk; more from a TOML file given
+/// with --config:
+///
+/// ```toml
+/// interface = "eth0"
+/// buffer_count = 64
+/// [[disk]]
+/// shelf = 1
+/// slot = 0
+/// disk = "/srv/aoe/root.img"
+/// read_only = false
+/// allow_macs = ["52:54:00:12:34:56"]
+/// ```
+///
+/// The command line wins over the file for the global settings.
+/// Writes acknowledged before a FLUSH CACHE that succeeded are durable
+/// (fdatasync). SIGINT/SIGTERM stop the daemon cleanly.
+#[derive(Debug, Parser)]
+#[command(name = "aoed", version, about, long_about, verbatim_doc_comment)]
+pub struct Cli {
+    /// Ethernet interface to serve on.
+    #[arg(long, short = 'i', value_name = "IFACE")]
+    interface: Option<String>,
+    /// Shelf (major) address of --disk, 0..=65534.
+    #[arg(long, value_name = "N")]
+    shelf: Option<u16>,
+    /// Slot (minor) address of --disk, 0..=254.
+    #[arg(long, value_name = "M")]
+    slot: Option<u8>,
+    /// Disk image or block device to export.
+    #[arg(long, value_name = "PATH")]
+    disk: Option<PathBuf>,
+    /// Refuse writes to --disk.
+    #[arg(long)]
+    read_only: bool,
+    /// Serve --disk only to this source MAC (repeatable; default: everyone).
+    #[arg(long, value_name = "MAC")]
+    allow_mac: Vec<MacAddr>,
+    /// Initial config string of --disk.
+    #[arg(long, value_name = "TEXT")]
+    config_string: Option<String>,
+    /// Open disks with O_DIRECT (aligned requests bypass the page cache).
+    #[arg(long)]
+    direct: bool,
+    /// Outstanding requests a client may send (advertised buffer count).
+    #[arg(long, value_name = "N")]
+    buffer_count: Option<u16>,
+    /// Receive/I-O threads, each with a socket of one fanout group (default
+    /// 1: on a small machine shared with the clients one thread is fastest).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// More logging (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// One `[[disk]]` of the TOML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDisk {
+    shelf: u16,
+    slot: u8,
+    disk: PathBuf,
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    allow_macs: Vec<String>,
+    #[serde(default)]
+    config_string: Option<String>,
+    #[serde(default)]
+    direct: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    interface: Option<String>,
+    buffer_count: Option<u16>,
+    threads: Option<usize>,
+    log_level: Option<String>,
+    #[serde(default)]
+    disk: Vec<FileDisk>,
+}
+
+/// One exported disk.
+#[derive(Debug, Clone)]
+pub struct DiskConfig {
+    pub shelf: u16,
+    pub slot: u8,
+    pub path: PathBuf,
+    pub read_only: bool,
+    pub allow_macs: Vec<MacAddr>,
+    pub config_string: String,
+    pub direct: bool,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub interface: String,
+    pub buffer_count: u16,
+    pub threads: usize,
+    pub log_level: String,
+    pub disks: Vec<DiskConfig>,
+}
+
+impl Config {
+    pub fn load(cli: Cli) -> Result<Config, String> {
+        let file = match &cli.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let interface = cli
+            .interface
+            .or(file.interface)
+            .ok_or("no --interface given")?;
+        let mut disks = Vec::new();
+        for d in file.disk {
+            let allow_macs = d
+                .allow_macs
+                .iter()
+                .map(|m| {
+                    m.parse()
+                        .map_err(|_| format!("disk {}.{}: bad MAC {m:?}", d.shelf, d.slot))
+                })
+                .collect::<Result<Vec<MacAddr>, String>>()?;
+            disks.push(DiskConfig {
+                shelf: d.shelf,
+                slot: d.slot,
+                path: d.disk,
+                read_only: d.read_only,
+                allow_macs,
+                config_string: d.config_string.unwrap_or_default(),
+                direct: d.direct,
+            });
+        }
+        match (cli.shelf, cli.slot, cli.disk) {
+            (Some(shelf), Some(slot), Some(path)) => disks.push(DiskConfig {
+                shelf,
+                slot,
+                path,
+                read_only: cli.read_only,
+                allow_macs: cli.allow_mac,
+                config_string: cli.config_string.unwrap_or_default(),
+                direct: cli.direct,
+            }),
+            (None, None, None) => {}
+            _ => return Err("--shelf, --slot and --disk go together".into()),
+        }
+        if disks.is_empty() {
+            return Err(
+                "no disk to export: give --shelf/--slot/--disk or [[disk]] in --config".into(),
+            );
+        }
+        for (i, d) in disks.iter().enumerate() {
+            if d.shelf == 0xffff || d.slot == 0xff {
+                return Err(format!(
+                    "e{}.{}: 65535 and 255 are broadcast addresses",
+                    d.shelf, d.slot
+                ));
+            }
+            if d.config_string.len() > netboot_aoe::wire::MAX_CONFIG_LEN {
+                return Err(format!(
+                    "e{}.{}: config string longer than 1024 bytes",
+                    d.shelf, d.slot
+                ));
+            }
+            if disks[..i]
+                .iter()
+                .any(|o| o.shelf == d.shelf && o.slot == d.slot)
+            {
+                return Err(format!("e{}.{} is configured twice", d.shelf, d.slot));
+            }
+        }
+        let threads = cli.threads.or(file.threads).unwrap_or(1);
+        if !(1..=64).contains(&threads) {
+            return Err(format!("--threads {threads} is outside 1..=64"));
+        }
+        let buffer_count = cli.buffer_count.or(file.buffer_count).unwrap_or(64);
+        if buffer_count == 0 {
+            return Err("--buffer-count must be at least 1".into());
+        }
+        let log_level = match (cli.verbose, cli.log_level.or(file.log_level)) {
+            (0, Some(l)) => l,
+            (0, None) => "info".into(),
+            (1, _) => "debug".into(),
+            _ => "trace".into(),
+        };
+        Ok(Config {
+            interface,
+            buffer_count,
+            threads,
+            log_level,
+            disks,
+        })
+    }
+}

@@ -1,0 +1,228 @@
+//! The serving loop: packet sockets in a fanout group, one thread each.
+//!
+//! Each worker thread (one by default) owns one `AF_PACKET` socket of a `PACKET_FANOUT_LB`
+//! group, so the kernel spreads incoming frames over the threads and every
+//! thread does receive → [`Target::handle`] (disk I/O included) → send
+//! without locks or hand-offs. Frames are received and sent in batches
+//! (`recvmmsg`/`sendmmsg`). The main thread only waits for SIGINT/SIGTERM on
+//! a small tokio runtime, then stops the workers and flushes the disks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use netboot_aoe::target::{Ignored, Target, TargetConfig};
+use netboot_aoe::wire::MacAddr;
+use netboot_blockdev::{BlockDevice, FileDisk, OpenOptions};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::packet::{Iface, PacketSocket};
+
+/// Frames per receive batch.
+const BATCH: usize = 32;
+
+pub fn run(cfg: Config) -> Result<(), String> {
+    let iface = Iface::lookup(&cfg.interface).map_err(|e| e.to_string())?;
+    let mut targets = Vec::new();
+    for d in &cfg.disks {
+        let disk = FileDisk::open(
+            &d.path,
+            &OpenOptions {
+                read_only: d.read_only,
+                block_size: 512,
+                create_size: None,
+                direct: d.direct,
+            },
+        )
+        .map_err(|e| format!("e{}.{}: {}: {e}", d.shelf, d.slot, d.path.display()))?;
+        let disk: Arc<dyn BlockDevice> = Arc::new(disk);
+        let mut tc = TargetConfig::new(d.shelf, d.slot);
+        tc.mtu = iface.mtu;
+        tc.buffer_count = cfg.buffer_count;
+        tc.allow_macs = d.allow_macs.clone();
+        tc.config_string = d.config_string.clone().into_bytes();
+        tc.serial = format!("e{}.{}:{}", d.shelf, d.slot, hostname());
+        let t = Target::new(disk, tc).map_err(|e| format!("e{}.{}: {e}", d.shelf, d.slot))?;
+        info!(
+            target = %format!("e{}.{}", d.shelf, d.slot),
+            disk = %d.path.display(),
+            sectors = t.sectors(),
+            read_only = d.read_only,
+            allow_macs = ?d.allow_macs,
+            "exporting"
+        );
+        targets.push(Arc::new(t));
+    }
+    let targets: Arc<[Arc<Target>]> = targets.into();
+    let group = (std::process::id() & 0xffff) as u16;
+    let mut sockets = Vec::new();
+    for _ in 0..cfg.threads {
+        let s = PacketSocket::open(iface.index)
+            .map_err(|e| format!("packet socket on {}: {e}", cfg.interface))?;
+        // Room for every client's full window of jumbo frames.
+        s.set_buffers(8 << 20);
+        if cfg.threads > 1 {
+            s.join_fanout(group)
+                .map_err(|e| format!("PACKET_FANOUT: {e}"))?;
+        }
+        sockets.push(s);
+    }
+    info!(
+        interface = %cfg.interface,
+        mac = %iface.mac,
+        mtu = iface.mtu,
+        sectors_per_frame = targets[0].sectors_per_frame(),
+        buffer_count = cfg.buffer_count,
+        threads = cfg.threads,
+        "listening"
+    );
+    // Announce each target (as vblade does), so initiators that are already
+    // up notice it.
+    let mut tx = vec![0u8; targets[0].tx_buffer_len()];
+    for t in targets.iter() {
+        if let Ok(n) = t.announce(iface.mac, &mut tx) {
+            if let Err(e) = sockets[0].send(&tx[..n]) {
+                warn!("announce: {e}");
+            }
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for (i, sock) in sockets.into_iter().enumerate() {
+        let targets = targets.clone();
+        let stop = stop.clone();
+        let mac = iface.mac;
+        let mtu = iface.mtu;
+        let h = std::thread::Builder::new()
+            .name(format!("aoed-{i}"))
+            .spawn(move || worker(sock, &targets, mac, mtu, &stop))
+            .map_err(|e| format!("spawn: {e}"))?;
+        workers.push(h);
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let stop2 = stop.clone();
+    let signal = rt.block_on(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+        let mut watch = tokio::time::interval(std::time::Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok::<_, String>("SIGINT"),
+                _ = term.recv() => return Ok("SIGTERM"),
+                _ = watch.tick() => {
+                    // A worker stopped on a socket error: shut down too.
+                    if stop2.load(Ordering::Relaxed) {
+                        return Ok("worker failure");
+                    }
+                }
+            }
+        }
+    })?;
+    info!("{signal}: shutting down");
+    stop.store(true, Ordering::Relaxed);
+    let mut failed = None;
+    for h in workers {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failed = Some(e),
+            Err(_) => failed = Some("worker panicked".into()),
+        }
+    }
+    for t in targets.iter() {
+        if let Err(e) = t.disk().flush() {
+            warn!("e{}.{}: flush at shutdown: {e}", t.shelf(), t.slot());
+        }
+        let s = t.stats();
+        info!(
+            target = %format!("e{}.{}", t.shelf(), t.slot()),
+            replies = s.replies.load(Ordering::Relaxed),
+            ignored = s.ignored.load(Ordering::Relaxed),
+            errors = s.errors.load(Ordering::Relaxed),
+            sectors_read = s.sectors_read.load(Ordering::Relaxed),
+            sectors_written = s.sectors_written.load(Ordering::Relaxed),
+            "statistics"
+        );
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn worker(
+    sock: PacketSocket,
+    targets: &[Arc<Target>],
+    mac: MacAddr,
+    mtu: usize,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let frame_len = (mtu + 64).max(2048);
+    let mut rx: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; frame_len]).collect();
+    let mut lens = [0usize; BATCH];
+    let tx_len = targets
+        .iter()
+        .map(|t| t.tx_buffer_len())
+        .max()
+        .unwrap_or(2048);
+    let mut tx: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; tx_len]).collect();
+    let mut tx_lens = [0usize; BATCH];
+    let fail = |e: std::io::Error| {
+        stop.store(true, Ordering::Relaxed);
+        format!("socket: {e}")
+    };
+    while !stop.load(Ordering::Relaxed) {
+        if !sock.wait_readable(200).map_err(fail)? {
+            continue;
+        }
+        let n = sock.recv_batch(&mut rx, &mut lens).map_err(fail)?;
+        let now = Instant::now();
+        let mut k = 0;
+        for i in 0..n {
+            let frame = &rx[i][..lens[i]];
+            for t in targets {
+                match t.prepare(now, mac, frame) {
+                    Ok(work) => {
+                        tx_lens[k] = t.complete(&work, frame, &mut tx[k]);
+                        k += 1;
+                        if k == BATCH {
+                            send(&sock, &tx, &tx_lens[..k]);
+                            k = 0;
+                        }
+                    }
+                    Err(Ignored::NotForUs | Ignored::Own | Ignored::Response) => {}
+                    Err(why) => {
+                        debug!(target_addr = %format!("e{}.{}", t.shelf(), t.slot()), "ignored frame: {why:?}")
+                    }
+                }
+            }
+        }
+        if k > 0 {
+            send(&sock, &tx, &tx_lens[..k]);
+        }
+    }
+    Ok(())
+}
+
+fn send(sock: &PacketSocket, tx: &[Vec<u8>], lens: &[usize]) {
+    let frames: Vec<&[u8]> = tx
+        .iter()
+        .zip(lens)
+        .filter(|(_, l)| **l > 0)
+        .map(|(b, l)| &b[..*l])
+        .collect();
+    if let Err(e) = sock.send_batch(&frames) {
+        warn!("send: {e}");
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}

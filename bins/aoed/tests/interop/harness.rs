@@ -1,0 +1,345 @@
+//! Test harness: network namespaces with a veth pair, `aoed`, `aoectl` and
+//! peers (vblade, aoeping, tshark) as real processes. Raw Ethernet only ever
+//! flows inside the namespaces the tests create (and remove on drop).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// Fails (never skips) when a peer program is missing, unless the user opts
+/// out explicitly with NETBOOT_SKIP_INTEROP=1 (never honoured in CI).
+pub fn need(program: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if found {
+        return true;
+    }
+    if std::env::var("NETBOOT_SKIP_INTEROP").as_deref() == Ok("1") && std::env::var("CI").is_err() {
+        eprintln!("SKIPPED: {program} is not installed (NETBOOT_SKIP_INTEROP=1)");
+        return false;
+    }
+    panic!("peer `{program}` is not installed: apt-get install vblade aoetools tshark (or set NETBOOT_SKIP_INTEROP=1 outside CI)");
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    let d = Sha256::digest(data);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Deterministic pseudo-random content.
+pub fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The `aoectl` binary: built with this package's tests by
+/// `cargo test -p netboot-aoed -p netboot-aoectl` (same target directory).
+pub fn aoectl_bin() -> PathBuf {
+    let aoed = PathBuf::from(env!("CARGO_BIN_EXE_aoed"));
+    let p = aoed.with_file_name("aoectl");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo test -p netboot-aoed -p netboot-aoectl` (or build netboot-aoectl first)",
+        p.display()
+    );
+    p
+}
+
+/// A network namespace with `lo` up and a veth pair `va` (target side) /
+/// `vb` (client side), removed on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("nbt-aoe-{tag}-{}", std::process::id());
+        let ok = |args: &[&str]| {
+            let s = Command::new("ip").args(args).status().unwrap();
+            assert!(s.success(), "ip {args:?} failed (root needed)");
+        };
+        ok(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ok(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ok(&[
+            "-n", &ns.name, "link", "add", "va", "type", "veth", "peer", "name", "vb",
+        ]);
+        ok(&["-n", &ns.name, "link", "set", "va", "up"]);
+        ok(&["-n", &ns.name, "link", "set", "vb", "up"]);
+        ns
+    }
+
+    pub fn exec(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    pub fn sh(&self, script: &str) {
+        let out = self.exec("sh").args(["-c", script]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn mac(&self, dev: &str) -> String {
+        let out = self
+            .exec("cat")
+            .arg(format!("/sys/class/net/{dev}/address"))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Runs `aoectl ARGS` on `vb` (with a time limit).
+    pub fn aoectl(&self, args: &[&str]) -> Output {
+        let mut c = self.exec(aoectl_bin());
+        c.args(args).args(["--interface", "vb"]);
+        run(&mut c, Duration::from_secs(120))
+    }
+
+    /// Like [`Netns::aoectl`] but panics unless it succeeds; returns stdout.
+    pub fn aoectl_ok(&self, args: &[&str]) -> String {
+        let o = self.aoectl(args);
+        assert!(
+            o.status.success(),
+            "aoectl {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Sends a hand-made frame from `vb` and returns the hex replies.
+    pub fn raw(&self, hex: &str, wait: &str) -> Vec<String> {
+        let out = self.aoectl_ok(&["raw", "--frame", hex, "--wait", wait]);
+        out.lines().map(str::to_owned).collect()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A running daemon (aoed or vblade) with its log.
+pub struct Daemon {
+    child: Child,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    fn spawn(mut cmd: Command, ready: Option<&str>) -> Daemon {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn daemon");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for pipe in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let log = log.clone();
+            let tx = tx.clone();
+            let ready = ready.map(str::to_owned);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if ready.as_deref().is_some_and(|r| line.contains(r)) {
+                        let _ = tx.send(());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        if ready.is_some() {
+            if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+                let _ = child.kill();
+                panic!("daemon did not start: {}", log.lock().unwrap().join("\n"));
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Daemon { child, log }
+    }
+
+    /// aoed on `va` with extra flags.
+    pub fn aoed(ns: &Netns, args: &[&str]) -> Daemon {
+        let mut c = ns.exec(env!("CARGO_BIN_EXE_aoed"));
+        c.args(["--interface", "va", "--log-level", "debug"])
+            .args(args);
+        Daemon::spawn(c, Some("listening"))
+    }
+
+    /// vblade on `va`.
+    pub fn vblade(ns: &Netns, shelf: u16, slot: u8, file: &Path) -> Daemon {
+        let mut c = ns.exec("vblade");
+        c.args([&shelf.to_string(), &slot.to_string(), "va"])
+            .arg(file);
+        Daemon::spawn(c, None)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn log_contains(&self, needle: &str) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            if Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Sends SIGTERM (to the daemon under `ip netns exec`, which execs it)
+    /// and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < until, "daemon ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command with a time limit; returns its output.
+pub fn run(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    // Drain stdout on a thread so large outputs cannot block the child.
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut v);
+        v
+    });
+    let until = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let mut o = child.wait_with_output().unwrap();
+            o.stdout = reader.join().unwrap();
+            return o;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "{cmd:?} did not finish in {limit:?}; stderr: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A disk image with deterministic content in a temporary directory.
+pub struct Image {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub data: Vec<u8>,
+}
+
+impl Image {
+    pub fn new(len: usize, seed: u64) -> Image {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.img");
+        let data = content(len, seed);
+        std::fs::write(&path, &data).unwrap();
+        Image { dir, path, data }
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+
+    pub fn on_disk(&self) -> Vec<u8> {
+        std::fs::read(&self.path).unwrap()
+    }
+}
+
+/// Hex of an AoE request frame from `src` to `dst`.
+#[allow(clippy::too_many_arguments)]
+pub fn frame_hex(
+    dst: &str,
+    src: &str,
+    ver_flags: u8,
+    shelf: u16,
+    slot: u8,
+    cmd: u8,
+    tag: u32,
+    args: &[u8],
+) -> String {
+    let mut s = format!(
+        "{}{}88a2{ver_flags:02x}00{shelf:04x}{slot:02x}{cmd:02x}{tag:08x}",
+        dst.replace(':', ""),
+        src.replace(':', "")
+    );
+    for b in args {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// ATA arguments: aflags, feature, count, command, 48-bit LBA, reserved.
+pub fn ata_args(aflags: u8, count: u8, cmd: u8, lba: u64) -> Vec<u8> {
+    let mut v = vec![aflags, 0, count, cmd];
+    v.extend_from_slice(&lba.to_le_bytes()[..6]);
+    v.extend_from_slice(&[0, 0]);
+    v
+}
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}

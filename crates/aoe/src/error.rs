@@ -1,0 +1,69 @@
+//! The crate's error type.
+
+use crate::wire::{AtaStatus, ErrorCode};
+
+/// Everything that can go wrong in this crate: parsing and emitting frames,
+/// and running client requests.
+///
+/// Parse errors name the field and, where there is one, the offending value.
+/// Target-side errors never surface here: the target maps them to the AoE
+/// error field or to ATA status/error registers in its reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The frame ended before `field` was complete.
+    #[error("frame truncated in field `{field}`")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// The Ethernet type is not 0x88A2.
+    #[error("ethertype {0:#06x} is not AoE (0x88a2)")]
+    Ethertype(u16),
+    /// A field holds a value the format cannot carry.
+    #[error("field `{field}` has invalid value {value}")]
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+        /// The value (widened).
+        value: u64,
+    },
+    /// A declared length is above the protocol's cap.
+    #[error("field `{field}` declares {len} bytes, at most {max} allowed")]
+    TooLong {
+        /// The length field.
+        field: &'static str,
+        /// The declared length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The output buffer cannot hold the frame.
+    #[error("buffer of {have} bytes too small, {need} needed")]
+    BufferTooSmall {
+        /// Bytes the frame needs.
+        need: usize,
+        /// Bytes the buffer has.
+        have: usize,
+    },
+    /// The target answered with the AoE error flag set.
+    #[error("target answered AoE error {0}")]
+    Aoe(ErrorCode),
+    /// The target answered with the ATA ERR status bit set.
+    #[error("ATA command failed: status {status}, error register {error:#04x}")]
+    Ata {
+        /// The status register.
+        status: AtaStatus,
+        /// The error register (ABRT 0x04, IDNF 0x10, ...).
+        error: u8,
+    },
+    /// The target did not answer after all retransmissions.
+    #[error("timed out after {retries} retransmissions")]
+    Timeout {
+        /// Retransmissions made before giving up.
+        retries: u32,
+    },
+    /// A request the client cannot make (no target, bad range, odd length).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+}
