@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use netboot_tftp::client::drive_to_end;
+use netboot_tftp::client::{drive, drive_to_end};
 use netboot_tftp::netascii::{NetasciiSink, NetasciiSource};
 use netboot_tftp::transfer::{ReceiveTransfer, SendTransfer, Transfer};
 use netboot_tftp::wire::{emit_error, ErrorCode, Mode, Packet, Request};
@@ -267,8 +267,9 @@ fn spawn_transfer<T: Transfer + Send + 'static>(
     debug!(%client, file, kind, mode, ?asked, "transfer starting");
     tokio::spawn(async move {
         let started = Instant::now();
+        // Until the outcome is known (for an upload: the final ACK is out).
         let aborted = tokio::select! {
-            _ = drive_to_end(&sock, &mut t) => false,
+            _ = drive(&sock, &mut t) => false,
             _ = abort.wait_for(|a| *a) => true,
         };
         if aborted {
@@ -284,6 +285,13 @@ fn spawn_transfer<T: Transfer + Send + 'static>(
             Some(Ok(())) => info!(%client, file, kind, mode, bytes, ms, "transfer complete"),
             Some(Err(e)) => warn!(%client, file, kind, mode, bytes, ms, "transfer failed: {e}"),
             None => warn!(%client, file, kind, mode, bytes, ms, "transfer aborted"),
+        }
+        if !aborted && !t.is_done() {
+            // An upload lingers to repeat the final ACK if it was lost.
+            tokio::select! {
+                _ = drive_to_end(&sock, &mut t) => {}
+                _ = abort.wait_for(|a| *a) => {}
+            }
         }
         drop(guard);
         drop(permit);

@@ -169,7 +169,8 @@ pub struct Timing {
     /// Upper bound of the adaptive time-out (and of back-off). A negotiated
     /// `timeout` option replaces it.
     pub max_rto: Duration,
-    /// Retransmissions of one packet before the transfer is abandoned.
+    /// Retransmissions at the full time-out before the transfer is
+    /// abandoned (quicker adaptive retransmissions come on top).
     pub retries: u32,
     /// How long a receiver lingers after the final ACK to answer a
     /// retransmitted last block (the final ACK may have been lost).
@@ -809,7 +810,13 @@ impl<S: ReadSource> Transfer for SendTransfer<S> {
                 retries: self.retries,
             });
         }
-        self.retries += 1;
+        // Early, fast retransmissions (an adaptive time-out below the
+        // initial one) do not count against the retry limit: a transfer is
+        // abandoned only after `retries` waits of the full time-out, never
+        // after a few milliseconds of silence.
+        if self.rto.current >= self.timing.initial_rto.min(self.rto.max) {
+            self.retries += 1;
+        }
         self.rto.backoff();
         self.retransmitted = true;
         match self.phase {
@@ -1118,7 +1125,13 @@ impl<K: WriteSink> Transfer for ReceiveTransfer<K> {
                 retries: self.retries,
             });
         }
-        self.retries += 1;
+        // Early, fast retransmissions (an adaptive time-out below the
+        // initial one) do not count against the retry limit: a transfer is
+        // abandoned only after `retries` waits of the full time-out, never
+        // after a few milliseconds of silence.
+        if self.rto.current >= self.timing.initial_rto.min(self.rto.max) {
+            self.retries += 1;
+        }
         self.rto.backoff();
         self.gap_acked = false;
         self.in_window = 0;

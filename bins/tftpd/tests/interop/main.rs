@@ -702,27 +702,39 @@ fn transfers_survive_ten_percent_loss() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_same_file(&out, &data, "curl under loss");
-    let o = run(
-        ns.exec("atftp")
-            .args([
-                "--option",
-                "blksize 1468",
-                "--option",
-                "windowsize 16",
-                "-g",
-                "-r",
-                "loss.bin",
-                "-l",
-            ])
-            .arg(&out)
-            .args([&host, &port]),
-        LIMIT,
-    );
-    assert!(
-        o.status.success(),
-        "atftp: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    // atftp 0.8 as a windowed receiver has two bugs that loss exposes: a
+    // repeated OACK (our ACK 0 was lost, the server resent it) aborts it
+    // ("unexpected OACK"), and once the ACK ending a window is lost it never
+    // acknowledges again, because each retransmitted (duplicate) block
+    // restarts its own time-out while it "ignores" it. The server then gives
+    // up after its retries. The capture of such a run shows the last ACK
+    // leaving atftp and every later packet being ours. So a failed attempt
+    // is retried (at most three in all); one must succeed, and the
+    // simulations in netboot-tftp cover windows under loss deterministically.
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let o = run(
+            ns.exec("atftp")
+                .args([
+                    "--option",
+                    "blksize 1468",
+                    "--option",
+                    "windowsize 16",
+                    "-g",
+                    "-r",
+                    "loss.bin",
+                    "-l",
+                ])
+                .arg(&out)
+                .args([&host, &port]),
+            LIMIT,
+        );
+        if o.status.success() {
+            break;
+        }
+        failures.push(String::from_utf8_lossy(&o.stderr).into_owned());
+    }
+    assert!(failures.len() < 3, "atftp failed three times: {failures:?}");
     assert_same_file(&out, &data, "atftp windowsize 16 under loss");
     // Upload: tftp-hpa's client in lock-step, retransmitting after 1 s.
     let small = content(32 * 1024 + 7, 15);
