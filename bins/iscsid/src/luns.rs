@@ -73,17 +73,9 @@ impl Luns {
     }
 
     /// Executes one command (on a blocking thread: it does disk I/O).
-    pub fn execute(
-        &self,
-        nexus: &Nexus,
-        lun: u64,
-        cdb: &[u8],
-        data_out: &[u8],
-        read_len: u32,
-    ) -> Completion {
+    pub fn execute(&self, nexus: &Nexus, lun: u64, cdb: &[u8], data_out: &[u8]) -> Completion {
         // Unknown LUN encodings go to a LUN number no unit has.
         let lun = decode_lun(lun.to_be_bytes()).unwrap_or(u64::MAX);
-        let _ = read_len;
         let info = self.target.cdb_info(lun, cdb).ok();
         let write_len = info
             .filter(|i| i.direction == DataDirection::Out)

@@ -299,13 +299,13 @@ async fn connection(
                             lun,
                             cdb,
                             data_out,
-                            read_len,
+                            ..
                         },
                         Some(l),
                     ) => {
                         let (l, nexus, tx) = (l.clone(), nexus.clone(), done_tx.clone());
                         tokio::task::spawn_blocking(move || {
-                            let c = l.execute(&nexus, lun, &cdb, &data_out, read_len);
+                            let c = l.execute(&nexus, lun, &cdb, &data_out);
                             let _ = tx.send((id, c));
                         });
                     }

@@ -162,9 +162,9 @@ async fn run<T: Transfer>(sock: &UdpSocket, t: &mut T, to_end: bool) -> Result<(
         tokio::select! {
             r = sock.recv_from(&mut inb) => match r {
                 Ok((n, from)) => t.handle(Instant::now().into_std(), from, &inb[..n]),
-                // ICMP port unreachable and friends: keep waiting, the
-                // retry limit ends a dead transfer.
-                Err(_) => tokio::task::yield_now().await,
+                // ICMP port unreachable and friends: keep waiting (without
+                // spinning), the retry limit ends a dead transfer.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
             },
             _ = sleep_until(deadline) => t.handle_timeout(Instant::now().into_std()),
         }
