@@ -303,11 +303,11 @@ fn read_only_target_refuses_writes() {
     assert!(text(&o).contains("read 4096/4096 bytes"), "{}", text(&o));
 }
 
-/// iPXE in qemu (`-accel tcg`, user-mode networking: the guest reaches the
-/// host's loopback as 10.0.2.2) sanboots the disk from iscsid; the boot
-/// sector reads 512 sectors through INT 13h and reports on COM1.
-#[test]
-fn ipxe_sanboots_from_iscsid() {
+/// Runs iPXE in qemu (`-accel tcg`, user-mode networking: the guest
+/// reaches the host's loopback as 10.0.2.2) and `sanboot`s a disk from
+/// iscsid whose first sector is `sector`. Returns qemu's exit, what the
+/// guest wrote on COM1, and the target.
+fn ipxe_sanboot(sector: &[u8; 512]) -> (Output, String, Iscsid) {
     need("qemu-system-x86_64");
     assert!(
         std::path::Path::new("/usr/lib/ipxe/qemu/efi-e1000.rom").exists()
@@ -316,7 +316,7 @@ fn ipxe_sanboots_from_iscsid() {
     );
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("boot.img");
-    std::fs::write(&disk, sanboot::disk_image()).unwrap();
+    std::fs::write(&disk, sanboot::disk_image_with(sector)).unwrap();
     let tftp = dir.path().join("tftp");
     std::fs::create_dir(&tftp).unwrap();
     let t = Iscsid::start_with(tempfile::tempdir().unwrap(), &disk, &[]);
@@ -343,6 +343,14 @@ fn ipxe_sanboots_from_iscsid() {
         .args(["-device", "isa-debug-exit,iobase=0x501,iosize=1"]);
     let o = run(&mut qemu);
     let log = std::fs::read_to_string(&serial).unwrap_or_default();
+    (o, log, t)
+}
+
+/// iPXE sanboots the disk from iscsid; the boot sector reads 512 sectors
+/// through INT 13h and reports on COM1.
+#[test]
+fn ipxe_sanboots_from_iscsid() {
+    let (o, log, t) = ipxe_sanboot(&sanboot::boot_sector());
     assert_ne!(
         o.status.code(),
         Some(sanboot::EXIT_FAIL),
@@ -355,6 +363,53 @@ fn ipxe_sanboots_from_iscsid() {
     );
     assert_eq!(o.status.code(), Some(sanboot::EXIT_OK), "{log}");
     assert!(t.log_contains("logged in"));
+}
+
+/// The iBFT golden vector of netboot-ibft, made again: iPXE sanboots a disk
+/// whose boot sector finds the iBFT iPXE left in base memory and prints it
+/// in hex on COM1 (see crates/ibft/tests/data/README.md). The table must
+/// be the fixture's, byte for byte, but for the target port (ephemeral
+/// here) and the checksum. `NETBOOT_WRITE_FIXTURES=1` writes the fixture
+/// again (with the port set back to the fixture's 3299).
+#[test]
+fn ipxe_leaves_the_ibft_of_the_fixture() {
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../crates/ibft/tests/data/ipxe-1.0.0-git20190125-iscsi.bin"
+    );
+    let (o, log, t) = ipxe_sanboot(&sanboot::ibft_scan_sector());
+    assert_eq!(
+        o.status.code(),
+        Some(sanboot::EXIT_OK),
+        "{log}\n{}",
+        text(&o)
+    );
+    let hex: String = log
+        .split("NETBOOT-IBFT-AT ")
+        .nth(1)
+        .and_then(|rest| rest.split("NETBOOT-IBFT-END").next())
+        .expect("markers on COM1")
+        .lines()
+        .skip(1) // the segment
+        .flat_map(|l| l.trim().chars())
+        .collect();
+    let mut table: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    let parsed = netboot_ibft::parse(&table).expect("iPXE's table parses strictly");
+    let target = parsed.targets[0].as_ref().expect("target 0");
+    assert_eq!(target.port, t.addr.port());
+    assert_eq!(target.name, IQN);
+    // The fixture was made with port 3299.
+    let tgt_off = u16::from_le_bytes([table[48 + 12], table[48 + 13]]) as usize;
+    let port = tgt_off + netboot_ibft::wire::target::PORT;
+    table[port..port + 2].copy_from_slice(&3299u16.to_le_bytes());
+    netboot_ibft::wire::fix_checksum(&mut table);
+    if std::env::var_os("NETBOOT_WRITE_FIXTURES").is_some() {
+        std::fs::write(FIXTURE, &table).unwrap();
+    }
+    let fixture = std::fs::read(FIXTURE).unwrap();
+    assert_eq!(table, fixture, "iPXE's table differs from the fixture");
 }
 
 fn rss_kib(pid: u32) -> u64 {

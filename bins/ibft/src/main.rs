@@ -1,0 +1,204 @@
+//! `ibft`: build, check and dump iSCSI Boot Firmware Tables.
+
+mod config;
+mod show;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use netboot_ibft::{parse, parse_lenient, Layout};
+
+/// Where Linux shows the iBFT when the firmware put it in the ACPI tables.
+const SYSFS_TABLE: &str = "/sys/firmware/acpi/tables/iBFT";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ibft",
+    version,
+    about = "Build, check and dump iSCSI Boot Firmware Tables (iBFT)",
+    long_about = "Build, check and dump iSCSI Boot Firmware Tables (iBFT), the ACPI table \
+firmware such as iPXE leaves behind after booting from an iSCSI disk, so that the \
+operating system can find its initiator name, NIC settings and target again.\n\n\
+Exit status: 0 success, 1 the table is invalid (check) or unreadable (dump), 2 usage or I/O error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a table readably (or as JSON). Problems that the spec forbids
+    /// but that can be read past are listed as warnings on stderr.
+    Dump {
+        /// The table [default: /sys/firmware/acpi/tables/iBFT]; `-` reads stdin.
+        file: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Print CHAP secrets instead of `<hidden>`.
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Validate a table strictly (the spec and the Linux kernel's checks):
+    /// prints every problem found, exits 1 if there is one.
+    Check {
+        /// The table [default: /sys/firmware/acpi/tables/iBFT]; `-` reads stdin.
+        file: Option<PathBuf>,
+    },
+    /// Build a table from a TOML description (see `ibft.example.toml`). The
+    /// output works with qemu's `-acpitable file=ibft.bin`.
+    Build {
+        /// The TOML description.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+        /// Where to write the table; `-` writes stdout.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+        /// Structure placement; overrides `layout` in the config.
+        #[arg(long, value_enum)]
+        layout: Option<LayoutArg>,
+    },
+}
+
+/// Structure placement of a built table.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum LayoutArg {
+    /// Compact, 8-byte aligned, as the spec asks.
+    Spec,
+    /// As iPXE builds it: 16-byte aligned, room for two NICs and two targets.
+    Ipxe,
+}
+
+impl From<LayoutArg> for Layout {
+    fn from(l: LayoutArg) -> Layout {
+        match l {
+            LayoutArg::Spec => Layout::SPEC,
+            LayoutArg::Ipxe => Layout::IPXE,
+        }
+    }
+}
+
+fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
+    let path = file.cloned().unwrap_or_else(|| PathBuf::from(SYSFS_TABLE));
+    if path.as_os_str() == "-" {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
+            .map_err(|e| format!("reading stdin: {e}"))?;
+        return Ok(v);
+    }
+    std::fs::read(&path).map_err(|e| {
+        let hint = if file.is_none() && e.kind() == std::io::ErrorKind::NotFound {
+            " (no iBFT in the ACPI tables: the firmware did not boot from iSCSI, or put \
+             the table only in base memory; give a file)"
+        } else {
+            ""
+        };
+        format!("reading {}: {e}{hint}", path.display())
+    })
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Dump {
+            file,
+            json,
+            show_secrets,
+        } => {
+            let bytes = read_input(file.as_ref())?;
+            let l = match parse_lenient(&bytes) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("ibft: cannot read the table: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            for p in &l.problems {
+                eprintln!("ibft: warning: {p}");
+            }
+            let opts = show::Options { show_secrets };
+            if json {
+                let v = show::json(&l.table, &bytes, &l.problems, opts);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).expect("JSON of a Value")
+                );
+            } else {
+                print!("{}", show::text(&l.table, &bytes, opts));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { file } => {
+            let bytes = read_input(file.as_ref())?;
+            match parse(&bytes) {
+                Ok(t) => {
+                    let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+                    println!(
+                        "ok: valid iBFT, {len} bytes, initiator {}, {} NIC(s), {} target(s)",
+                        if t.initiator.is_some() {
+                            "present"
+                        } else {
+                            "absent"
+                        },
+                        t.nics.iter().flatten().count(),
+                        t.targets.iter().flatten().count(),
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(first) => {
+                    println!("invalid: {first}");
+                    // The lenient parse lists the rest of what is wrong.
+                    match parse_lenient(&bytes) {
+                        Ok(l) => {
+                            for p in l.problems.iter().filter(|p| **p != first) {
+                                println!("invalid: {p}");
+                            }
+                        }
+                        Err(e) if e != first => println!("invalid: {e}"),
+                        Err(_) => {}
+                    }
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Build {
+            config,
+            output,
+            layout,
+        } => {
+            let text = std::fs::read_to_string(&config)
+                .map_err(|e| format!("reading {}: {e}", config.display()))?;
+            let cfg: config::Config =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
+            let layout = layout.or(cfg.layout).unwrap_or(LayoutArg::Spec);
+            let table = cfg
+                .to_table()
+                .map_err(|e| format!("{}: {e}", config.display()))?;
+            let bytes = table
+                .build_with(layout.into())
+                .map_err(|e| format!("{}: {e}", config.display()))?;
+            if output.as_os_str() == "-" {
+                std::io::Write::write_all(&mut std::io::stdout(), &bytes)
+                    .map_err(|e| format!("writing stdout: {e}"))?;
+            } else {
+                std::fs::write(&output, &bytes)
+                    .map_err(|e| format!("writing {}: {e}", output.display()))?;
+                eprintln!("ibft: wrote {} ({} bytes)", output.display(), bytes.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ibft: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
