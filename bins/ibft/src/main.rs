@@ -40,12 +40,20 @@ enum Command {
         /// Print CHAP secrets instead of `<hidden>`.
         #[arg(long)]
         show_secrets: bool,
+        /// Look for the table in a physical-memory image instead (such as
+        /// /dev/mem): in 0x80000-0xFFFFF on 16-byte boundaries, where BIOS
+        /// firmware like iPXE leaves it and the Linux kernel looks.
+        #[arg(long, value_name = "MEMORY", conflicts_with = "file")]
+        scan: Option<PathBuf>,
     },
     /// Validate a table strictly (the spec and the Linux kernel's checks):
     /// prints every problem found, exits 1 if there is one.
     Check {
         /// The table [default: /sys/firmware/acpi/tables/iBFT]; `-` reads stdin.
         file: Option<PathBuf>,
+        /// Look for the table in a physical-memory image (see `dump --scan`).
+        #[arg(long, value_name = "MEMORY", conflicts_with = "file")]
+        scan: Option<PathBuf>,
     },
     /// Build a table from a TOML description (see `ibft.example.toml`). The
     /// output works with qemu's `-acpitable file=ibft.bin`.
@@ -100,14 +108,45 @@ fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
     })
 }
 
+/// The table from a physical-memory image (a file whose offset N is
+/// physical address N, such as /dev/mem), found as the Linux kernel finds it.
+fn scan_memory(path: &PathBuf) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let range = netboot_ibft::wire::BIOS_SCAN_RANGE;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    f.seek(SeekFrom::Start(range.start as u64))
+        .map_err(|e| format!("seeking in {}: {e}", path.display()))?;
+    let mut mem = Vec::with_capacity(range.len());
+    f.take(range.len() as u64)
+        .read_to_end(&mut mem)
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    match netboot_ibft::find_in_memory(&mem, range.start) {
+        Some((addr, table)) => {
+            eprintln!("ibft: found a table at {addr:#x} in {}", path.display());
+            Ok(table.to_vec())
+        }
+        None => Err(format!(
+            "no iBFT (signature, length and checksum) in {:#x}-{:#x} of {}",
+            range.start,
+            range.end - 1,
+            path.display()
+        )),
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Dump {
             file,
             json,
             show_secrets,
+            scan,
         } => {
-            let bytes = read_input(file.as_ref())?;
+            let bytes = match &scan {
+                Some(m) => scan_memory(m)?,
+                None => read_input(file.as_ref())?,
+            };
             let l = match parse_lenient(&bytes) {
                 Ok(l) => l,
                 Err(e) => {
@@ -130,8 +169,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { file } => {
-            let bytes = read_input(file.as_ref())?;
+        Command::Check { file, scan } => {
+            let bytes = match &scan {
+                Some(m) => scan_memory(m)?,
+                None => read_input(file.as_ref())?,
+            };
             match parse(&bytes) {
                 Ok(t) => {
                     let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);

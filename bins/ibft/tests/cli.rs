@@ -154,3 +154,23 @@ fn help_names_the_subcommands() {
     }
     assert!(!ibft(&["frobnicate"]).status.success());
 }
+
+#[test]
+fn scan_finds_the_table_in_a_memory_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = dir.path().join("mem");
+    let mut m = vec![0u8; 0x100000];
+    let table = std::fs::read(IPXE).unwrap();
+    m[0x9e620..0x9e620 + table.len()].copy_from_slice(&table);
+    std::fs::write(&mem, &m).unwrap();
+    let o = ibft(&["dump", "--scan", mem.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).contains("found a table at 0x9e620"), "{}", out(&o));
+    assert!(out(&o).contains("portal 10.0.2.2:3299"));
+    let o = ibft(&["check", "--scan", mem.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", out(&o));
+    std::fs::write(&mem, vec![0u8; 0x100000]).unwrap();
+    let o = ibft(&["dump", "--scan", mem.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(out(&o).contains("no iBFT"), "{}", out(&o));
+}

@@ -67,4 +67,4 @@ pub use error::{Error, StringField, Structure};
 pub use model::{
     flags, lun_from_number, AcpiHeader, ChapType, Control, Initiator, Nic, Origin, Table, Target,
 };
-pub use wire::{parse, parse_lenient, Layout, Lenient};
+pub use wire::{find_in_memory, parse, parse_lenient, Layout, Lenient};

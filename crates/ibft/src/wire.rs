@@ -827,3 +827,30 @@ pub fn prefix_to_netmask(prefix: u8) -> Ipv4Addr {
     let p = u32::from(prefix.min(32));
     Ipv4Addr::from(if p == 0 { 0 } else { u32::MAX << (32 - p) })
 }
+
+/// Where BIOS firmware leaves the table when it is not among the ACPI
+/// tables: in base memory between these physical addresses, on a 16-byte
+/// boundary (iBFT 1.03 section 1.4.3.1; the Linux kernel scans the same
+/// range).
+pub const BIOS_SCAN_RANGE: core::ops::Range<usize> = 0x80000..0x100000;
+
+/// Finds a table in a copy of memory: the first 16-byte aligned position
+/// (counting from physical address `base`, the address of `mem[0]`) with
+/// the signature `iBFT` (or `IBFT`, `BIFT`), a length that fits, and bytes
+/// that sum to zero. Returns the table's physical address and bytes.
+pub fn find_in_memory(mem: &[u8], base: usize) -> Option<(usize, &[u8])> {
+    let first = (16 - base % 16) % 16;
+    (first..mem.len()).step_by(16).find_map(|at| {
+        let rest = &mem[at..];
+        if rest.len() < MIN_TABLE_LEN || !matches!(&rest[..4], b"iBFT" | b"IBFT" | b"BIFT") {
+            return None;
+        }
+        let len = u32_at(rest, acpi::LENGTH) as usize;
+        if len < MIN_TABLE_LEN || len > rest.len() || len > u16::MAX as usize {
+            return None;
+        }
+        let table = &rest[..len];
+        let sum = table.iter().fold(0u8, |s, &x| s.wrapping_add(x));
+        (sum == 0).then_some((base + at, table))
+    })
+}

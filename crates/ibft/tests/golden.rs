@@ -119,3 +119,22 @@ fn field_offsets_match_the_linux_and_ipxe_structs() {
     );
     assert_eq!(b[name_off + name_len], 0);
 }
+
+#[test]
+fn found_in_a_copy_of_base_memory_where_ipxe_left_it() {
+    // iPXE put it at 0x9e620; decoys before it: a signature without a valid
+    // checksum and one off the 16-byte grid.
+    let base = wire::BIOS_SCAN_RANGE.start;
+    let mut mem = vec![0u8; wire::BIOS_SCAN_RANGE.len()];
+    let at = 0x9e620 - base;
+    mem[at..at + IPXE.len()].copy_from_slice(IPXE);
+    mem[0x100..0x100 + 64].copy_from_slice(&IPXE[..64]);
+    mem[0x208..0x208 + IPXE.len()].copy_from_slice(IPXE);
+    let (addr, table) = netboot_ibft::find_in_memory(&mem, base).unwrap();
+    assert_eq!(addr, 0x9e620);
+    assert_eq!(table, IPXE);
+    // The same with a base that is not 16-byte aligned.
+    let (addr, _) = netboot_ibft::find_in_memory(&mem[8..], base + 8).unwrap();
+    assert_eq!(addr, 0x9e620);
+    assert!(netboot_ibft::find_in_memory(&mem[..at], base).is_none());
+}
