@@ -30,6 +30,12 @@ pub struct Cli {
     /// With --allow-write, also replace existing files.
     #[arg(long)]
     allow_overwrite: bool,
+    /// Largest upload accepted, in bytes (suffixes K, M, G: powers of 1024).
+    /// A larger announced `tsize` is refused at once; an upload that grows
+    /// past it gets ERROR 3 and its temporary file is removed. Default: no
+    /// limit but the disk.
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    max_upload: Option<u64>,
     /// Most transfers at once; further requests get ERROR 0 "server busy".
     #[arg(long, value_name = "N")]
     max_transfers: Option<usize>,
@@ -66,6 +72,20 @@ pub struct Cli {
     config: Option<PathBuf>,
 }
 
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("expected a size like 512M, got {s:?}"))
+}
+
 fn parse_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s
         .split_once('-')
@@ -92,6 +112,7 @@ struct FileConfig {
     listen: Option<Vec<SocketAddr>>,
     allow_write: Option<bool>,
     allow_overwrite: Option<bool>,
+    max_upload: Option<String>,
     max_transfers: Option<usize>,
     blksize_max: Option<u16>,
     windowsize_max: Option<u16>,
@@ -110,6 +131,7 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     pub allow_write: bool,
     pub allow_overwrite: bool,
+    pub max_upload: Option<u64>,
     pub max_transfers: usize,
     pub port_range: Option<(u16, u16)>,
     pub shutdown_grace: Duration,
@@ -182,6 +204,11 @@ impl Config {
             listen,
             allow_write: cli.allow_write || file.allow_write.unwrap_or(false),
             allow_overwrite: cli.allow_overwrite || file.allow_overwrite.unwrap_or(false),
+            max_upload: match (cli.max_upload, file.max_upload) {
+                (Some(n), _) => Some(n),
+                (None, Some(s)) => Some(parse_size(&s)?),
+                (None, None) => None,
+            },
             max_transfers,
             port_range,
             shutdown_grace: Duration::from_secs(

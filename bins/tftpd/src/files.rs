@@ -182,7 +182,12 @@ impl Root {
 
     /// Prepares an upload of `name`: a hidden temporary file in the target
     /// directory that becomes `name` only when the transfer completes.
-    pub fn create_upload(&self, name: &str, overwrite: bool) -> Result<Upload, Refusal> {
+    pub fn create_upload(
+        &self,
+        name: &str,
+        overwrite: bool,
+        limit: Option<u64>,
+    ) -> Result<Upload, Refusal> {
         let rel = self.resolve(name, false)?;
         match self.open_beneath(&rel, OFlag::O_RDONLY | OFlag::O_NOFOLLOW, Mode::empty()) {
             Ok(existing) => {
@@ -224,6 +229,7 @@ impl Root {
             dest: self.path.join(&rel),
             overwrite,
             committed: false,
+            limit: limit.unwrap_or(u64::MAX),
         })
     }
 }
@@ -241,10 +247,20 @@ pub struct Upload {
     dest: PathBuf,
     overwrite: bool,
     committed: bool,
+    /// Largest size accepted (`--max-upload`).
+    limit: u64,
 }
 
 impl WriteSink for Upload {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        // The transfer answers FileTooLarge with ERROR 3; the temporary
+        // file goes when the upload is dropped.
+        if offset.saturating_add(data.len() as u64) > self.limit {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!("upload larger than --max-upload {}", self.limit),
+            ));
+        }
         WriteSink::write_at(&mut self.file, offset, data)
     }
 
@@ -324,7 +340,7 @@ mod tests {
     #[test]
     fn uploads_are_atomic_and_never_clobber() {
         let (d, r) = root();
-        let mut u = r.create_upload("sub/new.bin", false).unwrap();
+        let mut u = r.create_upload("sub/new.bin", false, None).unwrap();
         u.write_at(0, b"hello").unwrap();
         assert!(
             !d.path().join("served/sub/new.bin").exists(),
@@ -337,10 +353,12 @@ mod tests {
             b"hello"
         );
         assert_eq!(
-            r.create_upload("sub/new.bin", false).unwrap_err().code,
+            r.create_upload("sub/new.bin", false, None)
+                .unwrap_err()
+                .code,
             ErrorCode::FileExists
         );
-        let mut u = r.create_upload("sub/new.bin", true).unwrap();
+        let mut u = r.create_upload("sub/new.bin", true, None).unwrap();
         u.write_at(0, b"bye").unwrap();
         u.finish().unwrap();
         assert_eq!(
@@ -348,7 +366,7 @@ mod tests {
             b"bye"
         );
         // An abandoned upload leaves nothing behind.
-        let u = r.create_upload("gone.bin", false).unwrap();
+        let u = r.create_upload("gone.bin", false, None).unwrap();
         drop(u);
         let left: Vec<_> = std::fs::read_dir(d.path().join("served"))
             .unwrap()
@@ -358,12 +376,19 @@ mod tests {
             !left.iter().any(|n| n.to_string_lossy().contains("tftpd-")),
             "{left:?}"
         );
+        // --max-upload: writes past the limit fail as "file too large"
+        // (ERROR 3 on the wire).
+        let mut u = r.create_upload("limited.bin", false, Some(1000)).unwrap();
+        u.write_at(0, &[1; 1000]).unwrap();
+        let e = u.write_at(1000, &[1]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::FileTooLarge);
+        drop(u);
         assert_eq!(
-            r.create_upload("out", true).unwrap_err().code,
+            r.create_upload("out", true, None).unwrap_err().code,
             ErrorCode::AccessViolation
         );
         assert_eq!(
-            r.create_upload("nodir/x", false).unwrap_err().code,
+            r.create_upload("nodir/x", false, None).unwrap_err().code,
             ErrorCode::FileNotFound
         );
     }

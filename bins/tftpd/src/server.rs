@@ -182,10 +182,26 @@ async fn handle_request(
         )
         .await;
     }
+    if let (true, Some(limit), Some(tsize)) = (write, shared.cfg.max_upload, req.options.tsize) {
+        if tsize > limit {
+            info!(%client, file = ?req.filename, tsize, limit, "refused write: larger than --max-upload");
+            return reply_error(
+                &tsock,
+                client,
+                ErrorCode::DiskFull,
+                "File larger than the server accepts",
+            )
+            .await;
+        }
+    }
     let opened = if write {
         shared
             .root
-            .create_upload(req.filename, shared.cfg.allow_overwrite)
+            .create_upload(
+                req.filename,
+                shared.cfg.allow_overwrite,
+                shared.cfg.max_upload,
+            )
             .map(Opened::Write)
     } else {
         shared

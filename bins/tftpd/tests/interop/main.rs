@@ -436,6 +436,62 @@ fn uploads_from_real_clients() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// `--max-upload`: curl announces the size (tsize) and is refused at once;
+/// tftp-hpa announces nothing and is stopped with ERROR 3 when the upload
+/// grows past the limit; nothing is left behind either way.
+#[test]
+fn max_upload_is_enforced() {
+    need("tftp");
+    need("curl");
+    let s = Tftpd::start(&["--allow-write", "--max-upload", "1M"]);
+    let src = s.dir.path().join("src.bin");
+    std::fs::write(&src, content(2 << 20, 77)).unwrap();
+    let o = run(
+        Command::new("curl")
+            .args(["-s", "-S", "-T"])
+            .arg(&src)
+            .arg(s.url("big-curl.bin")),
+        LIMIT,
+    );
+    assert!(!o.status.success());
+    assert!(s.log_contains("larger than --max-upload"));
+    let o = run(
+        Command::new("tftp")
+            .args([&s.addr.ip().to_string(), &s.addr.port().to_string()])
+            .args(["-m", "binary", "-c", "put"])
+            .arg(&src)
+            .arg("big-hpa.bin"),
+        LIMIT,
+    );
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("Disk full") || out.contains("allocation exceeded"),
+        "{out}"
+    );
+    // Under the limit is fine.
+    let small = content(1 << 20, 78);
+    std::fs::write(&src, &small).unwrap();
+    let o = run(
+        Command::new("curl")
+            .args(["-s", "-S", "-T"])
+            .arg(&src)
+            .arg(s.url("ok.bin")),
+        LIMIT,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same_file(&s.root().join("ok.bin"), &small, "curl put at the limit");
+    let names: Vec<String> = std::fs::read_dir(s.root())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["ok.bin".to_owned()], "{names:?}");
+}
+
 #[test]
 fn overwrite_when_allowed() {
     need("tftp");
