@@ -27,7 +27,7 @@ pub fn need(program: &str) -> bool {
         eprintln!("SKIPPED: {program} is not installed (NETBOOT_SKIP_INTEROP=1)");
         return false;
     }
-    panic!("peer `{program}` is not installed: apt-get install vblade aoetools tshark (or set NETBOOT_SKIP_INTEROP=1 outside CI)");
+    panic!("peer `{program}` is not installed: run scripts/install-peers (or set NETBOOT_SKIP_INTEROP=1 outside CI)");
 }
 
 pub fn sha256(data: &[u8]) -> String {
@@ -127,6 +127,17 @@ impl Netns {
         String::from_utf8(o.stdout).unwrap()
     }
 
+    /// A bridge `br0` joining `vb` and a new tap `tap0` (for a qemu guest's
+    /// NIC), so that the guest reaches a daemon on `va`. All of it lives in
+    /// the namespace and goes with it.
+    pub fn bridge_tap(&self) {
+        self.sh("ip link add br0 type bridge forward_delay 0 stp_state 0 \
+             && ip link set vb master br0 \
+             && ip tuntap add dev tap0 mode tap \
+             && ip link set tap0 master br0 \
+             && ip link set tap0 up && ip link set br0 up");
+    }
+
     /// Sends a hand-made frame from `vb` and returns the hex replies.
     pub fn raw(&self, hex: &str, wait: &str) -> Vec<String> {
         let out = self.aoectl_ok(&["raw", "--frame", hex, "--wait", wait]);
@@ -136,6 +147,11 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // A persistent tap is deleted explicitly (no-op when there is none).
+        let _ = Command::new("ip")
+            .args(["-n", &self.name, "link", "del", "tap0"])
+            .stderr(Stdio::null())
+            .status();
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
@@ -216,12 +232,45 @@ impl Daemon {
         }
     }
 
+    /// A counter from aoed's `statistics` line at shutdown (`name=N`).
+    pub fn stat(log: &str, name: &str) -> u64 {
+        let line = log
+            .lines()
+            .find(|l| l.contains("statistics"))
+            .unwrap_or_else(|| panic!("no statistics line in the log:\n{log}"));
+        let key = format!("{name}=");
+        let at = line
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+            + key.len();
+        line[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("bad {name} in {line}"))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    /// [`Daemon::terminate`], then the whole log once the `statistics` line
+    /// (written at shutdown) has been read.
+    pub fn terminate_log(self) -> (std::process::ExitStatus, String) {
+        let log = self.log.clone();
+        let status = self.terminate();
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until
+            && !log.lock().unwrap().iter().any(|l| l.contains("statistics"))
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let text = log.lock().unwrap().join("\n");
+        (status, text)
     }
 
     /// Sends SIGTERM (to the daemon under `ip netns exec`, which execs it)
