@@ -1,0 +1,485 @@
+//! The receive loop: DHCP (port 67) and the PXE boot server (port 4011) on
+//! one interface.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use netboot_dhcp::policy::{
+    classify, proxy_offer, reply_destination, ClientClass, Ignored, Outcome, Port, ProxyServer,
+    ReplyKind, ServerIdentity,
+};
+use netboot_dhcp::wire::{code, Message, MessageType, RawOption, Repr};
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{debug, info, warn};
+
+use crate::config::{Config, Leasing};
+use crate::leases::{self, Pool};
+use crate::net;
+
+/// Largest datagram read; DHCP messages are at most a few hundred bytes
+/// (576 unless the client allows more with option 57).
+const RECV_BUFFER: usize = 4096;
+
+/// Counters for the shutdown log line.
+#[derive(Debug, Default)]
+struct Stats {
+    offers: u64,
+    acks: u64,
+    naks: u64,
+    ignored: u64,
+    malformed: u64,
+}
+
+/// At most `burst` warnings per `period`; the rest are counted and
+/// reported with the next one let through. A flood of garbage cannot fill
+/// the log.
+struct RateLimit {
+    period: Duration,
+    burst: u32,
+    window: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    fn new(period: Duration, burst: u32) -> Self {
+        RateLimit {
+            period,
+            burst,
+            window: Instant::now(),
+            used: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)`: log now, `n` were suppressed before; `None`: stay quiet.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        if now.duration_since(self.window) >= self.period {
+            self.window = now;
+            self.used = 0;
+        }
+        if self.used < self.burst {
+            self.used += 1;
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+}
+
+struct Server {
+    proxy: ProxyServer,
+    iface: net::Interface,
+    leasing: Option<(Leasing, Pool)>,
+    stats: Stats,
+    malformed_log: RateLimit,
+}
+
+fn hw(c: &[u8]) -> String {
+    c.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn arch_name(c: &ClientClass) -> String {
+    c.arch
+        .name()
+        .map_or_else(|| c.arch.0.to_string(), str::to_owned)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The lease pool's key for a client: option 61 if sent, else its hardware
+/// address.
+fn client_key(req: &Message<'_>) -> String {
+    match req.client_id() {
+        Some(id) => format!("id:{}", hw(&id.to_cow())),
+        None => format!("hw:{}", hw(req.client_hw_addr())),
+    }
+}
+
+impl Server {
+    /// Handles one datagram from `port`; returns the reply and where to
+    /// send it.
+    fn handle(
+        &mut self,
+        port: Port,
+        data: &[u8],
+        src: SocketAddrV4,
+    ) -> Option<(Vec<u8>, SocketAddrV4)> {
+        let req = match Message::parse(data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.malformed(src, &e.to_string());
+                return None;
+            }
+        };
+        let reply = match (&self.leasing, port) {
+            (Some(_), Port::Dhcp) => self.authoritative(&req),
+            _ => self.proxy(port, &req, src),
+        };
+        let (repr, dest) = match reply {
+            Ok(Some(r)) => r,
+            Ok(None) => return None,
+            Err(e) => {
+                self.malformed(src, &e.to_string());
+                return None;
+            }
+        };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        match repr.emit(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                Some((buf, dest))
+            }
+            Err(e) => {
+                warn!(%src, "cannot build the reply: {e}");
+                None
+            }
+        }
+    }
+
+    fn malformed(&mut self, src: SocketAddrV4, what: &str) {
+        self.stats.malformed += 1;
+        if let Some(suppressed) = self.malformed_log.allow(Instant::now()) {
+            if suppressed > 0 {
+                warn!(%src, suppressed, "dropped malformed request: {what}");
+            } else {
+                warn!(%src, "dropped malformed request: {what}");
+            }
+        }
+    }
+
+    /// proxyDHCP and the boot server.
+    fn proxy(
+        &mut self,
+        port: Port,
+        req: &Message<'_>,
+        src: SocketAddrV4,
+    ) -> Result<Option<(Repr, SocketAddrV4)>, netboot_dhcp::Error> {
+        match self.proxy.handle(port, req)? {
+            Outcome::Reply(r) => {
+                let c = &r.class;
+                let what = match r.kind {
+                    ReplyKind::ProxyOffer => {
+                        self.stats.offers += 1;
+                        "proxy offer"
+                    }
+                    ReplyKind::BootAck => {
+                        self.stats.acks += 1;
+                        "boot server ack"
+                    }
+                };
+                let dest = reply_destination(req, port, src);
+                info!(
+                    mac = %hw(c.hw_addr()),
+                    arch = %arch_name(c),
+                    ipxe = c.ipxe,
+                    features = ?c.ipxe_features.iter().filter_map(|f| f.name()).collect::<Vec<_>>(),
+                    rule = r.boot.rule,
+                    file = %r.boot.file,
+                    next_server = %r.boot.next_server,
+                    %dest,
+                    "{what}"
+                );
+                Ok(Some((r.repr, dest)))
+            }
+            Outcome::Ignore(why) => {
+                self.stats.ignored += 1;
+                let mac = hw(req.client_hw_addr());
+                match why {
+                    Ignored::NotPxeClient => debug!(%mac, "ignored: not a PXE client"),
+                    Ignored::NotRequest => debug!(%mac, "ignored: not a BOOTREQUEST"),
+                    Ignored::MessageType(t) => {
+                        debug!(%mac, ?t, port = ?port, "ignored: message type not answered here")
+                    }
+                    Ignored::NoRule(c) => info!(
+                        %mac,
+                        arch = %arch_name(&c),
+                        ipxe = c.ipxe,
+                        "ignored: no rule for this client"
+                    ),
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Authoritative mode on port 67: addresses from the pool, and the PXE
+    /// next stage for PXE clients in the same message.
+    fn authoritative(
+        &mut self,
+        req: &Message<'_>,
+    ) -> Result<Option<(Repr, SocketAddrV4)>, netboot_dhcp::Error> {
+        let Some((leasing, pool)) = self.leasing.as_mut() else {
+            return Ok(None);
+        };
+        if req.op() != netboot_dhcp::wire::Op::Request {
+            return Ok(None);
+        }
+        let now = unix_now();
+        let key = client_key(req);
+        let mac = hw(req.client_hw_addr());
+        let server = self.iface.addr;
+        let mt = req.message_type()?;
+        let (ip, reply_type) = match mt {
+            Some(MessageType::Discover) => match pool.offer(&key, req.requested_ip()?, now) {
+                Some(ip) => (ip, MessageType::Offer),
+                None => {
+                    warn!(%mac, "no address left in the range: DISCOVER not answered");
+                    return Ok(None);
+                }
+            },
+            Some(MessageType::Request) => {
+                if let Some(sid) = req.server_id()? {
+                    if sid != server {
+                        debug!(%mac, %sid, "REQUEST for another server");
+                        return Ok(None);
+                    }
+                }
+                let want = match req.requested_ip()? {
+                    Some(ip) => ip,
+                    None => req.ciaddr(),
+                };
+                match pool.request(&key, want, now) {
+                    Ok(lease) => {
+                        if let Err(e) = leases::save(pool, &leasing.lease_file) {
+                            // Not ACKed: an address we might forget on
+                            // restart would be handed out twice.
+                            warn!(%mac, ip = %lease.ip, "cannot save leases to {}: {e}; REQUEST not answered", leasing.lease_file.display());
+                            return Ok(None);
+                        }
+                        (lease.ip, MessageType::Ack)
+                    }
+                    Err(why) => {
+                        self.stats.naks += 1;
+                        info!(%mac, "NAK: {why}");
+                        let mut r = Repr::reply_to(req);
+                        r.push(RawOption::message_type(MessageType::Nak));
+                        r.push(RawOption::ipv4(code::SERVER_IDENTIFIER, server));
+                        r.push(RawOption::new(56, why.to_string().into_bytes()));
+                        let dest = SocketAddrV4::new(Ipv4Addr::BROADCAST, 68);
+                        return Ok(Some((r, relay_or(req, dest))));
+                    }
+                }
+            }
+            Some(MessageType::Release) => {
+                if pool.release(&key, req.ciaddr()) {
+                    info!(%mac, ip = %req.ciaddr(), "released");
+                    if let Err(e) = leases::save(pool, &leasing.lease_file) {
+                        warn!(
+                            "cannot save leases to {}: {e}",
+                            leasing.lease_file.display()
+                        );
+                    }
+                }
+                return Ok(None);
+            }
+            Some(MessageType::Decline) => {
+                if let Some(ip) = req.requested_ip()? {
+                    if pool.decline(&key, ip, now) {
+                        warn!(%mac, %ip, "declined: the address is in use by another host");
+                    }
+                }
+                return Ok(None);
+            }
+            Some(MessageType::Inform) => (Ipv4Addr::UNSPECIFIED, MessageType::Ack),
+            other => {
+                debug!(%mac, ?other, "ignored message type");
+                return Ok(None);
+            }
+        };
+        // The PXE part, for PXE clients.
+        let pxe = classify(req)?.and_then(|c| {
+            let boot = self.proxy.policy.decide(&c, &self.proxy.identity)?;
+            Some((c, boot))
+        });
+        let mut r = match &pxe {
+            Some((c, boot)) => {
+                let mut r = proxy_offer(req, c, boot, &self.proxy.identity)?;
+                for o in r
+                    .options
+                    .iter_mut()
+                    .filter(|o| o.code == code::MESSAGE_TYPE)
+                {
+                    o.data = vec![u8::from(reply_type)];
+                }
+                r
+            }
+            None => {
+                let mut r = Repr::reply_to(req);
+                r.push(RawOption::message_type(reply_type));
+                r.push(RawOption::ipv4(code::SERVER_IDENTIFIER, server));
+                r
+            }
+        };
+        if mt == Some(MessageType::Inform) {
+            r.header.ciaddr = req.ciaddr();
+        } else {
+            r.header.yiaddr = ip;
+            r.push(RawOption::u32(code::LEASE_TIME, leasing.lease_time));
+        }
+        r.push(RawOption::ipv4(code::SUBNET_MASK, self.iface.netmask));
+        if let Some(gw) = leasing.router {
+            r.push(RawOption::ipv4_list(code::ROUTER, &[gw]));
+        }
+        if !leasing.dns.is_empty() {
+            r.push(RawOption::ipv4_list(code::DOMAIN_NAME_SERVER, &leasing.dns));
+        }
+        match reply_type {
+            MessageType::Offer => self.stats.offers += 1,
+            _ => self.stats.acks += 1,
+        }
+        let dest = if !req.ciaddr().is_unspecified() {
+            SocketAddrV4::new(req.ciaddr(), 68)
+        } else {
+            SocketAddrV4::new(Ipv4Addr::BROADCAST, 68)
+        };
+        let dest = relay_or(req, dest);
+        match &pxe {
+            Some((c, boot)) => info!(
+                %mac,
+                %ip,
+                arch = %arch_name(c),
+                ipxe = c.ipxe,
+                file = %boot.file,
+                next_server = %boot.next_server,
+                %dest,
+                "{}",
+                if reply_type == MessageType::Offer { "offer" } else { "ack" }
+            ),
+            None => info!(
+                %mac,
+                %ip,
+                %dest,
+                "{} (not a PXE client: address only)",
+                if reply_type == MessageType::Offer { "offer" } else { "ack" }
+            ),
+        }
+        Ok(Some((r, dest)))
+    }
+}
+
+fn relay_or(req: &Message<'_>, dest: SocketAddrV4) -> SocketAddrV4 {
+    if req.giaddr().is_unspecified() {
+        dest
+    } else {
+        SocketAddrV4::new(req.giaddr(), 67)
+    }
+}
+
+pub async fn run(cfg: Config) -> Result<(), String> {
+    let iface = net::interface(&cfg.interface)?;
+    let tftp = cfg.tftp_server.unwrap_or(iface.addr);
+    let identity = ServerIdentity {
+        server_ip: iface.addr,
+        tftp_server: Some(tftp),
+    };
+    let policy = cfg.policy(tftp);
+    let leasing = match &cfg.leasing {
+        Some(l) => {
+            let mut pool = Pool::new(l.range.0, l.range.1, u64::from(l.lease_time));
+            let restored = pool.restore(leases::load(&l.lease_file)?, unix_now());
+            info!(
+                range = %format!("{}-{}", l.range.0, l.range.1),
+                restored,
+                file = %l.lease_file.display(),
+                "authoritative mode: handing out addresses"
+            );
+            Some((l.clone(), pool))
+        }
+        None => None,
+    };
+    let dhcp = net::bind(&iface.name, cfg.dhcp_port).map_err(|e| {
+        format!(
+            "cannot bind UDP port {} on {}: {e}",
+            cfg.dhcp_port, iface.name
+        )
+    })?;
+    let pxe = net::bind(&iface.name, cfg.pxe_port).map_err(|e| {
+        format!(
+            "cannot bind UDP port {} on {}: {e}",
+            cfg.pxe_port, iface.name
+        )
+    })?;
+    for (i, r) in policy.rules.iter().enumerate() {
+        info!(rule = i, "{r:?}");
+    }
+    info!(
+        interface = %iface.name,
+        local = %SocketAddrV4::new(iface.addr, cfg.dhcp_port),
+        pxe_port = cfg.pxe_port,
+        tftp_server = %tftp,
+        mode = if leasing.is_some() { "authoritative" } else { "proxy" },
+        "listening"
+    );
+    let mut server = Server {
+        proxy: ProxyServer::new(policy, identity),
+        iface,
+        leasing,
+        stats: Stats::default(),
+        malformed_log: RateLimit::new(Duration::from_secs(10), 10),
+    };
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+    let mut b1 = vec![0u8; RECV_BUFFER];
+    let mut b2 = vec![0u8; RECV_BUFFER];
+    loop {
+        let (port, n, src, sock) = tokio::select! {
+            r = dhcp.recv_from(&mut b1) => match r {
+                Ok((n, src)) => (Port::Dhcp, n, src, &dhcp),
+                Err(e) => { warn!("receive on port {}: {e}", cfg.dhcp_port); tokio::time::sleep(Duration::from_millis(10)).await; continue; }
+            },
+            r = pxe.recv_from(&mut b2) => match r {
+                Ok((n, src)) => (Port::BootServer, n, src, &pxe),
+                Err(e) => { warn!("receive on port {}: {e}", cfg.pxe_port); tokio::time::sleep(Duration::from_millis(10)).await; continue; }
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        };
+        let SocketAddr::V4(src) = src else { continue };
+        let data = if port == Port::Dhcp {
+            &b1[..n]
+        } else {
+            &b2[..n]
+        };
+        if let Some((reply, dest)) = server.handle(port, data, src) {
+            if let Err(e) = sock.send_to(&reply, dest).await {
+                warn!(%dest, "cannot send the reply: {e}");
+            }
+        }
+    }
+    let s = &server.stats;
+    info!(
+        offers = s.offers,
+        acks = s.acks,
+        naks = s.naks,
+        ignored = s.ignored,
+        malformed = s.malformed,
+        "statistics"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_lets_a_burst_through_then_counts() {
+        let mut r = RateLimit::new(Duration::from_secs(10), 3);
+        let t = Instant::now();
+        assert_eq!(r.allow(t), Some(0));
+        assert_eq!(r.allow(t), Some(0));
+        assert_eq!(r.allow(t), Some(0));
+        assert_eq!(r.allow(t), None);
+        assert_eq!(r.allow(t), None);
+        assert_eq!(r.allow(t + Duration::from_secs(11)), Some(2));
+    }
+}

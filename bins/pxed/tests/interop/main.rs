@@ -1,0 +1,555 @@
+//! pxed against real clients and servers, each test on a private Ethernet
+//! segment (a bridge in a network namespace, hosts in namespaces of their
+//! own, a tap for qemu): crafted PXE ROM requests, dnsmasq's proxy mode
+//! answering the same requests (field by field), iPXE in qemu booting its
+//! script through pxed and our tftpd next to a plain DHCP server (dnsmasq)
+//! or with pxed handing out the address itself, busybox udhcpc, hostile
+//! datagrams, and tshark reading every packet.
+//!
+//! Peers are required: a missing one fails the test.
+
+mod client;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use client::{Client, Reply};
+use netboot_dhcp::wire::{code, ClientArch, MessageType};
+use netboot_testkit::{need, run, Daemon, Host, Lan};
+
+const PXE_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const SCRIPT: &str = "tftp://10.77.0.2/boot.ipxe";
+
+fn pxed(host: &Host, args: &[&str]) -> Daemon {
+    let mut c = host.exec(env!("CARGO_BIN_EXE_pxed"));
+    c.args(["--interface", &host.iface, "--log-level", "debug"])
+        .args(args);
+    Daemon::start(c, Some("listening")).0
+}
+
+/// Another binary of the workspace, built next to pxed (scripts/test
+/// builds every binary before the tests).
+fn sibling(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_pxed")).with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace's binaries first (`cargo build --workspace --bins`)",
+        p.display()
+    );
+    p
+}
+
+/// The usual segment: pxed's host at 10.77.0.2, a client host at
+/// 10.77.0.50 (it already has its address from "the site's DHCP server"),
+/// pxed with the chain-load table.
+fn proxy_setup(extra: &[&str]) -> (Lan, Host, Host, Daemon) {
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((PXE_IP, 24)));
+    let cli = lan.host(Some((Ipv4Addr::new(10, 77, 0, 50), 24)));
+    let mut args = vec![
+        "--bios-bootfile",
+        "undionly.kpxe",
+        "--efi64-bootfile",
+        "ipxe.efi",
+        "--ipxe-script",
+        SCRIPT,
+    ];
+    args.extend_from_slice(extra);
+    let d = pxed(&srv, &args);
+    (lan, srv, cli, d)
+}
+
+fn offer_from(replies: &[Reply], server: Ipv4Addr) -> &Reply {
+    replies
+        .iter()
+        .find(|r| r.server_id == Some(server))
+        .unwrap_or_else(|| panic!("no reply from {server}: {replies:?}"))
+}
+
+#[test]
+fn each_firmware_gets_its_next_stage() {
+    let (_lan, _srv, cli, d) = proxy_setup(&[]);
+    cli.run_in(|| {
+        let c = Client::new("eth0", [0x52, 0x54, 0, 0xaa, 0, 1]);
+        // Legacy BIOS PXE ROM.
+        let r = c.discover_pxe(ClientArch::X86_BIOS, false, Duration::from_secs(3));
+        let o = offer_from(&r, PXE_IP);
+        assert_eq!(o.kind, Some(MessageType::Offer));
+        assert_eq!(
+            o.yiaddr,
+            Ipv4Addr::UNSPECIFIED,
+            "a proxy offer has no address"
+        );
+        assert_eq!(o.siaddr, PXE_IP);
+        assert_eq!(o.file, "undionly.kpxe");
+        assert_eq!(
+            o.option(code::VENDOR_CLASS_ID).as_deref(),
+            Some(&b"PXEClient"[..])
+        );
+        assert_eq!(
+            o.option(code::CLIENT_UUID),
+            Some(client::UUID_OPTION.to_vec())
+        );
+        assert!(
+            o.option(code::VENDOR_SPECIFIC).is_some(),
+            "ROMs need option 43"
+        );
+        // Its port-4011 request with the boot item of the menu.
+        let a = c.boot_server_request(PXE_IP, ClientArch::X86_BIOS, Ipv4Addr::new(10, 77, 0, 50));
+        assert_eq!(a.kind, Some(MessageType::Ack));
+        assert_eq!(a.file, "undionly.kpxe");
+        assert_eq!(a.yiaddr, Ipv4Addr::new(10, 77, 0, 50));
+        // x86-64 UEFI (7, and 9 as some firmware sends it).
+        for arch in [ClientArch::EFI_X64, ClientArch::EFI_BC] {
+            let r = c.discover_pxe(arch, false, Duration::from_secs(3));
+            assert_eq!(offer_from(&r, PXE_IP).file, "ipxe.efi", "{arch:?}");
+        }
+        // ARM64 UEFI gets the default snp.efi.
+        let r = c.discover_pxe(ClientArch::EFI_ARM64, false, Duration::from_secs(3));
+        assert_eq!(offer_from(&r, PXE_IP).file, "snp.efi");
+        // iPXE (any arch) gets its script: no chain-load loop.
+        for arch in [ClientArch::X86_BIOS, ClientArch::EFI_X64] {
+            let r = c.discover_pxe(arch, true, Duration::from_secs(3));
+            let o = offer_from(&r, PXE_IP);
+            assert_eq!(o.file, SCRIPT, "{arch:?}");
+            assert!(o.option(code::VENDOR_SPECIFIC).is_none());
+        }
+        // Not a PXE client: never answered.
+        let r = c.discover_plain(Duration::from_millis(1500));
+        assert!(r.is_empty(), "{r:?}");
+    });
+    assert!(d.log_contains("proxy offer"));
+    assert!(d.log_contains("file=undionly.kpxe"));
+    assert!(d.log_contains("ipxe=true"));
+    assert!(d.log_contains("ignored: not a PXE client"));
+    let (status, log) = d.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("statistics"), "{log}");
+}
+
+/// dnsmasq in proxy mode and pxed answer the same DISCOVER and the same
+/// port-4011 REQUEST; their replies agree field by field, except where we
+/// differ on purpose (documented here).
+#[test]
+fn replies_match_dnsmasq_proxy_mode_field_by_field() {
+    if !need("dnsmasq") {
+        return;
+    }
+    let (mut lan, _srv, cli, d) = proxy_setup(&[]);
+    let dns_ip = Ipv4Addr::new(10, 77, 0, 3);
+    let dhost = lan.host(Some((dns_ip, 24)));
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = dhost.exec("dnsmasq");
+    c.args([
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--log-dhcp",
+    ])
+    .args([
+        "--user=root",
+        "--group=root",
+        "--interface=eth0",
+        "--bind-interfaces",
+    ])
+    .arg(format!(
+        "--dhcp-leasefile={}",
+        dir.path().join("leases").display()
+    ))
+    .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+    .args([
+        "--dhcp-range=10.77.0.0,proxy",
+        "--pxe-service=x86PC,netboot,undionly",
+    ])
+    .arg("--pxe-prompt=netboot,0");
+    let (dnsmasq, _) = Daemon::start(c, Some("started"));
+    cli.run_in(|| {
+        let c = Client::new("eth0", [0x52, 0x54, 0, 0xaa, 0, 2]);
+        let r = c.discover_pxe(ClientArch::X86_BIOS, false, Duration::from_secs(3));
+        let ours = offer_from(&r, PXE_IP);
+        let theirs = offer_from(&r, dns_ip);
+        for (a, b) in [(ours, theirs)] {
+            assert_eq!(a.op, b.op);
+            assert_eq!(a.xid, b.xid);
+            assert_eq!(a.chaddr, b.chaddr);
+            assert_eq!(a.yiaddr, b.yiaddr);
+            assert_eq!(a.yiaddr, Ipv4Addr::UNSPECIFIED);
+            assert_eq!(a.kind, b.kind);
+            for opt in [code::VENDOR_CLASS_ID, code::CLIENT_UUID] {
+                assert_eq!(a.option(opt), b.option(opt), "option {opt}");
+            }
+            // Option 43: same discovery control, a boot server list with
+            // the server's own address, a menu and a prompt.
+            let (va, vb) = (a.pxe_vendor(), b.pxe_vendor());
+            assert_eq!(va.discovery_control, vb.discovery_control);
+            assert_eq!(va.boot_servers.len(), vb.boot_servers.len());
+            assert_eq!(va.boot_servers[0].addrs, vec![PXE_IP]);
+            assert_eq!(vb.boot_servers[0].addrs, vec![dns_ip]);
+            assert_eq!(va.menu.len(), vb.menu.len());
+            assert_eq!(va.prompt.is_some(), vb.prompt.is_some());
+        }
+        // Deliberate difference: dnsmasq's proxy offer names no file (the
+        // ROM must ask port 4011); ours names it already, which ROMs that
+        // read `file` from a proxy offer (and iPXE) use at once.
+        assert_eq!(theirs.file, "");
+        assert_eq!(ours.file, "undionly.kpxe");
+
+        // The boot server exchange with each (dnsmasq adds ".0" to the
+        // name for BIOS clients).
+        let ca = Ipv4Addr::new(10, 77, 0, 50);
+        let a = c.boot_server_request(PXE_IP, ClientArch::X86_BIOS, ca);
+        let b = c.boot_server_request(dns_ip, ClientArch::X86_BIOS, ca);
+        assert_eq!(a.kind, b.kind);
+        assert_eq!(a.yiaddr, b.yiaddr);
+        assert_eq!(a.yiaddr, ca);
+        assert_eq!(b.file, "undionly.0");
+        assert_eq!(a.file, "undionly.kpxe");
+        for opt in [code::VENDOR_CLASS_ID, code::CLIENT_UUID] {
+            assert_eq!(a.option(opt), b.option(opt), "option {opt}");
+        }
+        assert_eq!(a.pxe_vendor().boot_item, b.pxe_vendor().boot_item);
+    });
+    drop(dnsmasq);
+    drop(d);
+}
+
+#[test]
+fn hostile_datagrams_are_dropped_and_others_still_served() {
+    let (_lan, _srv, cli, d) = proxy_setup(&[]);
+    cli.run_in(|| {
+        let c = Client::new("eth0", [0x52, 0x54, 0, 0xaa, 0, 3]);
+        let good = c.pxe_discover_bytes(ClientArch::X86_BIOS, false, 0x1234);
+        let mut bad: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![1; 10],
+            good[..100].to_vec(),
+            good[..239].to_vec(),
+        ];
+        // Wrong magic cookie.
+        let mut x = good.clone();
+        x[236] = 0;
+        bad.push(x);
+        // An option whose length runs past the end.
+        let mut x = good[..240].to_vec();
+        x.extend_from_slice(&[53, 1, 1, 60, 200, b'P']);
+        bad.push(x);
+        // Overload (52) pointing into file, whose options overload again.
+        let mut x = good[..240].to_vec();
+        x.extend_from_slice(&[53, 1, 1, 52, 1, 3, 255]);
+        x[108] = 52;
+        x[109] = 1;
+        x[110] = 3;
+        x[111] = 255;
+        bad.push(x);
+        // A huge parameter request list, split over 40 instances.
+        let mut x = good[..240].to_vec();
+        x.extend_from_slice(&[53, 1, 1]);
+        for _ in 0..40 {
+            x.push(55);
+            x.push(255);
+            x.extend((0..255u8).map(|b| b.max(1)));
+        }
+        x.push(255);
+        bad.push(x);
+        for b in &bad {
+            c.send_raw(b, PXE_IP, 67);
+            c.send_raw(b, PXE_IP, 4011);
+        }
+        // Still serving.
+        let r = c.discover_pxe(ClientArch::X86_BIOS, false, Duration::from_secs(3));
+        assert_eq!(offer_from(&r, PXE_IP).file, "undionly.kpxe");
+    });
+    assert!(
+        d.log_contains("dropped malformed request"),
+        "{}",
+        d.log_text()
+    );
+    let (status, log) = d.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    let malformed = log
+        .lines()
+        .find(|l| l.contains("statistics"))
+        .and_then(|l| l.split("malformed=").nth(1))
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no statistics: {log}"));
+    assert!(malformed >= 10, "{log}");
+}
+
+/// Authoritative mode: pxed hands out addresses (busybox udhcpc as the
+/// client), keeps them across a restart, and still serves PXE.
+#[test]
+fn authoritative_mode_leases_survive_a_restart() {
+    if !need("busybox") {
+        return;
+    }
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((PXE_IP, 24)));
+    let a = lan.host(None);
+    let b = lan.host(None);
+    let dir = tempfile::tempdir().unwrap();
+    let leases = dir.path().join("leases.json");
+    let args = [
+        "--range",
+        "10.77.0.100-10.77.0.110",
+        "--lease-file",
+        leases.to_str().unwrap(),
+        "--router",
+        "10.77.0.1",
+        "--dns",
+        "10.77.0.1",
+    ];
+    let udhcpc = |h: &Host| -> String {
+        // -q: quit after getting a lease; -n: fail instead of retrying;
+        // the default script would configure the interface: none here.
+        let o = run(
+            h.exec("busybox").args([
+                "udhcpc",
+                "-i",
+                "eth0",
+                "-q",
+                "-n",
+                "-t",
+                "5",
+                "-T",
+                "1",
+                "-s",
+                "/bin/true",
+            ]),
+            Duration::from_secs(30),
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "udhcpc: {text}");
+        text
+    };
+    let d = pxed(&srv, &args);
+    let first = udhcpc(&a);
+    assert!(first.contains("lease of 10.77.0.100 obtained"), "{first}");
+    let second = udhcpc(&b);
+    assert!(second.contains("lease of 10.77.0.101 obtained"), "{second}");
+    assert!(d.log_contains("not a PXE client: address only"));
+    let (status, log) = d.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    let saved = std::fs::read_to_string(&leases).unwrap();
+    assert!(
+        saved.contains("10.77.0.100") && saved.contains("10.77.0.101"),
+        "{saved}"
+    );
+    // After a restart, the same clients get the same addresses (b first).
+    let d = pxed(&srv, &args);
+    assert!(d.log_contains("restored=2"), "{}", d.log_text());
+    let again = udhcpc(&b);
+    assert!(again.contains("lease of 10.77.0.101 obtained"), "{again}");
+    let again = udhcpc(&a);
+    assert!(again.contains("lease of 10.77.0.100 obtained"), "{again}");
+    // A PXE client gets an address and its boot file in one offer.
+    a.run_in(|| {
+        let c = Client::new("eth0", [0x52, 0x54, 0, 0xaa, 0, 9]);
+        let r = c.discover_pxe(ClientArch::X86_BIOS, false, Duration::from_secs(3));
+        let o = offer_from(&r, PXE_IP);
+        assert_eq!(o.yiaddr, Ipv4Addr::new(10, 77, 0, 102));
+        assert_eq!(o.file, "undionly.kpxe");
+        assert_eq!(o.option(code::SUBNET_MASK), Some(vec![255, 255, 255, 0]));
+        assert_eq!(o.option(code::ROUTER), Some(vec![10, 77, 0, 1]));
+        assert!(o.option(code::LEASE_TIME).is_some());
+    });
+    drop(d);
+}
+
+fn need_ipxe_rom() {
+    assert!(
+        Path::new("/usr/lib/ipxe/qemu/efi-e1000.rom").exists()
+            || Path::new("/usr/share/qemu/efi-e1000.rom").exists(),
+        "iPXE ROMs missing: run scripts/install-peers (ipxe-qemu)"
+    );
+}
+
+/// iPXE in qemu on the segment: it gets its address from `dhcp` (a plain
+/// DHCP server, or nothing when pxed is authoritative), its script URL
+/// from pxed, the script from our tftpd, and runs it. tshark records the
+/// segment; no DHCP packet may be malformed.
+fn ipxe_boots_script(site_dhcp: bool) {
+    need("qemu-system-x86_64");
+    need("tshark");
+    need_ipxe_rom();
+    if site_dhcp && !need("dnsmasq") {
+        return;
+    }
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((PXE_IP, 24)));
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(
+        root.join("boot.ipxe"),
+        "#!ipxe\necho NETBOOT-PXED-SCRIPT-OK ${net0/ip} ${filename}\n",
+    )
+    .unwrap();
+    let mut t = srv.exec(sibling("tftpd"));
+    t.arg("--root")
+        .arg(&root)
+        .args(["--listen", "10.77.0.2:69"]);
+    let (tftpd, _) = Daemon::start(t, Some("listening"));
+    let _dnsmasq = if site_dhcp {
+        let dhost = lan.host(Some((Ipv4Addr::new(10, 77, 0, 1), 24)));
+        let mut c = dhost.exec("dnsmasq");
+        c.args([
+            "--no-daemon",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--log-dhcp",
+        ])
+        .args([
+            "--user=root",
+            "--group=root",
+            "--interface=eth0",
+            "--bind-interfaces",
+        ])
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.path().join("leases").display()
+        ))
+        .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+        .arg("--dhcp-range=10.77.0.100,10.77.0.150,1h");
+        Some(Daemon::start(c, Some("started")).0)
+    } else {
+        None
+    };
+    let lease_file = dir.path().join("pxed-leases.json");
+    let mut args = vec!["--ipxe-script", SCRIPT];
+    if !site_dhcp {
+        args.extend_from_slice(&["--range", "10.77.0.120-10.77.0.130", "--lease-file"]);
+        args.push(lease_file.to_str().unwrap());
+    }
+    let d = pxed(&srv, &args);
+    let tap = lan.tap();
+    let pcap = dir.path().join("lan.pcap");
+    let mut cap = lan.exec("tshark");
+    cap.args(["-i", "br0", "-w"]).arg(&pcap).args(["-f", "udp"]);
+    let (tshark, _) = Daemon::start(cap, Some("Capturing on"));
+    let serial = dir.path().join("serial.log");
+    let mut qemu = lan.exec("qemu-system-x86_64");
+    qemu.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "256"])
+        .args(["-display", "none", "-nodefaults", "-no-reboot"])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-netdev")
+        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+        .args([
+            "-device",
+            "e1000,netdev=n0,mac=52:54:00:12:34:77",
+            "-boot",
+            "n",
+        ]);
+    let (vm, _) = Daemon::start(qemu, None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let log = loop {
+        let log = std::fs::read_to_string(&serial).unwrap_or_default();
+        if log.contains("NETBOOT-PXED-SCRIPT-OK") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    drop(vm);
+    let _ = tshark.terminate();
+    assert!(
+        log.contains("NETBOOT-PXED-SCRIPT-OK 10.77.0.1"),
+        "serial:\n{log}\npxed:\n{}\ntftpd:\n{}",
+        d.log_text(),
+        tftpd.log_text()
+    );
+    assert!(log.contains(SCRIPT), "{log}");
+    let text = d.log_text();
+    assert!(
+        text.lines().any(|l| l.contains("mac=52:54:00:12:34:77")
+            && l.contains("ipxe=true")
+            && l.contains(SCRIPT)),
+        "{text}"
+    );
+    assert!(tftpd.log_contains("boot.ipxe"));
+    // tshark reads every DHCP packet on the segment without complaint.
+    let o = run(
+        Command::new("tshark").arg("-r").arg(&pcap).args([
+            "-Y",
+            "dhcp",
+            "-T",
+            "fields",
+            "-e",
+            "dhcp.option.dhcp",
+            "-e",
+            "ip.src",
+        ]),
+        Duration::from_secs(60),
+    );
+    let seen = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        seen.lines().any(|l| l.contains("10.77.0.2")),
+        "no DHCP from pxed:\n{seen}"
+    );
+    let o = run(
+        Command::new("tshark").arg("-r").arg(&pcap).args([
+            "-Y",
+            "_ws.malformed || (ip.src == 10.77.0.2 && _ws.expert)",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "ip.src",
+            "-e",
+            "_ws.expert.message",
+        ]),
+        Duration::from_secs(60),
+    );
+    let bad = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        bad.trim().is_empty(),
+        "tshark: malformed packets, or expert notes on ours:\n{bad}"
+    );
+}
+
+#[test]
+fn ipxe_in_qemu_boots_its_script_next_to_a_plain_dhcp_server() {
+    ipxe_boots_script(true);
+}
+
+#[test]
+fn ipxe_in_qemu_boots_its_script_from_pxed_alone() {
+    ipxe_boots_script(false);
+}
+
+#[test]
+fn help_and_bad_arguments() {
+    let o = Command::new(env!("CARGO_BIN_EXE_pxed"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--interface",
+        "--tftp-server",
+        "--bios-bootfile",
+        "--efi64-bootfile",
+        "--ipxe-script",
+        "--config",
+        "--range",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_pxed")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--interface"));
+    let o = Command::new(env!("CARGO_BIN_EXE_pxed"))
+        .args(["-i", "nonexistent0"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no interface nonexistent0"));
+}
