@@ -319,6 +319,11 @@ impl Server {
                 r
             }
         };
+        if pxe.as_ref().is_some_and(|(c, _)| c.ipxe) {
+            // We are the only DHCP server here: tell iPXE (175.176,
+            // no-pxedhcp) not to wait some 3 s for a proxyDHCP offer.
+            r.push(RawOption::new(code::IPXE_ENCAP, vec![176, 1, 1]));
+        }
         if mt == Some(MessageType::Inform) {
             r.header.ciaddr = req.ciaddr();
         } else {

@@ -358,6 +358,12 @@ fn authoritative_mode_leases_survive_a_restart() {
         assert_eq!(o.option(code::SUBNET_MASK), Some(vec![255, 255, 255, 0]));
         assert_eq!(o.option(code::ROUTER), Some(vec![10, 77, 0, 1]));
         assert!(o.option(code::LEASE_TIME).is_some());
+        // iPXE gets its script, and 175.176 (no proxyDHCP to wait for).
+        let r = c.discover_pxe(ClientArch::X86_BIOS, true, Duration::from_secs(3));
+        let o = offer_from(&r, PXE_IP);
+        assert_eq!(o.yiaddr, Ipv4Addr::new(10, 77, 0, 102));
+        assert_eq!(o.file, SCRIPT);
+        assert_eq!(o.option(code::IPXE_ENCAP), Some(vec![176, 1, 1]));
     });
     drop(d);
 }
