@@ -41,7 +41,11 @@ fn main() {
         ..Default::default()
     };
     let bytes = table.build_with(Layout::IPXE).expect("the model fits");
-    println!("built {} bytes, checksum byte {:#04x}", bytes.len(), bytes[9]);
+    println!(
+        "built {} bytes, checksum byte {:#04x}",
+        bytes.len(),
+        bytes[9]
+    );
 
     // Where BIOS firmware leaves it: somewhere in 0x80000-0xFFFFF.
     let base = 0x80000;

@@ -38,10 +38,17 @@ fn main() {
         ),
         ServerIdentity::new(Ipv4Addr::new(10, 0, 0, 1)),
     );
-    for (what, arch, ipxe) in [("BIOS ROM", 0, false), ("UEFI x64", 7, false), ("iPXE", 0, true)] {
+    for (what, arch, ipxe) in [
+        ("BIOS ROM", 0, false),
+        ("UEFI x64", 7, false),
+        ("iPXE", 0, true),
+    ] {
         let bytes = discover(arch, ipxe);
         let msg = Message::parse(&bytes).expect("our own DISCOVER parses");
-        match server.handle(Port::Dhcp, &msg).expect("well-formed request") {
+        match server
+            .handle(Port::Dhcp, &msg)
+            .expect("well-formed request")
+        {
             Outcome::Reply(r) => {
                 let mut out = vec![0u8; r.repr.buffer_len()];
                 let n = r.repr.emit(&mut out).expect("emit");
