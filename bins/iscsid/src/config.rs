@@ -196,14 +196,7 @@ fn check_block_size(bs: u32) -> Result<u32, String> {
 
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, String> {
-        let file = match &cli.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = netboot_daemon::read_config(cli.config.as_deref())?;
         let mut targets = Vec::new();
         for t in file.target {
             let mut luns = Vec::new();
@@ -292,12 +285,7 @@ impl Config {
                 ]
             })
         };
-        let log_level = match (cli.verbose, cli.log_level.or(file.log_level)) {
-            (0, Some(l)) => l,
-            (0, None) => "info".into(),
-            (1, _) => "debug".into(),
-            _ => "trace".into(),
-        };
+        let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
         Ok(Config {
             listen,
             max_sessions: cli.max_sessions.or(file.max_sessions).unwrap_or(256).max(1),

@@ -146,14 +146,7 @@ const TFTP_PLACEHOLDER: &str = "{tftp-server}";
 
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, String> {
-        let file = match &cli.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = netboot_daemon::read_config(cli.config.as_deref())?;
         let interface = cli
             .interface
             .or(file.interface)
@@ -209,12 +202,7 @@ impl Config {
                 cli.dns
             },
         });
-        let log_level = match (cli.verbose, cli.log_level.or(file.log_level)) {
-            (0, Some(l)) => l,
-            (0, None) => "info".into(),
-            (1, _) => "debug".into(),
-            _ => "trace".into(),
-        };
+        let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
         Ok(Config {
             interface,
             tftp_server: cli.tftp_server.or(file.tftp_server),

@@ -141,14 +141,7 @@ pub struct Config {
 
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, String> {
-        let file = match &cli.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = netboot_daemon::read_config(cli.config.as_deref())?;
         let root = cli
             .root
             .or(file.root)
@@ -193,12 +186,7 @@ impl Config {
         if max_transfers == 0 {
             return Err("--max-transfers must be at least 1".into());
         }
-        let log_level = match (cli.verbose, cli.log_level.or(file.log_level)) {
-            (0, Some(l)) => l,
-            (0, None) => "info".into(),
-            (1, _) => "debug".into(),
-            _ => "trace".into(),
-        };
+        let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
         Ok(Config {
             root,
             listen,

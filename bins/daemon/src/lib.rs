@@ -1,0 +1,131 @@
+//! What the netboot daemons (`tftpd`, `iscsid`, `aoed`, `pxed`) share, so
+//! that they behave alike at 3 a.m.: the same log format and level flags,
+//! the same TOML file handling, and the same exit codes (2: bad
+//! configuration, 1: failure while running, 0: clean stop on SIGINT or
+//! SIGTERM).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde::de::DeserializeOwned;
+use tracing::{error, info};
+
+/// Reads the TOML file at `path` into `T` (whose unknown keys should be
+/// refused with `#[serde(deny_unknown_fields)]`); no path gives
+/// `T::default()`. Errors name the file.
+pub fn read_config<T: DeserializeOwned + Default>(path: Option<&Path>) -> Result<T, String> {
+    let Some(p) = path else {
+        return Ok(T::default());
+    };
+    let text =
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    toml::from_str::<T>(&text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// The log level from `-v` counts and a configured level: `-v` is debug,
+/// `-vv` trace; without them the configured level, else `info`.
+pub fn log_level(verbose: u8, configured: Option<String>) -> String {
+    match (verbose, configured) {
+        (0, Some(l)) => l,
+        (0, None) => "info".into(),
+        (1, _) => "debug".into(),
+        _ => "trace".into(),
+    }
+}
+
+/// Logs to stderr at `level` (a level or a tracing filter); the environment
+/// variable `env_var` (e.g. `TFTPD_LOG`), when set, wins. Colours only on a
+/// terminal.
+pub fn init_logging(env_var: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env_var)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// A configuration error: printed as `NAME: error` (logging is not set up
+/// yet), exit status 2.
+pub fn config_error(name: &str, e: &str) -> ExitCode {
+    eprintln!("{name}: {e}");
+    ExitCode::from(2)
+}
+
+/// The end of a daemon's run: `stopped` and status 0, or the error and 1.
+pub fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => {
+            info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Which tokio runtime a daemon runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Runtime<'a> {
+    /// One thread (DHCP's few datagrams).
+    CurrentThread,
+    /// A worker per core, threads named after the daemon.
+    MultiThread(&'a str),
+}
+
+/// Runs `fut` on a new runtime and [`finish`]es with its result.
+pub fn block_on(rt: Runtime<'_>, fut: impl Future<Output = Result<(), String>>) -> ExitCode {
+    let built = match rt {
+        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Runtime::MultiThread(name) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name(name)
+            .build(),
+    };
+    match built {
+        Ok(rt) => finish(rt.block_on(fut)),
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Default, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct C {
+        a: Option<u32>,
+    }
+
+    #[test]
+    fn config_files_and_levels() {
+        assert_eq!(read_config::<C>(None).unwrap().a, None);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.toml");
+        std::fs::write(&p, "a = 3\n").unwrap();
+        assert_eq!(read_config::<C>(Some(&p)).unwrap().a, Some(3));
+        std::fs::write(&p, "b = 3\n").unwrap();
+        let e = read_config::<C>(Some(&p)).unwrap_err();
+        assert!(e.contains("x.toml") && e.contains("unknown field"), "{e}");
+        let e = read_config::<C>(Some(&dir.path().join("none.toml"))).unwrap_err();
+        assert!(e.contains("cannot read"), "{e}");
+        assert_eq!(log_level(0, None), "info");
+        assert_eq!(log_level(0, Some("warn".into())), "warn");
+        assert_eq!(log_level(1, Some("warn".into())), "debug");
+        assert_eq!(log_level(2, None), "trace");
+    }
+}
