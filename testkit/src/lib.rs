@@ -40,6 +40,29 @@ pub fn need(program: &str) -> bool {
     );
 }
 
+/// SHA-256 of `data`, in hex.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `len` bytes of deterministic pseudo-random content (xorshift from
+/// `seed`): test data that compresses badly and differs per seed.
+pub fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Runs `cmd` to completion within `limit` (panics when it takes longer);
 /// stdout and stderr are collected.
 pub fn run(cmd: &mut Command, limit: Duration) -> Output {

@@ -14,14 +14,7 @@ const IQN: &str = "iqn.2026-11.org.netboot:test";
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn need(program: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        panic!("peer `{program}` is not installed: run scripts/install-peers");
-    }
+    netboot_testkit::need(program);
 }
 
 struct Iscsid {
@@ -100,23 +93,7 @@ impl Drop for Iscsid {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let until = Instant::now() + LIMIT;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("{cmd:?} did not finish in {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    netboot_testkit::run(cmd, LIMIT)
 }
 
 fn text(o: &Output) -> String {

@@ -3,47 +3,11 @@
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-/// Fails (never skips) when a peer program is missing, unless the user opts
-/// out explicitly with NETBOOT_SKIP_INTEROP=1 (never set in CI).
-pub fn need(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if found {
-        return true;
-    }
-    if std::env::var("NETBOOT_SKIP_INTEROP").as_deref() == Ok("1") && std::env::var("CI").is_err() {
-        eprintln!("SKIPPED: {program} is not installed (NETBOOT_SKIP_INTEROP=1)");
-        return false;
-    }
-    panic!("peer `{program}` is not installed: run .ci/run's install step (or set NETBOOT_SKIP_INTEROP=1 outside CI)");
-}
-
-pub fn sha256(data: &[u8]) -> String {
-    let d = Sha256::digest(data);
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Deterministic pseudo-random content.
-pub fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use netboot_testkit::{content, need, run, sha256};
 
 /// A running `tftpd` with its own temporary root.
 pub struct Tftpd {
@@ -171,31 +135,6 @@ impl Drop for Tftpd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Runs a command with a time limit; returns its output.
-pub fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let until = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{cmd:?} did not finish in {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
