@@ -376,14 +376,39 @@ fn need_ipxe_rom() {
     );
 }
 
-/// iPXE in qemu on the segment: it gets its address from `dhcp` (a plain
-/// DHCP server, or nothing when pxed is authoritative), its script URL
-/// from pxed, the script from our tftpd, and runs it. tshark records the
-/// segment; no DHCP packet may be malformed.
-fn ipxe_boots_script(site_dhcp: bool) {
+/// The firmware of the qemu guest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Firmware {
+    /// SeaBIOS with the e1000's iPXE ROM: the first DHCP client already is
+    /// iPXE.
+    IpxeRom,
+    /// OVMF (EDK2 UEFI) with its own virtio-net driver and PXE client, no
+    /// option ROM: a real firmware PXE client (arch 7) that must be given
+    /// ipxe.efi, which then asks again as iPXE and must get its script.
+    Ovmf,
+}
+
+const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+const IPXE_EFI: &str = "/usr/lib/ipxe/ipxe.efi";
+
+/// A guest on the segment gets its address from `site_dhcp` (dnsmasq as a
+/// plain DHCP server) or from pxed (authoritative), its next stage from
+/// pxed, files from our tftpd, and ends up running its iPXE script.
+/// tshark records the segment; no DHCP packet may be malformed.
+fn boots_its_script(site_dhcp: bool, fw: Firmware) {
     need("qemu-system-x86_64");
     need("tshark");
-    need_ipxe_rom();
+    match fw {
+        Firmware::IpxeRom => need_ipxe_rom(),
+        Firmware::Ovmf => {
+            for f in [OVMF, IPXE_EFI] {
+                assert!(
+                    Path::new(f).exists(),
+                    "{f} is missing: run scripts/install-peers (ovmf, ipxe)"
+                );
+            }
+        }
+    }
     if site_dhcp && !need("dnsmasq") {
         return;
     }
@@ -397,6 +422,9 @@ fn ipxe_boots_script(site_dhcp: bool) {
         "#!ipxe\necho NETBOOT-PXED-SCRIPT-OK ${net0/ip} ${filename}\n",
     )
     .unwrap();
+    if fw == Firmware::Ovmf {
+        std::fs::copy(IPXE_EFI, root.join("ipxe.efi")).unwrap();
+    }
     let mut t = srv.exec(sibling("tftpd"));
     t.arg("--root")
         .arg(&root)
@@ -428,7 +456,7 @@ fn ipxe_boots_script(site_dhcp: bool) {
         None
     };
     let lease_file = dir.path().join("pxed-leases.json");
-    let mut args = vec!["--ipxe-script", SCRIPT];
+    let mut args = vec!["--ipxe-script", SCRIPT, "--efi64-bootfile", "ipxe.efi"];
     if !site_dhcp {
         args.extend_from_slice(&["--range", "10.77.0.120-10.77.0.130", "--lease-file"]);
         args.push(lease_file.to_str().unwrap());
@@ -441,20 +469,28 @@ fn ipxe_boots_script(site_dhcp: bool) {
     let (tshark, _) = Daemon::start(cap, Some("Capturing on"));
     let serial = dir.path().join("serial.log");
     let mut qemu = lan.exec("qemu-system-x86_64");
-    qemu.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "256"])
+    qemu.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "512"])
         .args(["-display", "none", "-nodefaults", "-no-reboot"])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .arg("-netdev")
-        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
-        .args([
+        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"));
+    match fw {
+        Firmware::IpxeRom => qemu.args([
             "-device",
             "e1000,netdev=n0,mac=52:54:00:12:34:77",
             "-boot",
             "n",
-        ]);
+        ]),
+        Firmware::Ovmf => qemu.args([
+            "-bios",
+            OVMF,
+            "-device",
+            "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:77,romfile=",
+        ]),
+    };
     let (vm, _) = Daemon::start(qemu, None);
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
     let log = loop {
         let log = std::fs::read_to_string(&serial).unwrap_or_default();
         if log.contains("NETBOOT-PXED-SCRIPT-OK") || std::time::Instant::now() > deadline {
@@ -472,12 +508,25 @@ fn ipxe_boots_script(site_dhcp: bool) {
     );
     assert!(log.contains(SCRIPT), "{log}");
     let text = d.log_text();
+    let ours = |l: &&str| l.contains("mac=52:54:00:12:34:77");
     assert!(
-        text.lines().any(|l| l.contains("mac=52:54:00:12:34:77")
-            && l.contains("ipxe=true")
-            && l.contains(SCRIPT)),
+        text.lines()
+            .filter(ours)
+            .any(|l| l.contains("ipxe=true") && l.contains(SCRIPT)),
         "{text}"
     );
+    if fw == Firmware::Ovmf {
+        // First the firmware (UEFI x64, not iPXE) was given ipxe.efi, then
+        // that iPXE its script: the chain-load loop is broken.
+        let first = text.lines().find(ours).unwrap_or_default();
+        assert!(
+            first.contains("arch=efi-x64")
+                && first.contains("ipxe=false")
+                && first.contains("file=ipxe.efi"),
+            "{text}"
+        );
+        assert!(tftpd.log_contains("ipxe.efi"));
+    }
     assert!(tftpd.log_contains("boot.ipxe"));
     // tshark reads every DHCP packet on the segment without complaint.
     let o = run(
@@ -522,12 +571,19 @@ fn ipxe_boots_script(site_dhcp: bool) {
 
 #[test]
 fn ipxe_in_qemu_boots_its_script_next_to_a_plain_dhcp_server() {
-    ipxe_boots_script(true);
+    boots_its_script(true, Firmware::IpxeRom);
 }
 
 #[test]
 fn ipxe_in_qemu_boots_its_script_from_pxed_alone() {
-    ipxe_boots_script(false);
+    boots_its_script(false, Firmware::IpxeRom);
+}
+
+/// Real UEFI firmware (OVMF) PXE-boots ipxe.efi through pxed and tftpd;
+/// that iPXE gets its script from pxed, not ipxe.efi again.
+#[test]
+fn uefi_firmware_chainloads_ipxe_which_gets_its_script() {
+    boots_its_script(true, Firmware::Ovmf);
 }
 
 #[test]
