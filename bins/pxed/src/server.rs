@@ -379,6 +379,33 @@ fn relay_or(req: &Message<'_>, dest: SocketAddrV4) -> SocketAddrV4 {
     }
 }
 
+/// The range must lie in the interface's network, and not contain the
+/// interface's own address: handing out addresses clients cannot use (or
+/// ours) is a mistake to catch at start, not at 3 a.m.
+fn check_range(range: (Ipv4Addr, Ipv4Addr), iface: &net::Interface) -> Result<(), String> {
+    let mask = u32::from(iface.netmask);
+    let net = u32::from(iface.addr) & mask;
+    for end in [range.0, range.1] {
+        if u32::from(end) & mask != net {
+            return Err(format!(
+                "--range {}-{} is not inside {}'s network {}/{}",
+                range.0,
+                range.1,
+                iface.name,
+                Ipv4Addr::from(net),
+                mask.count_ones()
+            ));
+        }
+    }
+    if (u32::from(range.0)..=u32::from(range.1)).contains(&u32::from(iface.addr)) {
+        return Err(format!(
+            "--range {}-{} contains {}'s own address {}",
+            range.0, range.1, iface.name, iface.addr
+        ));
+    }
+    Ok(())
+}
+
 pub async fn run(cfg: Config) -> Result<(), String> {
     let iface = net::interface(&cfg.interface)?;
     let tftp = cfg.tftp_server.unwrap_or(iface.addr);
@@ -389,6 +416,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let policy = cfg.policy(tftp);
     let leasing = match &cfg.leasing {
         Some(l) => {
+            check_range(l.range, &iface)?;
             let mut pool = Pool::new(l.range.0, l.range.1, u64::from(l.lease_time));
             let restored = pool.restore(leases::load(&l.lease_file)?, unix_now());
             info!(
@@ -475,6 +503,21 @@ pub async fn run(cfg: Config) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_range_must_fit_the_interface() {
+        let iface = net::Interface {
+            name: "eth0".into(),
+            addr: Ipv4Addr::new(10, 0, 0, 1),
+            netmask: Ipv4Addr::new(255, 255, 255, 0),
+        };
+        let ip = |d: u8| Ipv4Addr::new(10, 0, 0, d);
+        assert!(check_range((ip(100), ip(200)), &iface).is_ok());
+        let e = check_range((ip(100), Ipv4Addr::new(10, 0, 1, 5)), &iface).unwrap_err();
+        assert!(e.contains("not inside eth0's network 10.0.0.0/24"), "{e}");
+        let e = check_range((ip(1), ip(20)), &iface).unwrap_err();
+        assert!(e.contains("own address"), "{e}");
+    }
 
     #[test]
     fn rate_limit_lets_a_burst_through_then_counts() {
