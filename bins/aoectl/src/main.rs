@@ -204,41 +204,86 @@ impl Session {
                     .map_err(|e| format!("receive: {e}"))?;
             }
         }
-        let now = Instant::now();
-        for i in 0..n {
-            self.client.handle(now, &self.rx[i][..self.rx_lens[i]]);
+        // Everything that arrived is looked at before any time-out: after
+        // a scheduling delay many answers wait in the socket, and a
+        // time-out for one of them would be needless.
+        loop {
+            let now = Instant::now();
+            for i in 0..n {
+                self.client.handle(now, &self.rx[i][..self.rx_lens[i]]);
+            }
+            if n < BATCH {
+                break;
+            }
+            n = self
+                .sock
+                .recv_batch(&mut self.rx, &mut self.rx_lens)
+                .map_err(|e| format!("receive: {e}"))?;
         }
+        let now = Instant::now();
         self.client.handle_timeout(now);
         Ok(limit.is_none_or(|l| Instant::now() < l))
     }
 
-    /// Discovers targets for `wait`.
+    /// Discovers targets: broadcasts a query config at 0, 50, 150, 350,
+    /// 750 ms, 1.55, 2.55 and 3.55 s (back-off doubling up to 1 s, so a lost
+    /// query or answer costs little) and collects answers for `wait`, or
+    /// until the first answer from `target` if one is named. If nothing has
+    /// answered once `wait` is over, keeps asking until the tries are used
+    /// up.
     fn discover(
         &mut self,
         target: Option<(u16, u8)>,
         wait: Duration,
     ) -> Result<Vec<TargetInfo>, String> {
+        const TRIES: u32 = 8;
         let (shelf, slot) = target.unwrap_or((BROADCAST_SHELF, BROADCAST_SLOT));
         let start = Instant::now();
+        let end = start + wait;
         let mut found: Vec<TargetInfo> = Vec::new();
-        // Ask three times over the wait, in case a query or answer is lost.
-        for round in 0..3u32 {
-            self.client.discover(Instant::now(), shelf, slot);
-            let until = start + wait * (round + 1) / 3;
-            while self.step(Some(until))? {
-                while let Some(e) = self.client.poll_event() {
-                    if let Event::Discovered(t) = e {
-                        if !found
-                            .iter()
-                            .any(|f| f.mac == t.mac && f.shelf == t.shelf && f.slot == t.slot)
-                        {
-                            found.push(t);
-                        }
+        let mut gap = Duration::from_millis(50);
+        let mut next_query = start;
+        let mut last_query = start;
+        let mut tries = 0;
+        loop {
+            let now = Instant::now();
+            if tries < TRIES && now >= next_query {
+                self.client.discover(now, shelf, slot);
+                tries += 1;
+                last_query = now;
+                next_query = now + gap;
+                gap = (gap * 2).min(Duration::from_secs(1));
+            }
+            // Answers found: stop at `wait`. None yet: go on querying, and
+            // give the last query a second.
+            let deadline = if !found.is_empty() {
+                Some(end)
+            } else if tries >= TRIES {
+                Some(end.max(last_query + Duration::from_secs(1)))
+            } else {
+                None
+            };
+            if deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            let limit = match (deadline, tries < TRIES) {
+                (Some(d), true) => d.min(next_query),
+                (Some(d), false) => d,
+                (None, _) => next_query,
+            };
+            self.step(Some(limit))?;
+            while let Some(e) = self.client.poll_event() {
+                if let Event::Discovered(t) = e {
+                    if !found
+                        .iter()
+                        .any(|f| f.mac == t.mac && f.shelf == t.shelf && f.slot == t.slot)
+                    {
+                        found.push(t);
                     }
                 }
-                if target.is_some() && !found.is_empty() {
-                    return Ok(found);
-                }
+            }
+            if target.is_some() && !found.is_empty() {
+                return Ok(found);
             }
         }
         found.sort_by_key(|t| (t.shelf, t.slot, t.mac));
@@ -519,6 +564,20 @@ fn hex(s: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
+/// The client's loss-recovery counters as JSON members.
+fn stats_json(c: &Client) -> String {
+    let st = c.stats();
+    format!(
+        "\"retransmits\":{},\"fast_retransmits\":{},\"timeouts\":{},\"spurious\":{},\"window_cuts\":{},\"window\":{}",
+        st.retransmits,
+        st.fast_retransmits,
+        st.timeouts,
+        st.spurious,
+        st.window_cuts,
+        c.window()
+    )
+}
+
 fn bench(
     s: &mut Session,
     mode: &str,
@@ -571,11 +630,11 @@ fn bench(
             }
             let secs = start.elapsed().as_secs_f64();
             println!(
-                "{{\"mode\":\"{mode}\",\"bytes\":{},\"seconds\":{secs:.3},\"mb_per_s\":{:.1},\"iops\":{:.0},\"retransmits\":{}}}",
+                "{{\"mode\":\"{mode}\",\"bytes\":{},\"seconds\":{secs:.3},\"mb_per_s\":{:.1},\"iops\":{:.0},{}}}",
                 total * 512,
                 (total * 512) as f64 / secs / 1e6,
                 ios as f64 / secs,
-                s.client.stats().retransmits
+                stats_json(&s.client)
             );
         }
         "rand-read" => {
@@ -602,11 +661,11 @@ fn bench(
             }
             let secs = start.elapsed().as_secs_f64();
             println!(
-                "{{\"mode\":\"rand-read\",\"bytes\":{},\"seconds\":{secs:.3},\"mb_per_s\":{:.1},\"iops\":{:.0},\"retransmits\":{}}}",
+                "{{\"mode\":\"rand-read\",\"bytes\":{},\"seconds\":{secs:.3},\"mb_per_s\":{:.1},\"iops\":{:.0},{}}}",
                 ios * io_size,
                 (ios * io_size) as f64 / secs / 1e6,
                 ios as f64 / secs,
-                s.client.stats().retransmits
+                stats_json(&s.client)
             );
         }
         m => {

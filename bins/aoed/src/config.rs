@@ -60,6 +60,11 @@ pub struct Cli {
     /// 1: on a small machine shared with the clients one thread is fastest).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Send through the interface's queueing discipline instead of past it
+    /// (PACKET_QDISC_BYPASS is the default), e.g. to shape aoed's traffic
+    /// with tc.
+    #[arg(long)]
+    no_qdisc_bypass: bool,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
@@ -117,20 +122,14 @@ pub struct Config {
     pub interface: String,
     pub buffer_count: u16,
     pub threads: usize,
+    pub qdisc_bypass: bool,
     pub log_level: String,
     pub disks: Vec<DiskConfig>,
 }
 
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, String> {
-        let file = match &cli.config {
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                toml::from_str::<FileConfig>(&text).map_err(|e| format!("{}: {e}", p.display()))?
-            }
-            None => FileConfig::default(),
-        };
+        let file: FileConfig = netboot_daemon::read_config(cli.config.as_deref())?;
         let interface = cli
             .interface
             .or(file.interface)
@@ -201,16 +200,12 @@ impl Config {
         if buffer_count == 0 {
             return Err("--buffer-count must be at least 1".into());
         }
-        let log_level = match (cli.verbose, cli.log_level.or(file.log_level)) {
-            (0, Some(l)) => l,
-            (0, None) => "info".into(),
-            (1, _) => "debug".into(),
-            _ => "trace".into(),
-        };
+        let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
         Ok(Config {
             interface,
             buffer_count,
             threads,
+            qdisc_bypass: !cli.no_qdisc_bypass,
             log_level,
             disks,
         })

@@ -11,37 +11,12 @@ mod server;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing::{error, info};
 
 fn main() -> ExitCode {
-    let cli = config::Cli::parse();
-    let cfg = match config::Config::load(cli) {
+    let cfg = match config::Config::load(config::Cli::parse()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("aoed: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return netboot_daemon::config_error("aoed", &e),
     };
-    init_logging(&cfg.log_level);
-    match server::run(cfg) {
-        Ok(()) => {
-            info!("stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            error!("{e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AOED_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    netboot_daemon::init_logging("AOED_LOG", &cfg.log_level);
+    netboot_daemon::finish(server::run(cfg))
 }

@@ -139,6 +139,13 @@ impl PacketSocket {
         })
     }
 
+    /// Sends straight to the device, past the egress queueing discipline
+    /// (`PACKET_QDISC_BYPASS`, Linux >= 3.14): less work per frame; frames
+    /// the device refuses are dropped instead of queued (AoE retransmits).
+    pub fn set_qdisc_bypass(&self) -> io::Result<()> {
+        setsockopt_int(&self.fd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1)
+    }
+
     /// Sets receive and send buffer sizes (forced past rmem_max as root).
     pub fn set_buffers(&self, bytes: usize) {
         let b = bytes.min(i32::MAX as usize) as i32;

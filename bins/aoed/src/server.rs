@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use netboot_aoe::target::{Ignored, Target, TargetConfig};
+use netboot_aoe::target::{Ignored, Target, TargetConfig, Work};
 use netboot_aoe::wire::MacAddr;
 use netboot_blockdev::{BlockDevice, FileDisk, OpenOptions};
 use tracing::{debug, info, warn};
@@ -62,6 +62,11 @@ pub fn run(cfg: Config) -> Result<(), String> {
             .map_err(|e| format!("packet socket on {}: {e}", cfg.interface))?;
         // Room for every client's full window of jumbo frames.
         s.set_buffers(8 << 20);
+        if cfg.qdisc_bypass {
+            if let Err(e) = s.set_qdisc_bypass() {
+                debug!("PACKET_QDISC_BYPASS: {e}");
+            }
+        }
         if cfg.threads > 1 {
             s.join_fanout(group)
                 .map_err(|e| format!("PACKET_FANOUT: {e}"))?;
@@ -171,30 +176,29 @@ fn worker(
         .max()
         .unwrap_or(2048);
     let mut tx: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; tx_len]).collect();
-    let mut tx_lens = [0usize; BATCH];
+    let mut tx_lens: Vec<usize> = vec![0; BATCH];
+    // Accepted requests of one batch: (target, work, received frame).
+    let mut items: Vec<(usize, Work, usize)> = Vec::with_capacity(BATCH);
     let fail = |e: std::io::Error| {
         stop.store(true, Ordering::Relaxed);
         format!("socket: {e}")
     };
+    let mut full = false;
     while !stop.load(Ordering::Relaxed) {
-        if !sock.wait_readable(200).map_err(fail)? {
+        // After a full batch more frames are likely waiting: read again
+        // without asking poll() first.
+        if !full && !sock.wait_readable(200).map_err(fail)? {
             continue;
         }
         let n = sock.recv_batch(&mut rx, &mut lens).map_err(fail)?;
+        full = n == BATCH;
         let now = Instant::now();
-        let mut k = 0;
+        items.clear();
         for i in 0..n {
             let frame = &rx[i][..lens[i]];
-            for t in targets {
+            for (ti, t) in targets.iter().enumerate() {
                 match t.prepare(now, mac, frame) {
-                    Ok(work) => {
-                        tx_lens[k] = t.complete(&work, frame, &mut tx[k]);
-                        k += 1;
-                        if k == BATCH {
-                            send(&sock, &tx, &tx_lens[..k]);
-                            k = 0;
-                        }
-                    }
+                    Ok(work) => items.push((ti, work, i)),
                     Err(Ignored::NotForUs | Ignored::Own | Ignored::Response) => {}
                     Err(why) => {
                         debug!(target_addr = %format!("e{}.{}", t.shelf(), t.slot()), "ignored frame: {why:?}")
@@ -202,8 +206,39 @@ fn worker(
                 }
             }
         }
-        if k > 0 {
-            send(&sock, &tx, &tx_lens[..k]);
+        while tx.len() < items.len() {
+            tx.push(vec![0u8; tx_len]);
+            tx_lens.push(0);
+        }
+        // In order; runs of reads (writes) of consecutive sectors of one
+        // disk go to the disk as one preadv (pwritev). Replies leave after
+        // the whole batch's I/O, so a FLUSH's reply still follows the
+        // writes before it.
+        let mut i = 0;
+        while i < items.len() {
+            let ti = items[i].0;
+            let mut j = i + 1;
+            while j < items.len()
+                && items[j].0 == ti
+                && Target::continues(&items[j - 1].1, &items[j].1)
+            {
+                j += 1;
+            }
+            let t = &targets[ti];
+            if j - i == 1 {
+                let r = items[i].2;
+                tx_lens[i] = t.complete(&items[i].1, &rx[r][..lens[r]], &mut tx[i]);
+            } else {
+                let works: Vec<&Work> = items[i..j].iter().map(|x| &x.1).collect();
+                let rxs: Vec<&[u8]> = items[i..j].iter().map(|x| &rx[x.2][..lens[x.2]]).collect();
+                let mut txs: Vec<&mut [u8]> =
+                    tx[i..j].iter_mut().map(|b| b.as_mut_slice()).collect();
+                t.complete_run(&works, &rxs, &mut txs, &mut tx_lens[i..j]);
+            }
+            i = j;
+        }
+        if !items.is_empty() {
+            send(&sock, &tx[..items.len()], &tx_lens[..items.len()]);
         }
     }
     Ok(())

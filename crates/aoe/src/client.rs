@@ -16,15 +16,27 @@
 //!   been answered, so writes acknowledged before a successful flush are
 //!   durable on the target.
 //! * Window: at most `min(target buffer count, ClientConfig::max_window)`
-//!   commands are outstanding; the window halves on a time-out and grows by
-//!   one per window of answers (AIMD), as the Linux aoe driver does.
+//!   commands are outstanding; the window halves on a loss (not below
+//!   `dup_threshold + 1`, so that fast retransmit keeps working) and grows
+//!   by one per window of answers (AIMD), as the Linux aoe driver does. Losses of
+//!   commands sent before the last cut are part of the same congestion
+//!   signal and do not cut again (at most one halving per window, as in
+//!   TCP's fast recovery, RFC 6582).
+//! * Fast retransmit: on one link a target answers in order, so a command
+//!   that is still unanswered after [`ClientConfig::dup_threshold`] commands
+//!   sent after it were answered is taken as lost and sent again at once,
+//!   without waiting for its time-out and without backing the time-out off.
 //! * Retransmission: RFC 6298-style smoothed RTT and variance give the
 //!   time-out, doubled on each expiry; replies to retransmitted commands
 //!   give no RTT sample (Karn). After [`ClientConfig::max_retries`]
 //!   retransmissions of one command its request fails with
 //!   [`Error::Timeout`].
+//! * Slow commands: a FLUSH CACHE may take the target seconds (fdatasync),
+//!   so it has its own time-out of at least [`ClientConfig::slow_rto`], its
+//!   expiry does not back off the time-out of the data commands, and its
+//!   answer gives no RTT sample.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::ata::cmd;
@@ -56,6 +68,13 @@ pub struct ClientConfig {
     /// Our interface MTU: caps the sectors per frame together with the
     /// target's own limit.
     pub mtu: usize,
+    /// Answers to commands sent later after which an unanswered command is
+    /// retransmitted without waiting for its time-out (fast retransmit);
+    /// 0 disables it.
+    pub dup_threshold: u32,
+    /// Least time-out of slow commands (FLUSH CACHE), doubled on each
+    /// retransmission up to `max(rto_max, slow_rto)`.
+    pub slow_rto: Duration,
 }
 
 impl Default for ClientConfig {
@@ -67,6 +86,8 @@ impl Default for ClientConfig {
             max_retries: 10,
             max_window: 256,
             mtu: 1500,
+            dup_threshold: 3,
+            slow_rto: Duration::from_secs(1),
         }
     }
 }
@@ -124,8 +145,17 @@ pub enum Event {
 pub struct ClientStats {
     /// Frames sent (including retransmissions).
     pub sent: u64,
-    /// Retransmissions.
+    /// Retransmissions (after a time-out or fast).
     pub retransmits: u64,
+    /// Retransmissions because later commands were answered first.
+    pub fast_retransmits: u64,
+    /// Commands whose time-out expired.
+    pub timeouts: u64,
+    /// Window cuts.
+    pub window_cuts: u64,
+    /// Retransmissions found needless: the command was answered twice, so
+    /// its first answer was only late (reordered or slow), not lost.
+    pub spurious: u64,
     /// Replies matched to an outstanding command.
     pub replies: u64,
     /// Received frames dropped by the test hook.
@@ -154,6 +184,8 @@ struct Cmd {
     offset: usize,
     len: usize,
     barrier: bool,
+    /// A command the target may take long for (FLUSH CACHE).
+    slow: bool,
 }
 
 #[derive(Debug)]
@@ -163,7 +195,35 @@ struct Inflight {
     deadline: Instant,
     retries: u32,
     retransmitted: bool,
+    /// Position in send order of the last transmission.
+    seq: u64,
+    /// Answers to commands sent after this one (fast retransmit).
+    skipped: u32,
+    /// Position in send order of the first transmission.
+    first_seq: u64,
+    /// Retransmitted without a time-out (fast) or after one: with the
+    /// window before the cut its loss caused.
+    suspect: Option<Option<f64>>,
+    /// One of its transmissions timed out.
+    timed_out: bool,
 }
+
+/// A retransmitted command that was answered: a second answer shows that
+/// the retransmission was needless.
+#[derive(Debug, Clone, Copy)]
+struct Answered {
+    tag: u32,
+    /// The window before the cut this retransmission caused.
+    undo: Option<f64>,
+    /// Commands sent after its first transmission and answered before it.
+    distance: u32,
+    /// A time-out (not only fast retransmit) was involved: the distance
+    /// says nothing about reordering.
+    timed_out: bool,
+}
+
+/// How many retransmitted, answered commands are remembered.
+const ANSWERED_KEPT: usize = 64;
 
 /// The client state machine for one attached target.
 #[derive(Debug)]
@@ -179,6 +239,21 @@ pub struct Client {
     retransmit: VecDeque<u32>,
     inflight: HashMap<u32, Inflight>,
     deadlines: BTreeSet<(Instant, u32)>,
+    /// Outstanding commands (not yet found lost) by send order.
+    order: BTreeMap<u64, u32>,
+    next_seq: u64,
+    /// Send order of the newest command when the window was last cut:
+    /// losses of older commands belong to that cut.
+    recover: Option<u64>,
+    /// Send order of the newest command when the time-out was last backed
+    /// off.
+    backoff: Option<u64>,
+    /// Reordering seen on the link: answers to later commands that may
+    /// arrive before an earlier command's answer without it being lost.
+    reordering: u32,
+    answered: VecDeque<Answered>,
+    /// The latest first transmission (in send order) that was answered.
+    highest_answered: Option<u64>,
     discovery: VecDeque<(u16, u8, u32)>,
     discovery_tags: HashSet<u32>,
     discovered: HashSet<(MacAddr, u16, u8)>,
@@ -208,6 +283,13 @@ impl Client {
             retransmit: VecDeque::new(),
             inflight: HashMap::new(),
             deadlines: BTreeSet::new(),
+            order: BTreeMap::new(),
+            next_seq: 0,
+            recover: None,
+            backoff: None,
+            reordering: 0,
+            answered: VecDeque::new(),
+            highest_answered: None,
             discovery: VecDeque::new(),
             discovery_tags: HashSet::new(),
             discovered: HashSet::new(),
@@ -250,6 +332,14 @@ impl Client {
     /// Outstanding-command limit in force now.
     pub fn window(&self) -> usize {
         (self.cwnd as usize).clamp(1, self.max_window())
+    }
+
+    /// The window is not cut below this: enough commands outstanding that
+    /// a single loss is followed by `dup_threshold` answers and found by
+    /// fast retransmit rather than a time-out (TCP keeps two segments).
+    fn min_window(&self) -> f64 {
+        let dup = self.dup_threshold().min(64) as usize;
+        (dup + 1).min(self.max_window()) as f64
     }
 
     fn max_window(&self) -> usize {
@@ -355,6 +445,7 @@ impl Client {
                 offset: (s as usize) * SECTOR_SIZE,
                 len: (n as usize) * SECTOR_SIZE,
                 barrier: false,
+                slow: false,
             });
             s += n;
         }
@@ -408,6 +499,7 @@ impl Client {
             offset: 0,
             len: 0,
             barrier: kind == Kind::Flush,
+            slow: kind == Kind::Flush,
         });
         Ok(id)
     }
@@ -437,28 +529,105 @@ impl Client {
     /// Moves commands whose time-out expired to the retransmit queue and
     /// fails requests that ran out of retries.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let mut backed_off = false;
         while let Some(&(deadline, tag)) = self.deadlines.first() {
             if deadline > now {
                 break;
             }
             self.deadlines.pop_first();
-            let Some(inf) = self.inflight.get_mut(&tag) else {
+            let Some(inf) = self.inflight.get(&tag) else {
                 continue;
             };
-            if inf.retries >= self.cfg.max_retries {
-                let (req, retries) = (inf.cmd.req, inf.retries);
-                self.fail(req, Error::Timeout { retries });
-                continue;
-            }
-            if !backed_off {
-                // One back-off and one window cut per expiry round, not per
-                // frame: a burst of losses is one congestion signal.
-                backed_off = true;
+            self.stats.timeouts += 1;
+            let (slow, seq) = (inf.cmd.slow, inf.seq);
+            if !slow && self.backoff.is_none_or(|b| seq > b) {
+                // One back-off per time-out: commands sent before the last
+                // back-off had their deadlines from the old time-out, and
+                // their expiry is the same signal.
                 self.rto = (self.rto * 2).min(self.cfg.rto_max);
-                self.cwnd = (self.cwnd / 2.0).max(1.0);
+                self.backoff = self.next_seq.checked_sub(1);
             }
+            if !slow {
+                let undo = self.cut_window(seq);
+                if let Some(inf) = self.inflight.get_mut(&tag) {
+                    inf.suspect = Some(inf.suspect.map_or(undo, |u| u.or(undo)));
+                    inf.timed_out = true;
+                }
+            }
+            self.lost(tag);
+        }
+    }
+
+    /// Outstanding commands that count against the window: those that no
+    /// answer to a later command has passed yet. Passed ones are probably
+    /// lost; letting new commands take their place (TCP's limited
+    /// transmit, RFC 3042, and pipe, RFC 6675) brings the answers that
+    /// confirm the loss, instead of a time-out when the window is small.
+    /// They are the oldest in send order.
+    fn pipe(&self) -> usize {
+        if self.cfg.dup_threshold == 0 {
+            return self.inflight.len();
+        }
+        let passed = self
+            .order
+            .values()
+            .take_while(|t| self.inflight.get(t).is_some_and(|i| i.skipped > 0))
+            .count();
+        self.inflight.len() - passed
+    }
+
+    /// The fast-retransmit threshold in force: the configured one, raised
+    /// to the reordering seen (up to half the largest window).
+    fn dup_threshold(&self) -> u32 {
+        if self.cfg.dup_threshold == 0 {
+            return 0;
+        }
+        let cap = (self.max_window() / 2).max(1) as u32;
+        self.cfg
+            .dup_threshold
+            .max(self.reordering.saturating_add(1).min(cap))
+    }
+
+    /// Halves the window for the loss of the command sent as `seq`, unless
+    /// the window was already cut after it was sent. Returns the window
+    /// before the cut, if there was one.
+    fn cut_window(&mut self, seq: u64) -> Option<f64> {
+        if self.recover.is_some_and(|r| seq <= r) {
+            return None;
+        }
+        let before = self.cwnd;
+        self.cwnd = (self.cwnd / 2.0).max(self.min_window());
+        self.recover = self.next_seq.checked_sub(1);
+        self.stats.window_cuts += 1;
+        Some(before)
+    }
+
+    /// Queues the outstanding command `tag` for retransmission, or fails its
+    /// request if it ran out of retries.
+    fn lost(&mut self, tag: u32) {
+        let Some(inf) = self.inflight.get(&tag) else {
+            return;
+        };
+        self.order.remove(&inf.seq);
+        self.deadlines.remove(&(inf.deadline, tag));
+        if inf.retries >= self.cfg.max_retries {
+            let (req, retries) = (inf.cmd.req, inf.retries);
+            self.fail(req, Error::Timeout { retries });
+            return;
+        }
+        if !self.retransmit.contains(&tag) {
             self.retransmit.push_back(tag);
+        }
+    }
+
+    /// The time-out of a (re)transmission of `c` after `retries` earlier
+    /// ones.
+    fn timeout_for(&self, c: &Cmd, retries: u32) -> Duration {
+        if c.slow {
+            let cap = self.cfg.rto_max.max(self.cfg.slow_rto);
+            let base = self.rto.max(self.cfg.slow_rto);
+            base.saturating_mul(1 << retries.min(16)).min(cap)
+        } else {
+            self.rto
         }
     }
 
@@ -476,6 +645,7 @@ impl Client {
         for t in tags {
             if let Some(i) = self.inflight.remove(&t) {
                 self.deadlines.remove(&(i.deadline, t));
+                self.order.remove(&i.seq);
             }
         }
         self.retransmit.retain(|t| self.inflight.contains_key(t));
@@ -511,27 +681,40 @@ impl Client {
             return f.emit(buf).ok();
         }
         while let Some(tag) = self.retransmit.pop_front() {
-            let rto = self.rto;
+            let seq = self.next_seq;
+            let Some(inf) = self.inflight.get(&tag) else {
+                continue;
+            };
+            let timeout = self.timeout_for(&inf.cmd, inf.retries + 1);
             let Some(inf) = self.inflight.get_mut(&tag) else {
                 continue;
             };
             inf.retries += 1;
             inf.retransmitted = true;
             inf.sent = now;
-            inf.deadline = now + rto;
+            inf.deadline = now + timeout;
+            inf.seq = seq;
+            inf.skipped = 0;
             let c = inf.cmd;
-            self.deadlines.insert((now + rto, tag));
+            self.next_seq += 1;
+            self.order.insert(seq, tag);
+            self.deadlines.insert((now + timeout, tag));
             self.stats.retransmits += 1;
             self.stats.sent += 1;
             return self.emit_cmd(&c, tag, buf);
         }
         let head = self.pending.front()?;
-        if self.inflight.len() >= self.window() || (head.barrier && !self.inflight.is_empty()) {
+        if self.pipe() >= self.window()
+            || self.inflight.len() >= self.max_window()
+            || (head.barrier && !self.inflight.is_empty())
+        {
             return None;
         }
         let c = self.pending.pop_front()?;
         let tag = self.take_tag();
-        let deadline = now + self.rto;
+        let deadline = now + self.timeout_for(&c, 0);
+        let seq = self.next_seq;
+        self.next_seq += 1;
         self.inflight.insert(
             tag,
             Inflight {
@@ -540,8 +723,14 @@ impl Client {
                 deadline,
                 retries: 0,
                 retransmitted: false,
+                seq,
+                skipped: 0,
+                first_seq: seq,
+                suspect: None,
+                timed_out: false,
             },
         );
+        self.order.insert(seq, tag);
         self.deadlines.insert((deadline, tag));
         self.stats.sent += 1;
         self.emit_cmd(&c, tag, buf)
@@ -566,6 +755,56 @@ impl Client {
         }
         .emit(buf)
         .ok()
+    }
+
+    /// The command sent as `seq` was answered: commands sent before it and
+    /// still unanswered were skipped once more; those skipped
+    /// `dup_threshold` times are lost.
+    fn fast_retransmit(&mut self, seq: u64) {
+        let threshold = self.dup_threshold();
+        if threshold == 0 {
+            return;
+        }
+        let mut lost = Vec::new();
+        for (&s, tag) in self.order.range(..seq) {
+            if let Some(inf) = self.inflight.get_mut(tag) {
+                inf.skipped += 1;
+                if inf.skipped >= threshold {
+                    lost.push((s, *tag));
+                }
+            }
+        }
+        for (s, tag) in lost {
+            self.stats.fast_retransmits += 1;
+            let undo = self.cut_window(s);
+            if let Some(inf) = self.inflight.get_mut(&tag) {
+                // A second fast retransmission keeps the first one's undo
+                // (a cut, once undone, is not undone again).
+                inf.suspect = Some(inf.suspect.flatten().or(undo));
+            }
+            self.lost(tag);
+        }
+    }
+
+    /// A second answer to `tag`: if it was retransmitted, both the first
+    /// transmission and the retransmission were answered, so the first
+    /// answer was late, not lost. Undo the window cut that loss caused and,
+    /// for a fast retransmission, raise the threshold to the reordering
+    /// seen.
+    fn duplicate(&mut self, tag: u32) {
+        let Some(i) = self.answered.iter().position(|a| a.tag == tag) else {
+            return;
+        };
+        let Some(a) = self.answered.remove(i) else {
+            return;
+        };
+        self.stats.spurious += 1;
+        if !a.timed_out {
+            self.reordering = self.reordering.max(a.distance);
+        }
+        if let Some(before) = a.undo {
+            self.cwnd = self.cwnd.max(before).min(self.max_window() as f64);
+        }
     }
 
     fn sample_rtt(&mut self, r: Duration) {
@@ -612,14 +851,32 @@ impl Client {
         }
         let Some(inf) = self.inflight.remove(&aoe.tag) else {
             // A late duplicate of an answered command.
+            self.duplicate(aoe.tag);
             return;
         };
+        if let Some(undo) = inf.suspect {
+            if self.answered.len() == ANSWERED_KEPT {
+                self.answered.pop_front();
+            }
+            let distance = self
+                .highest_answered
+                .map_or(0, |h| h.saturating_sub(inf.first_seq));
+            self.answered.push_back(Answered {
+                tag: aoe.tag,
+                undo,
+                distance: distance.min(u64::from(u32::MAX)) as u32,
+                timed_out: inf.timed_out,
+            });
+        }
+        self.highest_answered = self.highest_answered.max(Some(inf.first_seq));
         self.deadlines.remove(&(inf.deadline, aoe.tag));
         self.retransmit.retain(|t| *t != aoe.tag);
+        self.order.remove(&inf.seq);
         self.stats.replies += 1;
-        if !inf.retransmitted {
+        if !inf.retransmitted && !inf.cmd.slow {
             self.sample_rtt(now.saturating_duration_since(inf.sent));
         }
+        self.fast_retransmit(inf.seq);
         let maxw = self.max_window() as f64;
         self.cwnd = (self.cwnd + 1.0 / self.cwnd.max(1.0)).min(maxw);
         let req_id = inf.cmd.req;

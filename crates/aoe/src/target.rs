@@ -131,6 +131,13 @@ pub enum Ignored {
     ConfigMismatch,
 }
 
+/// A run of reads or writes of consecutive sectors.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    lba: u64,
+    write: bool,
+}
+
 /// Disk I/O (or none) that [`Target::complete`] runs before replying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -374,7 +381,7 @@ impl Target {
             ata: None,
             op: Op::Config(ConfigCommand::READ, self.config_string()),
         };
-        self.emit(&work, &[], tx)
+        self.emit(&work, &[], tx, false)
     }
 
     /// Receives one frame and writes the reply, if any, into `tx` (at least
@@ -643,7 +650,7 @@ impl Target {
             tx.len() >= self.tx_buffer_len(),
             "transmit buffer too small"
         );
-        match self.emit(work, rx, tx) {
+        match self.emit(work, rx, tx, false) {
             Ok(n) => {
                 self.stats.replies.fetch_add(1, Ordering::Relaxed);
                 n
@@ -654,7 +661,125 @@ impl Target {
         }
     }
 
-    fn emit(&self, work: &Work, rx: &[u8], tx: &mut [u8]) -> Result<usize, Error> {
+    /// Runs works that are all reads, or all writes, each starting at the
+    /// sector after the previous one ends (as a client streaming a disk
+    /// sends them), with one vectored disk call (`preadv`/`pwritev`), and
+    /// writes their replies: `lens[i]` is the length of the reply in
+    /// `txs[i]` to `works[i]`, prepared from `rxs[i]`. Anything else, or a
+    /// failed merged call, is run one work at a time with
+    /// [`Target::complete`], so every reply reports its own error. Replies
+    /// are the same as from [`Target::complete`] one by one, in order.
+    ///
+    /// # Panics
+    ///
+    /// If the slices differ in length or a `tx` is shorter than
+    /// [`Target::tx_buffer_len`].
+    pub fn complete_run(
+        &self,
+        works: &[&Work],
+        rxs: &[&[u8]],
+        txs: &mut [&mut [u8]],
+        lens: &mut [usize],
+    ) {
+        assert!(
+            works.len() == rxs.len() && works.len() == txs.len() && works.len() == lens.len(),
+            "complete_run: slices differ in length"
+        );
+        let one_by_one = |txs: &mut [&mut [u8]], lens: &mut [usize]| {
+            for (i, w) in works.iter().enumerate() {
+                lens[i] = self.complete(w, rxs[i], txs[i]);
+            }
+        };
+        let Some(run) = Self::run_of(works) else {
+            return one_by_one(txs, lens);
+        };
+        for tx in txs.iter() {
+            assert!(
+                tx.len() >= self.tx_buffer_len(),
+                "transmit buffer too small"
+            );
+        }
+        let offset = run.lba * SECTOR_SIZE as u64;
+        let ok = if run.write {
+            let mut bufs = Vec::with_capacity(works.len());
+            for (w, rx) in works.iter().zip(rxs) {
+                let len = usize::from(Self::io_count(w).unwrap_or(0)) * SECTOR_SIZE;
+                match rx.get(ATA_DATA_OFFSET..ATA_DATA_OFFSET + len) {
+                    Some(d) => bufs.push(d),
+                    None => return one_by_one(txs, lens),
+                }
+            }
+            self.disk.write_vectored_at(&bufs, offset).is_ok()
+        } else {
+            let mut bufs: Vec<&mut [u8]> = works
+                .iter()
+                .zip(txs.iter_mut())
+                .map(|(w, tx)| {
+                    let len = usize::from(Self::io_count(w).unwrap_or(0)) * SECTOR_SIZE;
+                    &mut tx[ATA_DATA_OFFSET..ATA_DATA_OFFSET + len]
+                })
+                .collect();
+            self.disk.read_vectored_at(&mut bufs, offset).is_ok()
+        };
+        if !ok {
+            return one_by_one(txs, lens);
+        }
+        for (i, w) in works.iter().enumerate() {
+            lens[i] = match self.emit(w, rxs[i], txs[i], true) {
+                Ok(n) => {
+                    self.stats.replies.fetch_add(1, Ordering::Relaxed);
+                    n
+                }
+                Err(_) => 0,
+            };
+        }
+    }
+
+    /// Sectors of a read or write.
+    fn io_count(w: &Work) -> Option<u8> {
+        match w.op {
+            Op::Read { count, .. } | Op::Write { count, .. } => Some(count),
+            _ => None,
+        }
+    }
+
+    /// Whether `works` (two or more) are all reads or all writes of
+    /// consecutive sectors; the first LBA and the direction if so.
+    fn run_of(works: &[&Work]) -> Option<Run> {
+        if works.len() < 2 {
+            return None;
+        }
+        let mut run: Option<Run> = None;
+        let mut next = 0u64;
+        for w in works {
+            let (lba, count, write) = match w.op {
+                Op::Read { lba, count } => (lba, count, false),
+                Op::Write { lba, count } => (lba, count, true),
+                _ => return None,
+            };
+            match run {
+                None => run = Some(Run { lba, write }),
+                Some(r) if r.write == write && lba == next => {}
+                Some(_) => return None,
+            }
+            next = lba + u64::from(count);
+        }
+        run
+    }
+
+    /// Whether `b` continues `a`: the same direction, the next sector. A
+    /// daemon uses it to find runs for [`Target::complete_run`].
+    pub fn continues(a: &Work, b: &Work) -> bool {
+        match (&a.op, &b.op) {
+            (Op::Read { lba, count }, Op::Read { lba: l2, .. })
+            | (Op::Write { lba, count }, Op::Write { lba: l2, .. }) => {
+                lba.checked_add(u64::from(*count)) == Some(*l2)
+            }
+            _ => false,
+        }
+    }
+
+    fn emit(&self, work: &Work, rx: &[u8], tx: &mut [u8], done: bool) -> Result<usize, Error> {
         let mut aoe = work.aoe;
         let body_len = match &work.op {
             Op::AoeError(code) => {
@@ -715,15 +840,16 @@ impl Target {
             | Op::Write { .. }
             | Op::Flush
             | Op::Identify
-            | Op::Registers { .. } => self.ata_io(work, rx, tx),
+            | Op::Registers { .. } => self.ata_io(work, rx, tx, done),
         };
         wire::emit_headers(&work.eth, &aoe, tx)?;
         Ok(wire::pad(tx, HEADER_LEN + body_len))
     }
 
     /// Runs an ATA operation; writes the ATA header and data, returns the
-    /// body length.
-    fn ata_io(&self, work: &Work, rx: &[u8], tx: &mut [u8]) -> usize {
+    /// body length. With `done`, a read or write was already carried out
+    /// successfully (by [`Target::complete_run`]).
+    fn ata_io(&self, work: &Work, rx: &[u8], tx: &mut [u8], done: bool) -> usize {
         let req = work.ata.unwrap_or(AtaHeader {
             aflags: Default::default(),
             err_feature: 0,
@@ -737,7 +863,12 @@ impl Target {
             Op::Read { lba, count } => {
                 let len = usize::from(count) * SECTOR_SIZE;
                 let buf = &mut tx[ATA_DATA_OFFSET..ATA_DATA_OFFSET + len];
-                match self.disk.read_at(buf, lba * SECTOR_SIZE as u64) {
+                let r = if done {
+                    Ok(())
+                } else {
+                    self.disk.read_at(buf, lba * SECTOR_SIZE as u64)
+                };
+                match r {
                     Ok(()) => {
                         self.stats
                             .sectors_read
@@ -756,7 +887,12 @@ impl Target {
                 if data.len() != len {
                     (fail, err::ABRT, count, 0)
                 } else {
-                    match self.disk.write_at(data, lba * SECTOR_SIZE as u64) {
+                    let r = if done {
+                        Ok(())
+                    } else {
+                        self.disk.write_at(data, lba * SECTOR_SIZE as u64)
+                    };
+                    match r {
                         Ok(()) => {
                             self.stats
                                 .sectors_written

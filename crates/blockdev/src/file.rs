@@ -195,6 +195,107 @@ impl BlockDevice for FileDisk {
         self.file.sync_data().map_err(io("fdatasync", 0))
     }
 
+    fn read_vectored_at(&self, bufs: &mut [&mut [u8]], offset: u64) -> Result<()> {
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        check_range(offset, total as u64, self.size)?;
+        if self.direct.is_some() || bufs.len() < 2 {
+            // O_DIRECT wants aligned buffers: one aligned call each.
+            let mut at = offset;
+            for b in bufs.iter_mut() {
+                self.read_at(b, at)?;
+                at += b.len() as u64;
+            }
+            return Ok(());
+        }
+        let off = i64::try_from(offset).map_err(|_| Error::OutOfRange {
+            offset,
+            len: total as u64,
+            size: self.size,
+        })?;
+        let mut iov: Vec<std::io::IoSliceMut<'_>> = bufs
+            .iter_mut()
+            .map(|b| std::io::IoSliceMut::new(b))
+            .collect();
+        let n = loop {
+            match nix::sys::uio::preadv(&self.file, &mut iov, off) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => {
+                    break r.map_err(|e| Error::Io {
+                        op: "read",
+                        offset,
+                        source: e.into(),
+                    })?
+                }
+            }
+        };
+        drop(iov);
+        if n < total {
+            // Short read: the rest one buffer at a time.
+            let mut at = 0usize;
+            for b in bufs.iter_mut() {
+                let end = at + b.len();
+                if end > n {
+                    let skip = n.saturating_sub(at);
+                    self.file
+                        .read_exact_at(&mut b[skip..], offset + (at + skip) as u64)
+                        .map_err(io("read", offset + (at + skip) as u64))?;
+                }
+                at = end;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        check_range(offset, total as u64, self.size)?;
+        if self.direct.is_some() || bufs.len() < 2 {
+            let mut at = offset;
+            for b in bufs {
+                self.write_at(b, at)?;
+                at += b.len() as u64;
+            }
+            return Ok(());
+        }
+        let off = i64::try_from(offset).map_err(|_| Error::OutOfRange {
+            offset,
+            len: total as u64,
+            size: self.size,
+        })?;
+        let iov: Vec<std::io::IoSlice<'_>> =
+            bufs.iter().map(|b| std::io::IoSlice::new(b)).collect();
+        let n = loop {
+            match nix::sys::uio::pwritev(&self.file, &iov, off) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => {
+                    break r.map_err(|e| Error::Io {
+                        op: "write",
+                        offset,
+                        source: e.into(),
+                    })?
+                }
+            }
+        };
+        if n < total {
+            // Short write: the rest one buffer at a time.
+            let mut at = 0usize;
+            for b in bufs {
+                let end = at + b.len();
+                if end > n {
+                    let skip = n.saturating_sub(at);
+                    self.file
+                        .write_all_at(&b[skip..], offset + (at + skip) as u64)
+                        .map_err(io("write", offset + (at + skip) as u64))?;
+                }
+                at = end;
+            }
+        }
+        Ok(())
+    }
+
     fn discard(&self, offset: u64, len: u64) -> Result<()> {
         if self.read_only {
             return Err(Error::ReadOnly);
@@ -246,6 +347,34 @@ mod tests {
 
     fn disk(dir: &tempfile::TempDir, opts: OpenOptions) -> FileDisk {
         FileDisk::open(dir.path().join("disk.img"), &opts).unwrap()
+    }
+
+    #[test]
+    fn vectored_io_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = disk(
+            &dir,
+            OpenOptions {
+                create_size: Some(1 << 20),
+                ..OpenOptions::default()
+            },
+        );
+        let parts: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i + 1; 1024]).collect();
+        let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        d.write_vectored_at(&refs, 4096).unwrap();
+        let mut flat = vec![0u8; 5 * 1024];
+        d.read_at(&mut flat, 4096).unwrap();
+        assert_eq!(flat, parts.concat());
+        let mut a = vec![0u8; 512];
+        let mut b = vec![0u8; 3 * 1024];
+        d.read_vectored_at(&mut [&mut a, &mut b], 4096 + 512)
+            .unwrap();
+        assert_eq!(a, flat[512..1024]);
+        assert_eq!(b, flat[1024..4096]);
+        assert!(d
+            .read_vectored_at(&mut [&mut a, &mut b], (1 << 20) - 1024)
+            .is_err());
+        assert!(d.write_vectored_at(&refs, (1 << 20) - 1024).is_err());
     }
 
     #[test]

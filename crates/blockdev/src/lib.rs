@@ -90,6 +90,26 @@ pub trait BlockDevice: Send + Sync + std::fmt::Debug {
     fn discard(&self, offset: u64, len: u64) -> Result<()>;
     /// Writes zeros over the range, deallocating where the backend can.
     fn write_zeroes(&self, offset: u64, len: u64) -> Result<()>;
+    /// Fills `bufs` one after the other from `offset` (one `preadv` where
+    /// the backend can); the whole range must lie inside the disk.
+    fn read_vectored_at(&self, bufs: &mut [&mut [u8]], offset: u64) -> Result<()> {
+        let mut at = offset;
+        for b in bufs.iter_mut() {
+            self.read_at(b, at)?;
+            at += b.len() as u64;
+        }
+        Ok(())
+    }
+    /// Writes `bufs` one after the other at `offset` (one `pwritev` where
+    /// the backend can); the whole range must lie inside the disk.
+    fn write_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> Result<()> {
+        let mut at = offset;
+        for b in bufs {
+            self.write_at(b, at)?;
+            at += b.len() as u64;
+        }
+        Ok(())
+    }
     /// Number of logical blocks.
     fn blocks(&self) -> u64 {
         self.size() / u64::from(self.block_size())
@@ -142,6 +162,12 @@ impl<T: BlockDevice + ?Sized> BlockDevice for std::sync::Arc<T> {
     }
     fn write_zeroes(&self, offset: u64, len: u64) -> Result<()> {
         (**self).write_zeroes(offset, len)
+    }
+    fn read_vectored_at(&self, bufs: &mut [&mut [u8]], offset: u64) -> Result<()> {
+        (**self).read_vectored_at(bufs, offset)
+    }
+    fn write_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> Result<()> {
+        (**self).write_vectored_at(bufs, offset)
     }
 }
 

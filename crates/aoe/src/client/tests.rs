@@ -3,6 +3,7 @@
 use super::*;
 use crate::target::{Target, TargetConfig};
 use netboot_blockdev::{BlockDevice, MemDisk};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 const TMAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
@@ -242,4 +243,324 @@ fn test_lba48_uses_ext_commands() {
     assert_eq!(hs[1].cmd_status, cmd::READ_SECTORS_EXT);
     assert!(hs[1].aflags.extended());
     assert_eq!(hs[1].lba, 1 << 28);
+}
+
+/// A link with a one-way delay, in-order delivery and random loss both
+/// ways (a fixed-seed xorshift), a target that needs `service` per command
+/// and `flush_time` per FLUSH CACHE, and a virtual clock.
+struct Sim {
+    client: Client,
+    target: Target,
+    now: Instant,
+    start: Instant,
+    rng: u64,
+    /// Loss per mille, towards the target and towards the client.
+    loss: (u64, u64),
+    delay: Duration,
+    service: Duration,
+    flush_time: Duration,
+    /// Drop the first n FLUSH CACHE frames on the way to the target.
+    drop_flushes: u32,
+    /// Drop the frames sent with these indices (0-based, retransmissions
+    /// included) on the way to the target.
+    drop_sent: Vec<u64>,
+    sent: u64,
+    /// Hold every nth answer back by `reorder_by` (0: never).
+    reorder_every: u64,
+    reorder_by: Duration,
+    answers: u64,
+    to_target: VecDeque<(Instant, Vec<u8>)>,
+    to_client: VecDeque<(Instant, Vec<u8>)>,
+    busy_until: Instant,
+}
+
+impl Sim {
+    fn new(sectors: u64, cfg: ClientConfig, loss: (u64, u64), seed: u64) -> Sim {
+        let disk = MemDisk::new(sectors * 512, 512);
+        let data: Vec<u8> = (0..sectors * 512).map(|i| (i * 7 / 3) as u8).collect();
+        disk.write_at(&data, 0).unwrap();
+        let target = Target::new(Arc::new(disk), TargetConfig::new(1, 1)).unwrap();
+        let info = TargetInfo {
+            mac: TMAC,
+            shelf: 1,
+            slot: 1,
+            buffer_count: 64,
+            firmware_version: 0,
+            sectors_per_frame: 2,
+            aoe_version: 1,
+            config: vec![],
+        };
+        let mut client = Client::new(CMAC, cfg);
+        client.attach(info);
+        let now = Instant::now();
+        Sim {
+            client,
+            target,
+            now,
+            start: now,
+            rng: seed | 1,
+            loss,
+            delay: Duration::from_micros(50),
+            service: Duration::from_micros(5),
+            flush_time: Duration::from_micros(5),
+            drop_flushes: 0,
+            drop_sent: Vec::new(),
+            sent: 0,
+            reorder_every: 0,
+            reorder_by: Duration::ZERO,
+            answers: 0,
+            to_target: VecDeque::new(),
+            to_client: VecDeque::new(),
+            busy_until: now,
+        }
+    }
+
+    fn lose(&mut self, per_mille: u64) -> bool {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % 1000 < per_mille
+    }
+
+    /// Runs until the client is idle; returns the virtual time taken.
+    fn run(&mut self) -> Duration {
+        let begin = self.now;
+        let mut buf = vec![0u8; 1514];
+        let mut reply = vec![0u8; self.target.tx_buffer_len()];
+        for _ in 0..10_000_000 {
+            while let Some(n) = self.client.poll_transmit(self.now, &mut buf) {
+                let frame = buf[..n].to_vec();
+                let flush = matches!(
+                    Frame::parse(&frame).map(|f| f.body),
+                    Ok(Body::Ata(h, _)) if h.cmd_status == cmd::FLUSH_CACHE
+                );
+                self.sent += 1;
+                if flush && self.drop_flushes > 0 {
+                    self.drop_flushes -= 1;
+                    continue;
+                }
+                if self.drop_sent.contains(&(self.sent - 1)) {
+                    continue;
+                }
+                if !self.lose(self.loss.0) {
+                    self.to_target.push_back((self.now + self.delay, frame));
+                }
+            }
+            if self.client.is_idle() {
+                return self.now - begin;
+            }
+            let next = [
+                self.to_target.front().map(|f| f.0),
+                self.to_client.front().map(|f| f.0),
+                self.client.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("a busy client has something to wait for");
+            self.now = self.now.max(next);
+            while self.to_target.front().is_some_and(|f| f.0 <= self.now) {
+                let (_, frame) = self.to_target.pop_front().unwrap();
+                let flush = matches!(
+                    Frame::parse(&frame).map(|f| f.body),
+                    Ok(Body::Ata(h, _)) if h.cmd_status == cmd::FLUSH_CACHE
+                );
+                let at = self.busy_until.max(self.now)
+                    + if flush { self.flush_time } else { self.service };
+                self.busy_until = at;
+                if let Some(m) = self.target.handle(at, TMAC, &frame, &mut reply) {
+                    self.answers += 1;
+                    let mut arrive = at + self.delay;
+                    if self.reorder_every > 0 && self.answers % self.reorder_every == 0 {
+                        arrive += self.reorder_by;
+                    }
+                    if !self.lose(self.loss.1) {
+                        let i = self.to_client.partition_point(|f| f.0 <= arrive);
+                        self.to_client.insert(i, (arrive, reply[..m].to_vec()));
+                    }
+                }
+            }
+            while self.to_client.front().is_some_and(|f| f.0 <= self.now) {
+                let (_, frame) = self.to_client.pop_front().unwrap();
+                self.client.handle(self.now, &frame);
+            }
+            self.client.handle_timeout(self.now);
+        }
+        panic!("did not settle");
+    }
+
+    fn done(&mut self) -> Vec<(RequestId, Result<Completion, Error>)> {
+        let mut v = Vec::new();
+        while let Some(e) = self.client.poll_event() {
+            if let Event::Done { id, result } = e {
+                v.push((id, result));
+            }
+        }
+        v.sort_by_key(|d| d.0);
+        v
+    }
+
+    /// Reads 4 MiB, writes 1 MiB, flushes; checks the results.
+    fn workload(&mut self) -> Duration {
+        let r = self.client.read(0, 8192).unwrap();
+        let data: Vec<u8> = (0..2048 * 512).map(|i| (i % 253) as u8).collect();
+        let w = self.client.write(100, data.clone()).unwrap();
+        let f = self.client.flush().unwrap();
+        let took = self.run();
+        let done = self.done();
+        assert_eq!(done.len(), 3);
+        assert!(
+            done[0] == (r, Ok(Completion::Read(expected(0, 8192)))),
+            "read"
+        );
+        assert_eq!(done[1], (w, Ok(Completion::Written)));
+        assert_eq!(done[2], (f, Ok(Completion::Flushed)));
+        let mut back = vec![0; data.len()];
+        self.target.disk().read_at(&mut back, 100 * 512).unwrap();
+        assert!(back == data, "written data");
+        let _ = self.start;
+        took
+    }
+}
+
+fn no_fast_retransmit() -> ClientConfig {
+    ClientConfig {
+        dup_threshold: 0,
+        ..ClientConfig::default()
+    }
+}
+
+#[test]
+fn test_fast_retransmit_under_random_loss_both_ways() {
+    // 10% of the frames lost each way: about one command in five needs a
+    // retransmission.
+    let mut slow = Sim::new(16384, no_fast_retransmit(), (100, 100), 7);
+    let t_slow = slow.workload();
+    let s_slow = slow.client.stats();
+    let mut fast = Sim::new(16384, ClientConfig::default(), (100, 100), 7);
+    let t_fast = fast.workload();
+    let s_fast = fast.client.stats();
+    eprintln!("without fast retransmit: {t_slow:?} {s_slow:?}");
+    eprintln!("with fast retransmit: {t_fast:?} {s_fast:?}");
+    // Losses followed by answers to later commands are found without a
+    // time-out; only losses at the tail of a burst wait for one.
+    assert!(s_fast.fast_retransmits > 500, "{s_fast:?}");
+    assert!(
+        s_fast.timeouts * 10 < s_slow.timeouts,
+        "{s_fast:?} vs {s_slow:?}"
+    );
+    assert!(s_fast.timeouts * 10 < s_fast.retransmits, "{s_fast:?}");
+    assert!(t_fast * 4 < t_slow, "{t_fast:?} vs {t_slow:?}");
+}
+
+#[test]
+fn test_window_halves_at_most_once_per_window() {
+    // A burst of ten lost commands in one window is one congestion signal:
+    // one cut, ten fast retransmissions, no time-out.
+    let mut s = Sim::new(16384, ClientConfig::default(), (0, 0), 11);
+    s.drop_sent = (100..110).collect();
+    let r = s.client.read(0, 4096).unwrap();
+    s.run();
+    assert_eq!(s.done(), vec![(r, Ok(Completion::Read(expected(0, 4096))))]);
+    let st = s.client.stats();
+    assert_eq!(
+        (
+            st.window_cuts,
+            st.fast_retransmits,
+            st.timeouts,
+            st.retransmits
+        ),
+        (1, 10, 0, 10),
+        "{st:?}"
+    );
+    // A loss among commands sent after the cut cuts again.
+    let mut s = Sim::new(16384, ClientConfig::default(), (0, 0), 11);
+    s.drop_sent = vec![100, 400];
+    s.client.read(0, 4096).unwrap();
+    s.run();
+    assert_eq!(s.client.stats().window_cuts, 2);
+    // Random loss: cuts are fewer than losses.
+    let mut s = Sim::new(16384, ClientConfig::default(), (100, 100), 11);
+    s.workload();
+    let st = s.client.stats();
+    assert!(st.window_cuts * 3 < st.retransmits * 2, "{st:?}");
+    // Light loss keeps the window open.
+    let mut s = Sim::new(16384, ClientConfig::default(), (10, 10), 3);
+    s.workload();
+    assert!(s.client.window() >= 8, "window {}", s.client.window());
+}
+
+#[test]
+fn test_in_order_answers_cause_no_retransmission() {
+    let mut s = Sim::new(16384, ClientConfig::default(), (0, 0), 1);
+    s.workload();
+    let st = s.client.stats();
+    assert_eq!((st.retransmits, st.timeouts, st.window_cuts), (0, 0, 0));
+    assert_eq!(s.client.window(), 64);
+}
+
+#[test]
+fn test_lost_commands_still_fail_after_max_retries() {
+    // Every frame towards the target is lost: no answers, so time-outs.
+    let mut s = Sim::new(64, ClientConfig::default(), (1000, 0), 5);
+    let r = s.client.read(0, 8).unwrap();
+    s.run();
+    let done = s.done();
+    assert_eq!(done, vec![(r, Err(Error::Timeout { retries: 10 }))]);
+    assert_eq!(s.client.stats().fast_retransmits, 0);
+}
+
+#[test]
+fn test_slow_flush_is_not_retransmitted() {
+    let mut s = Sim::new(4096, ClientConfig::default(), (0, 0), 1);
+    s.flush_time = Duration::from_millis(600);
+    s.client.write(0, vec![3; 64 * 512]).unwrap();
+    let f = s.client.flush().unwrap();
+    let took = s.run();
+    assert!(s.done().contains(&(f, Ok(Completion::Flushed))));
+    assert!(took >= Duration::from_millis(600));
+    let st = s.client.stats();
+    assert_eq!((st.retransmits, st.timeouts), (0, 0), "{st:?}");
+    // The flush's long answer is no RTT sample for the data commands.
+    assert_eq!(s.client.rto(), ClientConfig::default().rto_min);
+    // Even a very slow flush is sent a few times only (1 s, 2 s, 4 s).
+    s.flush_time = Duration::from_secs(5);
+    s.client.flush().unwrap();
+    s.run();
+    assert!(s.client.stats().retransmits <= 3, "{:?}", s.client.stats());
+}
+
+#[test]
+fn test_lost_flush_is_retransmitted_after_its_own_timeout() {
+    let mut s = Sim::new(4096, ClientConfig::default(), (0, 0), 1);
+    s.drop_flushes = 1;
+    s.client.write(0, vec![3; 64 * 512]).unwrap();
+    let f = s.client.flush().unwrap();
+    let took = s.run();
+    assert!(s.done().contains(&(f, Ok(Completion::Flushed))));
+    let st = s.client.stats();
+    assert_eq!((st.retransmits, st.timeouts), (1, 1), "{st:?}");
+    let slow = ClientConfig::default().slow_rto;
+    assert!(took >= slow && took < slow * 2, "{took:?}");
+    // The data commands' time-out was not backed off.
+    assert_eq!(s.client.rto(), ClientConfig::default().rto_min);
+}
+
+#[test]
+fn test_reordering_raises_the_threshold_and_undoes_the_cut() {
+    // No loss, but every 50th answer arrives after about 20 later ones
+    // (as with per-CPU receive queues on veth).
+    let mut s = Sim::new(16384, ClientConfig::default(), (0, 0), 1);
+    s.reorder_every = 50;
+    s.reorder_by = Duration::from_micros(100);
+    s.workload();
+    let st = s.client.stats();
+    // The first needless retransmissions are found (both answers arrive),
+    // the threshold rises past the reordering, and the rest go through.
+    assert!(st.spurious >= 1, "{st:?}");
+    assert!(st.fast_retransmits <= 5, "{st:?}");
+    assert_eq!(st.timeouts, 0, "{st:?}");
+    assert!(s.client.dup_threshold() > 3);
+    // Needless cuts were undone: the window is (nearly) whole again.
+    assert!(s.client.window() >= 60, "window {}", s.client.window());
 }

@@ -660,3 +660,83 @@ proptest::proptest! {
         }
     }
 }
+
+/// Runs `frames` through prepare + complete_run; returns the replies.
+fn run_batch(t: &Target, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let works: Vec<Work> = frames
+        .iter()
+        .map(|f| t.prepare(Instant::now(), IFACE, f).unwrap())
+        .collect();
+    let refs: Vec<&Work> = works.iter().collect();
+    let rxs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+    let mut bufs: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|_| vec![0xa5; t.tx_buffer_len()])
+        .collect();
+    let mut txs: Vec<&mut [u8]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+    let mut lens = vec![0; frames.len()];
+    t.complete_run(&refs, &rxs, &mut txs, &mut lens);
+    bufs.iter()
+        .zip(&lens)
+        .map(|(b, n)| b[..*n].to_vec())
+        .collect()
+}
+
+#[test]
+fn test_complete_run_merges_consecutive_reads_and_writes() {
+    let reads: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            frame(
+                HOST,
+                1,
+                2,
+                Body::Ata(ata(cmd::READ_SECTORS, 10 + 2 * i, 2, 0), &[]),
+            )
+        })
+        .collect();
+    let t = target();
+    let one_by_one: Vec<Vec<u8>> = reads.iter().map(|f| exchange(&t, f).unwrap()).collect();
+    assert!(Target::continues(
+        &t.prepare(Instant::now(), IFACE, &reads[0]).unwrap(),
+        &t.prepare(Instant::now(), IFACE, &reads[1]).unwrap()
+    ));
+    assert_eq!(run_batch(&t, &reads), one_by_one);
+    assert_eq!(t.stats().sectors_read.load(Ordering::Relaxed), 16);
+    // Writes of consecutive sectors land where they belong.
+    let data: Vec<Vec<u8>> = (0..3).map(|i| vec![0x40 + i as u8; 1024]).collect();
+    let writes: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            frame(
+                HOST,
+                1,
+                2,
+                Body::Ata(
+                    ata(cmd::WRITE_SECTORS, 20 + 2 * i as u64, 2, AtaFlags::WRITE),
+                    &data[i],
+                ),
+            )
+        })
+        .collect();
+    let replies = run_batch(&t, &writes);
+    for r in &replies {
+        let (_, h, _) = reply_ata(r);
+        assert_eq!(h.cmd_status, AtaStatus::DRDY);
+    }
+    let mut back = vec![0; 3 * 1024];
+    t.disk().read_at(&mut back, 20 * 512).unwrap();
+    assert_eq!(back, data.concat());
+    // Not a run (a gap, a mix): one at a time, the same replies.
+    let mixed = vec![reads[0].clone(), reads[2].clone(), writes[0].clone()];
+    let t2 = target();
+    let expect: Vec<Vec<u8>> = mixed.iter().map(|f| exchange(&t2, f).unwrap()).collect();
+    assert_eq!(run_batch(&t, &mixed), expect);
+    // A run into the end: the frame past the end is no read (IDNF), so
+    // the works are run one at a time; each reply has its own status.
+    let tail: Vec<Vec<u8>> = [60u64, 62, 64]
+        .iter()
+        .map(|l| frame(HOST, 1, 2, Body::Ata(ata(cmd::READ_SECTORS, *l, 2, 0), &[])))
+        .collect();
+    let replies = run_batch(&t, &tail);
+    let expect: Vec<Vec<u8>> = tail.iter().map(|f| exchange(&t, f).unwrap()).collect();
+    assert_eq!(replies, expect);
+}
