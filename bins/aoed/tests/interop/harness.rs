@@ -10,43 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-/// Fails (never skips) when a peer program is missing, unless the user opts
-/// out explicitly with NETBOOT_SKIP_INTEROP=1 (never honoured in CI).
-pub fn need(program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if found {
-        return true;
-    }
-    if std::env::var("NETBOOT_SKIP_INTEROP").as_deref() == Ok("1") && std::env::var("CI").is_err() {
-        eprintln!("SKIPPED: {program} is not installed (NETBOOT_SKIP_INTEROP=1)");
-        return false;
-    }
-    panic!("peer `{program}` is not installed: run scripts/install-peers (or set NETBOOT_SKIP_INTEROP=1 outside CI)");
-}
-
-pub fn sha256(data: &[u8]) -> String {
-    let d = Sha256::digest(data);
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Deterministic pseudo-random content.
-pub fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use netboot_testkit::{content, need, run, sha256};
 
 /// The `aoectl` binary: built with this package's tests by
 /// `cargo test -p netboot-aoed -p netboot-aoectl` (same target directory).
@@ -294,40 +258,6 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Runs a command with a time limit; returns its output.
-pub fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    // Drain stdout on a thread so large outputs cannot block the child.
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut out, &mut v);
-        v
-    });
-    let until = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            let mut o = child.wait_with_output().unwrap();
-            o.stdout = reader.join().unwrap();
-            return o;
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            let o = child.wait_with_output().unwrap();
-            panic!(
-                "{cmd:?} did not finish in {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
