@@ -615,3 +615,136 @@ fn help_and_bad_arguments() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no interface nonexistent0"));
 }
+
+// iscsid's iPXE sanboot disks (shared with iscsid's and aoed's tests).
+#[allow(dead_code)]
+#[path = "../../../iscsid/tests/interop/sanboot.rs"]
+mod sanboot;
+
+/// The whole stack, as an office PC meets it: the site's DHCP server
+/// (dnsmasq) gives the address; pxed, on the boot server, tells the PC's
+/// iPXE where its script is; our tftpd serves the script; the script
+/// `sanboot`s the PC's disk from our iscsid; the disk's boot sector finds
+/// the iBFT iPXE left for the OS and prints it. The table must describe
+/// exactly this boot: the NIC's leased address and MAC, the DHCP server,
+/// and our target.
+#[test]
+fn office_pc_boots_its_disk_through_dhcp_pxed_tftpd_and_iscsid() {
+    need("qemu-system-x86_64");
+    need_ipxe_rom();
+    if !need("dnsmasq") {
+        return;
+    }
+    const IQN: &str = "iqn.2026-11.org.netboot:pc042";
+    let mut lan = Lan::new();
+    let dir = tempfile::tempdir().unwrap();
+    // The site's DHCP server.
+    let dhost = lan.host(Some((Ipv4Addr::new(10, 77, 0, 1), 24)));
+    let mut c = dhost.exec("dnsmasq");
+    c.args(["--no-daemon", "--conf-file=/dev/null", "--port=0"])
+        .args([
+            "--user=root",
+            "--group=root",
+            "--interface=eth0",
+            "--bind-interfaces",
+        ])
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.path().join("leases").display()
+        ))
+        .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+        .arg("--dhcp-range=10.77.0.100,10.77.0.150,1h");
+    let (_dnsmasq, _) = Daemon::start(c, Some("started"));
+    // The boot server: pxed, tftpd, iscsid.
+    let srv = lan.host(Some((PXE_IP, 24)));
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(
+        root.join("boot.ipxe"),
+        format!("#!ipxe\nsanboot iscsi:10.77.0.2::3260:0:{IQN}\n"),
+    )
+    .unwrap();
+    let mut t = srv.exec(sibling("tftpd"));
+    t.arg("--root")
+        .arg(&root)
+        .args(["--listen", "10.77.0.2:69"]);
+    let (tftpd, _) = Daemon::start(t, Some("listening"));
+    let disk = dir.path().join("pc042.img");
+    std::fs::write(
+        &disk,
+        sanboot::disk_image_with(&sanboot::ibft_scan_sector()),
+    )
+    .unwrap();
+    let mut i = srv.exec(sibling("iscsid"));
+    i.args(["--listen", "10.77.0.2:3260", "--target", IQN, "--disk"])
+        .arg(&disk);
+    let (iscsid, _) = Daemon::start(i, Some("listening"));
+    let d = pxed(&srv, &["--ipxe-script", SCRIPT]);
+    // The PC.
+    let tap = lan.tap();
+    let serial = dir.path().join("serial.log");
+    let mut qemu = lan.exec("qemu-system-x86_64");
+    qemu.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "256"])
+        .args(["-display", "none", "-nodefaults", "-no-reboot"])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-netdev")
+        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+        .args([
+            "-device",
+            "e1000,netdev=n0,mac=52:54:00:12:34:78",
+            "-boot",
+            "n",
+        ])
+        .args(["-device", "isa-debug-exit,iobase=0x501,iosize=1"]);
+    let o = run(&mut qemu, Duration::from_secs(240));
+    let log = std::fs::read_to_string(&serial).unwrap_or_default();
+    let context = || {
+        format!(
+            "serial:\n{log}\npxed:\n{}\ntftpd:\n{}\niscsid:\n{}",
+            d.log_text(),
+            tftpd.log_text(),
+            iscsid.log_text()
+        )
+    };
+    assert_eq!(o.status.code(), Some(sanboot::EXIT_OK), "{}", context());
+    let hex: String = log
+        .split("NETBOOT-IBFT-AT ")
+        .nth(1)
+        .and_then(|rest| rest.split("NETBOOT-IBFT-END").next())
+        .expect("the iBFT on COM1")
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.trim().chars())
+        .collect();
+    let table: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    let t = netboot_ibft::parse(&table).expect("iPXE's iBFT is valid");
+    let nic = t.nics[0].as_ref().expect("NIC 0");
+    let std::net::IpAddr::V4(ip) = nic.ip.expect("NIC address") else {
+        panic!("not IPv4: {nic:?}")
+    };
+    assert!(
+        (100..=150).contains(&ip.octets()[3]) && ip.octets()[..3] == [10, 77, 0],
+        "{nic:?}"
+    );
+    assert_eq!(nic.prefix_len, 24);
+    assert_eq!(nic.mac, [0x52, 0x54, 0, 0x12, 0x34, 0x78]);
+    assert_eq!(nic.dhcp_server, Some(Ipv4Addr::new(10, 77, 0, 1).into()));
+    let tg = t.targets[0].as_ref().expect("target 0");
+    assert_eq!(tg.ip, Some(PXE_IP.into()));
+    assert_eq!(tg.port, 3260);
+    assert_eq!(tg.name, IQN);
+    assert!(t
+        .initiator
+        .as_ref()
+        .is_some_and(|i| i.name.starts_with("iqn.")));
+    // Every daemon did its part.
+    assert!(d
+        .log_text()
+        .lines()
+        .any(|l| l.contains("mac=52:54:00:12:34:78") && l.contains("ipxe=true")));
+    assert!(tftpd.log_contains("boot.ipxe"));
+    assert!(iscsid.log_contains("logged in"), "{}", context());
+}
