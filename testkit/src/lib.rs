@@ -372,6 +372,23 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Kills the process (SIGKILL: no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The address after `local=` in a line (the daemons log
+    /// `listening local=ADDR`).
+    pub fn local_addr(line: &str) -> Option<std::net::SocketAddr> {
+        line.split("local=")
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
     /// Sends SIGTERM and waits (up to 15 s) for the exit status.
     pub fn terminate(mut self) -> (ExitStatus, String) {
         let _ = Command::new("kill")

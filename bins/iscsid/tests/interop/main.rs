@@ -6,9 +6,10 @@ mod sanboot;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use netboot_testkit::Daemon;
 
 const IQN: &str = "iqn.2026-11.org.netboot:test";
 const LIMIT: Duration = Duration::from_secs(120);
@@ -18,10 +19,9 @@ fn need(program: &str) {
 }
 
 struct Iscsid {
-    child: Child,
+    daemon: Daemon,
     addr: SocketAddr,
     dir: tempfile::TempDir,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Iscsid {
@@ -32,41 +32,14 @@ impl Iscsid {
     }
 
     fn start_with(dir: tempfile::TempDir, disk: &std::path::Path, extra: &[&str]) -> Iscsid {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_iscsid"))
-            .args(["--listen", "127.0.0.1:0", "--target", IQN, "--disk"])
+        let mut c = Command::new(env!("CARGO_BIN_EXE_iscsid"));
+        c.args(["--listen", "127.0.0.1:0", "--target", IQN, "--disk"])
             .arg(disk)
             .args(["--size", "64M", "--log-level", "debug"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn iscsid");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening") {
-                    if let Some(a) = line.split("local=").nth(1) {
-                        let _ = tx.send(a.split_whitespace().next().unwrap_or("").to_owned());
-                    }
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("iscsid did not report its address")
-            .parse()
-            .unwrap();
-        Iscsid {
-            child,
-            addr,
-            dir,
-            log,
-        }
+            .args(extra);
+        let (daemon, line) = Daemon::start(c, Some("listening"));
+        let addr = Daemon::local_addr(&line).expect("iscsid reports its address");
+        Iscsid { daemon, addr, dir }
     }
 
     fn url(&self, lun: u32) -> String {
@@ -74,21 +47,7 @@ impl Iscsid {
     }
 
     fn log_contains(&self, s: &str) -> bool {
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(s)) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-impl Drop for Iscsid {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.daemon.log_contains(s)
     }
 }
 
@@ -445,8 +404,7 @@ fn kill_9_loses_no_acknowledged_write() {
     });
     rx.recv_timeout(LIMIT).expect("100 writes acknowledged");
     // SIGKILL: no chance to flush anything.
-    t.child.kill().unwrap();
-    t.child.wait().unwrap();
+    t.daemon.kill();
     // libiscsi keeps trying to reconnect: stop the initiator too. What it
     // printed before is what was acknowledged.
     std::thread::sleep(Duration::from_millis(500));
@@ -481,7 +439,7 @@ fn hostile_and_many_sessions() {
     need("qemu-io");
     use std::io::{Read, Write};
     let t = Iscsid::start(&[]);
-    let rss_before = rss_kib(t.child.id());
+    let rss_before = rss_kib(t.daemon.pid());
     // A login request that announces a 16 MiB data segment: refused
     // before anything is allocated, the connection is closed.
     let mut s = std::net::TcpStream::connect(t.addr).unwrap();
@@ -531,7 +489,7 @@ fn hostile_and_many_sessions() {
     drop(stalled);
     let o = run(Command::new("iscsi-inq").arg(t.url(0)));
     assert!(o.status.success(), "{}", text(&o));
-    let rss_after = rss_kib(t.child.id());
+    let rss_after = rss_kib(t.daemon.pid());
     assert!(
         rss_after < rss_before + 256 * 1024,
         "memory grew from {rss_before} KiB to {rss_after} KiB"
