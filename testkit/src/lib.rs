@@ -372,6 +372,11 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Kills the process (SIGKILL: no chance to clean up) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

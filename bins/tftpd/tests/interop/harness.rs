@@ -1,20 +1,17 @@
 //! Test harness: runs `tftpd` (and peers) as real processes.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-pub use netboot_testkit::{content, need, run, sha256};
+pub use netboot_testkit::{content, need, run, sha256, Daemon};
 
 /// A running `tftpd` with its own temporary root.
 pub struct Tftpd {
-    child: Child,
+    daemon: Daemon,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
-    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Tftpd {
@@ -40,36 +37,10 @@ impl Tftpd {
         cmd.arg("--root")
             .arg(&root)
             .args(["--listen", listen, "--log-level", "debug"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn tftpd");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening") {
-                    if let Some(a) = line.split("local=").nth(1) {
-                        let _ = tx.send(a.split_whitespace().next().unwrap_or("").to_owned());
-                    }
-                }
-                log2.lock().unwrap().push(line);
-            }
-        });
-        let addr: SocketAddr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("tftpd did not report its address")
-            .parse()
-            .unwrap();
-        Tftpd {
-            child,
-            addr,
-            dir,
-            log,
-        }
+            .args(extra);
+        let (daemon, line) = Daemon::start(cmd, Some("listening"));
+        let addr = Daemon::local_addr(&line).expect("tftpd reports its address");
+        Tftpd { daemon, addr, dir }
     }
 
     pub fn start(extra: &[&str]) -> Tftpd {
@@ -86,29 +57,19 @@ impl Tftpd {
     }
 
     pub fn log_contains(&self, needle: &str) -> bool {
-        // Give the log thread a moment to catch up.
-        let until = Instant::now() + Duration::from_secs(5);
-        loop {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                return true;
-            }
-            if Instant::now() > until {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.daemon.log_contains(needle)
     }
 
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.daemon.log_text()
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.daemon.pid()
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.daemon.is_running()
     }
 
     pub fn url(&self, name: &str) -> String {
@@ -116,25 +77,8 @@ impl Tftpd {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let until = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(Instant::now() < until, "tftpd ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Tftpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.daemon.terminate().0
     }
 }
 
