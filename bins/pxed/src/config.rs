@@ -12,9 +12,9 @@ use serde::Deserialize;
 /// hands each client its next stage, next to the site's own DHCP server.
 ///
 /// Legacy BIOS PXE ROMs get --bios-bootfile, x86-64 UEFI gets
-/// --efi64-bootfile, ARM64 UEFI --arm64-bootfile, and a client that is
-/// already iPXE gets --ipxe-script, so it does not load iPXE again (the
-/// chain-load loop). Clients without PXE (option 60 `PXEClient`) are never
+/// --efi64-bootfile, ARM64 UEFI --arm64-bootfile, UEFI HTTP boot clients
+/// --efi64-http-url, and a client that is already iPXE gets --ipxe-script,
+/// so it does not load iPXE again (the chain-load loop). Clients without PXE (option 60 `PXEClient`) are never
 /// answered. A table of rules in the TOML file (`[[rule]]`, see
 /// pxed.example.toml) replaces the built-in one; rules from the command
 /// line come first. With --range, pxed also hands out addresses, for labs
@@ -37,6 +37,11 @@ pub struct Cli {
     /// Boot file for ARM64 UEFI (arch 11).
     #[arg(long, value_name = "FILE")]
     arm64_bootfile: Option<String>,
+    /// URL for x86-64 UEFI HTTP boot clients (option 60 `HTTPClient`,
+    /// arch 16), e.g. http://10.0.0.2/ipxe.efi (served by any HTTP
+    /// server). Without it they are not answered.
+    #[arg(long, value_name = "URL")]
+    efi64_http_url: Option<String>,
     /// What iPXE clients get: a URL (tftp://, http://) or a file name on
     /// the TFTP server. Default: tftp://TFTP-SERVER/boot.ipxe.
     #[arg(long, value_name = "URL")]
@@ -104,6 +109,7 @@ struct FileConfig {
     bios_bootfile: Option<String>,
     efi64_bootfile: Option<String>,
     arm64_bootfile: Option<String>,
+    efi64_http_url: Option<String>,
     ipxe_script: Option<String>,
     range: Option<String>,
     lease_file: Option<PathBuf>,
@@ -156,9 +162,14 @@ impl Config {
         let efi64 = flag(cli.efi64_bootfile, file.efi64_bootfile);
         let arm64 = flag(cli.arm64_bootfile, file.arm64_bootfile);
         let script = flag(cli.ipxe_script, file.ipxe_script);
+        let http_url = flag(cli.efi64_http_url, file.efi64_http_url);
         // Rules from flags first; the file's table; then, if neither says
         // anything, the usual chain-load table.
-        let any_flag = bios.is_some() || efi64.is_some() || arm64.is_some() || script.is_some();
+        let any_flag = bios.is_some()
+            || efi64.is_some()
+            || arm64.is_some()
+            || script.is_some()
+            || http_url.is_some();
         let mut rules = Vec::new();
         if any_flag || file.rule.is_empty() {
             rules.extend(
@@ -178,6 +189,14 @@ impl Config {
                 boot_file: Some(arm64.unwrap_or_else(|| "snp.efi".into())),
                 ..Rule::default()
             });
+            if let Some(url) = http_url {
+                rules.push(Rule {
+                    arch: vec![ClientArch::EFI_X64_HTTP],
+                    http: true,
+                    boot_file: Some(url),
+                    ..Rule::default()
+                });
+            }
         }
         rules.extend(file.rule);
         Policy::new(rules.clone())
@@ -303,7 +322,8 @@ boot_file = "pxelinux.0"
         let c = load(&[], Some(text)).unwrap();
         assert_eq!(c.interface, "eth0");
         let p = c.policy(Ipv4Addr::new(10, 0, 0, 2));
-        assert_eq!(p.rules.len(), 5);
+        assert_eq!(p.rules.len(), 6);
+        assert!(p.rules[5].http);
         assert_eq!(p.rules[0].ipxe_features.len(), 1);
         assert_eq!(p.rules[3].arch.len(), 2);
     }

@@ -181,6 +181,7 @@ impl Server {
                     mac = %hw(c.hw_addr()),
                     arch = %arch_name(c),
                     ipxe = c.ipxe,
+                    http = c.http,
                     features = ?c.ipxe_features.iter().filter_map(|f| f.name()).collect::<Vec<_>>(),
                     rule = r.boot.rule,
                     file = %r.boot.file,

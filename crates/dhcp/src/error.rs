@@ -152,4 +152,11 @@ pub enum Error {
         /// Index of the rule in the table.
         index: usize,
     },
+    /// An HTTP boot rule (`http = true`) gives something other than an
+    /// `http://` or `https://` URL.
+    #[error("policy rule {index} is for HTTP boot clients but its boot_file/script_url is not an http:// or https:// URL")]
+    HttpRuleWithoutUrl {
+        /// Index of the rule in the table.
+        index: usize,
+    },
 }

@@ -73,6 +73,10 @@ pub struct ClientClass {
     pub undi: Option<(u16, u16)>,
     /// Whether the client is iPXE (option 77 `iPXE`, or option 175 present).
     pub ipxe: bool,
+    /// Whether the client is UEFI HTTP boot (option 60 `HTTPClient...`)
+    /// rather than PXE: it wants a URL, and only rules with `http = true`
+    /// serve it.
+    pub http: bool,
     /// The iPXE build's feature flags (option 175).
     pub ipxe_features: IpxeFeatures,
     /// The iPXE version (175.235).
@@ -90,16 +94,13 @@ impl ClientClass {
     }
 }
 
-/// Classifies a request. `Ok(None)` for clients that are not PXE clients
-/// (no option 60 starting with `PXEClient`); an error when option 93 or 175
-/// is malformed.
+/// Classifies a request. `Ok(None)` for clients that are neither PXE nor
+/// UEFI HTTP boot clients (no option 60 starting with `PXEClient` or
+/// `HTTPClient`); an error when option 93 or 175 is malformed.
 pub fn classify(msg: &Message<'_>) -> Result<Option<ClientClass>, Error> {
     let Some(vc) = msg.pxe_vendor_class() else {
         return Ok(None);
     };
-    if vc.kind != VendorKind::PxeClient {
-        return Ok(None);
-    }
     let (arch, arch_source) = match (msg.client_arch()?, vc.arch) {
         (Some(a), _) => (a, ArchSource::ClientArchOption),
         (None, Some(a)) => (a, ArchSource::VendorClass),
@@ -115,6 +116,7 @@ pub fn classify(msg: &Message<'_>) -> Result<Option<ClientClass>, Error> {
         arch_source,
         undi: vc.undi,
         ipxe: ipxe_opts.is_some() || msg.is_ipxe_user_class(),
+        http: vc.kind == VendorKind::HttpClient,
         ipxe_features,
         ipxe_version,
         chaddr: *msg.chaddr(),
@@ -151,6 +153,12 @@ pub struct Rule {
     /// The TFTP server (`siaddr`); default: the server identity's.
     #[cfg_attr(feature = "serde", serde(default))]
     pub next_server: Option<Ipv4Addr>,
+    /// `true`: the rule serves UEFI HTTP boot clients (`HTTPClient`),
+    /// whose `boot_file` must be a URL; `false` (the default): PXE clients.
+    /// A rule never serves both, so an HTTP client is never handed a TFTP
+    /// file name.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub http: bool,
 }
 
 impl Rule {
@@ -182,13 +190,14 @@ impl Rule {
                 .iter()
                 .any(|&a| a == c.arch || (a.is_efi_x64() && c.arch.is_efi_x64()));
         let ipxe_ok = self.ipxe.is_none_or(|want| want == c.ipxe);
+        let kind_ok = self.http == c.http;
         let feat_ok = self.ipxe_features.is_empty()
             || (c.ipxe
                 && self
                     .ipxe_features
                     .iter()
                     .all(|&f| c.ipxe_features.contains(f)));
-        arch_ok && ipxe_ok && feat_ok
+        arch_ok && ipxe_ok && feat_ok && kind_ok
     }
 
     /// The file this rule gives `c`: the script URL to iPXE clients when
@@ -260,11 +269,21 @@ impl Policy {
         Policy { rules }
     }
 
-    /// Checks that every rule can produce a file.
+    /// Checks that every rule can produce a file, and that HTTP boot rules
+    /// give URLs.
     pub fn validate(&self) -> Result<(), Error> {
         for (index, r) in self.rules.iter().enumerate() {
             if r.boot_file.is_none() && r.script_url.is_none() {
                 return Err(Error::EmptyRule { index });
+            }
+            if r.http {
+                let is_url = |u: &Option<String>| {
+                    u.as_deref()
+                        .is_none_or(|u| u.starts_with("http://") || u.starts_with("https://"))
+                };
+                if !is_url(&r.boot_file) || !is_url(&r.script_url) {
+                    return Err(Error::HttpRuleWithoutUrl { index });
+                }
             }
         }
         Ok(())
@@ -436,10 +455,19 @@ fn put_file(r: &mut Repr, file: &str) -> Result<(), Error> {
     }
 }
 
-fn common_pxe_options(r: &mut Repr, req: &Message<'_>, t: MessageType, id: &ServerIdentity) {
+fn common_pxe_options(
+    r: &mut Repr,
+    req: &Message<'_>,
+    t: MessageType,
+    id: &ServerIdentity,
+    http: bool,
+) {
     r.push(RawOption::message_type(t));
     r.push(RawOption::ipv4(code::SERVER_IDENTIFIER, id.server_ip));
-    r.push(RawOption::new(code::VENDOR_CLASS_ID, &b"PXEClient"[..]));
+    // UEFI HTTP boot takes an offer as its own only with `HTTPClient`
+    // (UEFI 2.5 §24.7).
+    let vendor: &[u8] = if http { b"HTTPClient" } else { b"PXEClient" };
+    r.push(RawOption::new(code::VENDOR_CLASS_ID, vendor));
     if let Some(uuid) = req.option(code::CLIENT_UUID) {
         // Echoed byte for byte (PXE 2.1 §2.2.5), even if not type 0.
         r.push(RawOption::new(
@@ -455,7 +483,8 @@ fn common_pxe_options(r: &mut Repr, req: &Message<'_>, t: MessageType, id: &Serv
 /// as dnsmasq sends it (discovery control 3, us as the only boot server,
 /// a one-item menu and a zero-timeout prompt), so ROMs that ignore `file`
 /// in a proxy offer come to port 4011; iPXE clients get no option 43 (the
-/// file is their script).
+/// file is their script). UEFI HTTP boot clients get 60 `HTTPClient`, no
+/// option 43, and their URL.
 pub fn proxy_offer(
     req: &Message<'_>,
     class: &ClientClass,
@@ -464,8 +493,8 @@ pub fn proxy_offer(
 ) -> Result<Repr, Error> {
     let mut r = Repr::reply_to(req);
     r.header.siaddr = boot.next_server;
-    common_pxe_options(&mut r, req, MessageType::Offer, id);
-    if !class.ipxe {
+    common_pxe_options(&mut r, req, MessageType::Offer, id, class.http);
+    if !class.ipxe && !class.http {
         let v = PxeVendor {
             discovery_control: Some(pxe::NO_BROADCAST | pxe::NO_MULTICAST),
             boot_servers: vec![BootServer {
@@ -496,7 +525,7 @@ pub fn boot_ack(req: &Message<'_>, boot: &Boot, id: &ServerIdentity) -> Result<R
     let mut r = Repr::reply_to(req);
     r.header.yiaddr = req.ciaddr();
     r.header.siaddr = boot.next_server;
-    common_pxe_options(&mut r, req, MessageType::Ack, id);
+    common_pxe_options(&mut r, req, MessageType::Ack, id, false);
     if let Some(item) = req.pxe_boot_item()? {
         let v = PxeVendor {
             boot_item: Some(BootItem {

@@ -386,10 +386,14 @@ enum Firmware {
     /// option ROM: a real firmware PXE client (arch 7) that must be given
     /// ipxe.efi, which then asks again as iPXE and must get its script.
     Ovmf,
+    /// OVMF with PXE switched off (fw_cfg), so it uses UEFI HTTP boot
+    /// (`HTTPClient`, arch 16): it must be given the URL of ipxe.efi.
+    OvmfHttp,
 }
 
 const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 const IPXE_EFI: &str = "/usr/lib/ipxe/ipxe.efi";
+const HTTP_URL: &str = "http://10.77.0.2:8080/ipxe.efi";
 
 /// A guest on the segment gets its address from `site_dhcp` (dnsmasq as a
 /// plain DHCP server) or from pxed (authoritative), its next stage from
@@ -400,7 +404,7 @@ fn boots_its_script(site_dhcp: bool, fw: Firmware) {
     need("tshark");
     match fw {
         Firmware::IpxeRom => need_ipxe_rom(),
-        Firmware::Ovmf => {
+        Firmware::Ovmf | Firmware::OvmfHttp => {
             for f in [OVMF, IPXE_EFI] {
                 assert!(
                     Path::new(f).exists(),
@@ -422,9 +426,25 @@ fn boots_its_script(site_dhcp: bool, fw: Firmware) {
         "#!ipxe\necho NETBOOT-PXED-SCRIPT-OK ${net0/ip} ${filename}\n",
     )
     .unwrap();
-    if fw == Firmware::Ovmf {
+    if fw != Firmware::IpxeRom {
         std::fs::copy(IPXE_EFI, root.join("ipxe.efi")).unwrap();
     }
+    // UEFI HTTP boot loads ipxe.efi from an HTTP server (any will do).
+    let _http = (fw == Firmware::OvmfHttp).then(|| {
+        need("python3");
+        let mut h = srv.exec("python3");
+        h.args([
+            "-u",
+            "-m",
+            "http.server",
+            "8080",
+            "--bind",
+            "10.77.0.2",
+            "--directory",
+        ])
+        .arg(&root);
+        Daemon::start(h, Some("Serving HTTP")).0
+    });
     let mut t = srv.exec(sibling("tftpd"));
     t.arg("--root")
         .arg(&root)
@@ -456,7 +476,14 @@ fn boots_its_script(site_dhcp: bool, fw: Firmware) {
         None
     };
     let lease_file = dir.path().join("pxed-leases.json");
-    let mut args = vec!["--ipxe-script", SCRIPT, "--efi64-bootfile", "ipxe.efi"];
+    let mut args = vec![
+        "--ipxe-script",
+        SCRIPT,
+        "--efi64-bootfile",
+        "ipxe.efi",
+        "--efi64-http-url",
+        HTTP_URL,
+    ];
     if !site_dhcp {
         args.extend_from_slice(&["--range", "10.77.0.120-10.77.0.130", "--lease-file"]);
         args.push(lease_file.to_str().unwrap());
@@ -487,6 +514,16 @@ fn boots_its_script(site_dhcp: bool, fw: Firmware) {
             OVMF,
             "-device",
             "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:77,romfile=",
+        ]),
+        Firmware::OvmfHttp => qemu.args([
+            "-bios",
+            OVMF,
+            "-device",
+            "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:77,romfile=",
+            "-fw_cfg",
+            "name=opt/org.tianocore/IPv4PXESupport,string=no",
+            "-fw_cfg",
+            "name=opt/org.tianocore/IPv6PXESupport,string=no",
         ]),
     };
     let (vm, _) = Daemon::start(qemu, None);
@@ -526,6 +563,19 @@ fn boots_its_script(site_dhcp: bool, fw: Firmware) {
             "{text}"
         );
         assert!(tftpd.log_contains("ipxe.efi"));
+    }
+    if fw == Firmware::OvmfHttp {
+        // First the firmware's HTTP boot was given the URL of ipxe.efi,
+        // then that iPXE its script.
+        let first = text.lines().find(ours).unwrap_or_default();
+        assert!(
+            first.contains("arch=efi-x64-http")
+                && first.contains("http=true")
+                && first.contains(HTTP_URL),
+            "{text}"
+        );
+        let http = _http.as_ref().expect("HTTP server");
+        assert!(http.log_contains("GET /ipxe.efi"), "{}", http.log_text());
     }
     assert!(tftpd.log_contains("boot.ipxe"));
     // tshark reads every DHCP packet on the segment without complaint.
@@ -584,6 +634,14 @@ fn ipxe_in_qemu_boots_its_script_from_pxed_alone() {
 #[test]
 fn uefi_firmware_chainloads_ipxe_which_gets_its_script() {
     boots_its_script(true, Firmware::Ovmf);
+}
+
+/// UEFI HTTP boot (OVMF with PXE off): pxed answers the `HTTPClient`
+/// DISCOVER with the URL of ipxe.efi, the firmware fetches it over HTTP,
+/// and that iPXE gets its script.
+#[test]
+fn uefi_http_boot_gets_ipxe_by_url_then_its_script() {
+    boots_its_script(true, Firmware::OvmfHttp);
 }
 
 #[test]

@@ -267,3 +267,74 @@ fn test_policy_from_toml() {
     assert!(toml::from_str::<Policy>("[[rule]]\narch = \"vax\"\n").is_err());
     assert!(toml::from_str::<Policy>("[[rule]]\nfile = \"x\"\n").is_err());
 }
+
+/// An EDK2 UEFI HTTP boot DISCOVER (60 `HTTPClient:Arch:00016:...`, 93 =
+/// 16), as OVMF sends it.
+fn http_discover() -> Vec<u8> {
+    let mut r = Repr::new(Op::Request);
+    r.header.xid = 7;
+    r.push(RawOption::message_type(MessageType::Discover));
+    r.push(RawOption::u16(code::CLIENT_ARCH, 16));
+    r.push(RawOption::new(
+        code::VENDOR_CLASS_ID,
+        &b"HTTPClient:Arch:00016:UNDI:003000"[..],
+    ));
+    let mut buf = vec![0u8; r.buffer_len()];
+    let n = r.emit(&mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+#[test]
+fn test_http_boot_clients_get_only_http_rules() {
+    let bytes = http_discover();
+    let msg = Message::parse(&bytes).unwrap();
+    let c = classify(&msg).unwrap().unwrap();
+    assert!(c.http);
+    assert_eq!(c.arch, ClientArch::EFI_X64_HTTP);
+    // The chain-load table has no HTTP rule: an HTTP client is not handed
+    // a TFTP file name, even by a rule for any architecture.
+    let any_arch = Policy::new(vec![Rule {
+        boot_file: Some("undionly.kpxe".into()),
+        ..Rule::default()
+    }]);
+    assert!(any_arch.decide(&c, &ServerIdentity::new(SERVER)).is_none());
+    // With an HTTP rule: 60 HTTPClient, no 43, the URL, no address.
+    let s = ProxyServer::new(
+        Policy::new(vec![Rule {
+            http: true,
+            boot_file: Some("http://10.77.0.1/ipxe.efi".into()),
+            ..Rule::default()
+        }]),
+        ServerIdentity::new(SERVER),
+    );
+    let Outcome::Reply(r) = s.handle(Port::Dhcp, &msg).unwrap() else {
+        panic!("HTTP client not answered")
+    };
+    let mut out = vec![0u8; r.repr.buffer_len()];
+    let n = r.repr.emit(&mut out).unwrap();
+    let offer = Message::parse(&out[..n]).unwrap();
+    assert_eq!(
+        offer.option(code::VENDOR_CLASS_ID).unwrap(),
+        &b"HTTPClient"[..]
+    );
+    assert!(offer.option(code::VENDOR_SPECIFIC).is_none());
+    assert_eq!(
+        offer.boot_file().as_deref(),
+        Some(&b"http://10.77.0.1/ipxe.efi"[..])
+    );
+    assert_eq!(offer.yiaddr(), Ipv4Addr::UNSPECIFIED);
+    // A PXE client never matches the HTTP rule.
+    let pxe = Message::parse(EFI_DISCOVER).unwrap();
+    assert!(matches!(
+        s.handle(Port::Dhcp, &pxe).unwrap(),
+        Outcome::Ignore(Ignored::NoRule(_))
+    ));
+    // HTTP rules must give URLs.
+    let bad = Policy::new(vec![Rule {
+        http: true,
+        boot_file: Some("ipxe.efi".into()),
+        ..Rule::default()
+    }]);
+    assert_eq!(bad.validate(), Err(Error::HttpRuleWithoutUrl { index: 0 }));
+}
