@@ -9,6 +9,9 @@
 //!   no packet ever leaves the namespaces.
 //! * [`Daemon`]: a process whose stdout and stderr are collected line by
 //!   line, started when a "ready" line appears.
+//! * [`guest`]: Linux guests for qemu (Debian's kernel, initramfs archives).
+
+pub mod guest;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};

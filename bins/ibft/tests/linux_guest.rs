@@ -5,30 +5,12 @@
 //! The kernel files come from scripts/install-peers (see
 //! bins/aoed/tests/interop/guest.rs, whose initramfs builder this uses).
 
-#[allow(dead_code)]
-#[path = "../../aoed/tests/interop/guest.rs"]
-mod guest;
-
+use netboot_testkit::guest;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ibft.example.toml");
-
-/// Adds a host executable at `/name` and the shared libraries it needs.
-fn add_program(c: &mut guest::Cpio, host: &str, name: &str) {
-    let o = Command::new("ldd").arg(host).output().expect("ldd");
-    for line in String::from_utf8_lossy(&o.stdout).lines() {
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(p) = path.filter(|p| p.starts_with('/')) {
-            c.host_file(p);
-        }
-    }
-    c.file(name, 0o755, &std::fs::read(host).unwrap());
-}
 
 #[test]
 fn linux_reads_the_table_ibft_built() {
@@ -65,7 +47,7 @@ fn linux_reads_the_table_ibft_built() {
     }
     c.char_dev("/dev/console", 5, 1);
     guest::add_busybox(&mut c);
-    add_program(&mut c, env!("CARGO_BIN_EXE_ibft"), "/ibft");
+    guest::add_program(&mut c, env!("CARGO_BIN_EXE_ibft"), "/ibft");
     for m in &files[1..] {
         let name = m.file_name().unwrap().to_str().unwrap();
         c.file(&format!("/{name}"), 0o644, &std::fs::read(m).unwrap());

@@ -1,144 +1,18 @@
-//! A Linux guest for qemu that uses the kernel's own `aoe` driver: Debian's
-//! kernel (vmlinuz, aoe.ko and e1000.ko, unpacked by scripts/install-peers
-//! into [`LINUX_CACHE`]) and an initramfs built here (newc cpio, not
-//! compressed) around the host's busybox and the shared libraries it needs.
+//! The Linux guest of aoed's test, which uses the kernel's own `aoe`
+//! driver: Debian's kernel, aoe.ko and e1000.ko, and an initramfs (see
+//! `netboot_testkit::guest`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// Where scripts/install-peers leaves the kernel files.
-pub const LINUX_CACHE: &str = "/var/cache/netboot-peers/linux";
+use netboot_testkit::guest::{add_busybox, kernel_file, Cpio};
 
 /// The kernel files, or a panic that says how to get them.
 pub fn kernel_files() -> (PathBuf, PathBuf, PathBuf) {
-    let dir = Path::new(LINUX_CACHE);
-    let files = ["vmlinuz", "aoe.ko", "e1000.ko"].map(|f| dir.join(f));
-    for f in &files {
-        assert!(
-            f.exists(),
-            "{} is missing: run scripts/install-peers (it unpacks Debian's kernel image \
-             package, whose aoe.ko this machine's kernel lacks, into {LINUX_CACHE})",
-            f.display()
-        );
-    }
-    let [k, a, e] = files;
-    (k, a, e)
-}
-
-/// A newc cpio archive.
-pub struct Cpio {
-    buf: Vec<u8>,
-    ino: u32,
-    dirs: std::collections::HashSet<String>,
-}
-
-impl Cpio {
-    pub fn new() -> Cpio {
-        Cpio {
-            buf: Vec::new(),
-            ino: 1,
-            dirs: Default::default(),
-        }
-    }
-
-    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
-        let name = name.trim_start_matches('/');
-        let fields = [
-            self.ino,
-            mode,
-            0,
-            0,
-            1,
-            0,
-            data.len() as u32,
-            0,
-            0,
-            rdev.0,
-            rdev.1,
-            name.len() as u32 + 1,
-            0,
-        ];
-        self.ino += 1;
-        self.buf.extend_from_slice(b"070701");
-        for f in fields {
-            self.buf.extend_from_slice(format!("{f:08x}").as_bytes());
-        }
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.push(0);
-        self.pad();
-        self.buf.extend_from_slice(data);
-        self.pad();
-    }
-
-    fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
-            self.buf.push(0);
-        }
-    }
-
-    pub fn dir(&mut self, name: &str) {
-        if !self.dirs.insert(name.to_owned()) {
-            return;
-        }
-        self.entry(name, 0o040755, (0, 0), &[]);
-    }
-
-    pub fn file(&mut self, name: &str, mode: u32, data: &[u8]) {
-        self.entry(name, 0o100000 | mode, (0, 0), data);
-    }
-
-    pub fn char_dev(&mut self, name: &str, major: u32, minor: u32) {
-        self.entry(name, 0o020600, (major, minor), &[]);
-    }
-
-    /// Adds a host file at the same path (following symlinks), with its
-    /// parent directories.
-    pub fn host_file(&mut self, path: &str) {
-        let mut parent = String::new();
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        for p in &parts[..parts.len() - 1] {
-            parent.push('/');
-            parent.push_str(p);
-            self.dir(&parent);
-        }
-        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        self.file(path, 0o755, &data);
-    }
-
-    pub fn finish(mut self) -> Vec<u8> {
-        self.entry("TRAILER!!!", 0, (0, 0), &[]);
-        // Round up to 512 bytes, as cpio does.
-        while self.buf.len() % 512 != 0 {
-            self.buf.push(0);
-        }
-        self.buf
-    }
-}
-
-/// busybox and the shared libraries `ldd` lists for it (Debian's busybox
-/// package is dynamically linked; busybox-static would replace it).
-pub fn add_busybox(cpio: &mut Cpio) {
-    let bb = "/usr/bin/busybox";
-    assert!(
-        Path::new(bb).exists(),
-        "{bb} is missing: apt-get install busybox"
-    );
-    let o = Command::new("ldd").arg(bb).output().expect("ldd");
-    let text = String::from_utf8_lossy(&o.stdout);
-    for line in text.lines() {
-        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
-        // "/lib64/ld-linux-x86-64.so.2 (0x...)"; not linux-vdso.
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(p) = path.filter(|p| p.starts_with('/')) {
-            cpio.host_file(p);
-        }
-    }
-    cpio.dir("/bin");
-    let data = std::fs::read(bb).unwrap();
-    cpio.file("/bin/busybox", 0o755, &data);
+    (
+        kernel_file("vmlinuz"),
+        kernel_file("aoe.ko"),
+        kernel_file("e1000.ko"),
+    )
 }
 
 /// An initramfs with busybox, the two modules, `/init` (the given shell

@@ -1,0 +1,153 @@
+//! Linux guests for qemu: Debian's kernel and modules (unpacked by
+//! scripts/install-peers into [`LINUX_CACHE`]) and initramfs archives built
+//! here (newc cpio, not compressed) around the host's busybox and other
+//! host programs with the shared libraries they need.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where scripts/install-peers leaves the kernel files (`vmlinuz` and
+/// modules such as `aoe.ko`, `e1000.ko`, `iscsi_ibft.ko`).
+pub const LINUX_CACHE: &str = "/var/cache/netboot-peers/linux";
+
+/// A file of [`LINUX_CACHE`], or a panic that says how to get it.
+pub fn kernel_file(name: &str) -> PathBuf {
+    let p = Path::new(LINUX_CACHE).join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-peers (it unpacks Debian's kernel image \
+         package into {LINUX_CACHE})",
+        p.display()
+    );
+    p
+}
+
+/// A newc cpio archive.
+#[derive(Debug)]
+pub struct Cpio {
+    buf: Vec<u8>,
+    ino: u32,
+    dirs: std::collections::HashSet<String>,
+}
+
+impl Default for Cpio {
+    fn default() -> Self {
+        Cpio::new()
+    }
+}
+
+impl Cpio {
+    /// An empty archive.
+    pub fn new() -> Cpio {
+        Cpio {
+            buf: Vec::new(),
+            ino: 1,
+            dirs: Default::default(),
+        }
+    }
+
+    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
+        let name = name.trim_start_matches('/');
+        let fields = [
+            self.ino,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            data.len() as u32,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0,
+        ];
+        self.ino += 1;
+        self.buf.extend_from_slice(b"070701");
+        for f in fields {
+            self.buf.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.push(0);
+        self.pad();
+        self.buf.extend_from_slice(data);
+        self.pad();
+    }
+
+    fn pad(&mut self) {
+        while self.buf.len() % 4 != 0 {
+            self.buf.push(0);
+        }
+    }
+
+    pub fn dir(&mut self, name: &str) {
+        if !self.dirs.insert(name.to_owned()) {
+            return;
+        }
+        self.entry(name, 0o040755, (0, 0), &[]);
+    }
+
+    pub fn file(&mut self, name: &str, mode: u32, data: &[u8]) {
+        self.entry(name, 0o100000 | mode, (0, 0), data);
+    }
+
+    pub fn char_dev(&mut self, name: &str, major: u32, minor: u32) {
+        self.entry(name, 0o020600, (major, minor), &[]);
+    }
+
+    /// Adds a host file at the same path (following symlinks), with its
+    /// parent directories.
+    pub fn host_file(&mut self, path: &str) {
+        let mut parent = String::new();
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        for p in &parts[..parts.len() - 1] {
+            parent.push('/');
+            parent.push_str(p);
+            self.dir(&parent);
+        }
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        self.file(path, 0o755, &data);
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.entry("TRAILER!!!", 0, (0, 0), &[]);
+        // Round up to 512 bytes, as cpio does.
+        while self.buf.len() % 512 != 0 {
+            self.buf.push(0);
+        }
+        self.buf
+    }
+}
+
+/// A host executable at `name` in the archive, with the shared libraries
+/// `ldd` lists for it at their host paths.
+pub fn add_program(cpio: &mut Cpio, host: &str, name: &str) {
+    let o = Command::new("ldd").arg(host).output().expect("ldd");
+    let text = String::from_utf8_lossy(&o.stdout);
+    for line in text.lines() {
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
+        // "/lib64/ld-linux-x86-64.so.2 (0x...)"; not linux-vdso.
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            cpio.host_file(p);
+        }
+    }
+    let data = std::fs::read(host).unwrap_or_else(|e| panic!("{host}: {e}"));
+    cpio.file(name, 0o755, &data);
+}
+
+/// busybox and the shared libraries it needs (Debian's busybox package is
+/// dynamically linked; busybox-static would replace it), at /bin/busybox.
+pub fn add_busybox(cpio: &mut Cpio) {
+    let bb = "/usr/bin/busybox";
+    assert!(
+        Path::new(bb).exists(),
+        "{bb} is missing: run scripts/install-peers (busybox)"
+    );
+    cpio.dir("/bin");
+    add_program(cpio, bb, "/bin/busybox");
+}
