@@ -138,3 +138,25 @@ fn found_in_a_copy_of_base_memory_where_ipxe_left_it() {
     assert_eq!(addr, 0x9e620);
     assert!(netboot_ibft::find_in_memory(&mem[..at], base).is_none());
 }
+
+/// The same iPXE, UEFI build (ipxe.efi from Debian's `ipxe`), after
+/// `sanhook` on OVMF: the table as the Linux kernel shows it in
+/// /sys/firmware/acpi/tables/iBFT (see tests/data/README.md).
+const IPXE_EFI: &[u8] = include_bytes!("data/ipxe-1.0.0-git20190125-efi-iscsi.bin");
+
+#[test]
+fn ipxe_efi_table_from_the_acpi_tables_parses_and_rebuilds() {
+    let t = parse(IPXE_EFI).unwrap();
+    assert_eq!(&t.acpi.oem_id, b"FENSYS");
+    let n = t.nics[0].as_ref().unwrap();
+    assert_eq!(n.mac, [0x52, 0x54, 0x00, 0x12, 0x34, 0x79]);
+    assert_eq!(n.origin, Origin::DHCP);
+    assert_eq!(n.dhcp_server, v4(10, 77, 0, 1));
+    assert_eq!(n.gateway, v4(10, 77, 0, 1));
+    let tg = t.targets[0].as_ref().unwrap();
+    assert_eq!(tg.ip, v4(10, 77, 0, 2));
+    assert_eq!(tg.port, 3260);
+    assert_eq!(tg.name, "iqn.2026-11.org.netboot:uefi-pc");
+    // Same layout as the BIOS build: rebuilding gives the same bytes.
+    assert_eq!(t.build_with(Layout::IPXE).unwrap(), IPXE_EFI);
+}

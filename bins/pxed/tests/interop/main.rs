@@ -806,3 +806,164 @@ fn office_pc_boots_its_disk_through_dhcp_pxed_tftpd_and_iscsid() {
     assert!(tftpd.log_contains("boot.ipxe"));
     assert!(iscsid.log_contains("logged in"), "{}", context());
 }
+
+/// The UEFI side of the iBFT, with the OS taking over: real UEFI firmware
+/// (OVMF) PXE-boots ipxe.efi through pxed; iPXE's script `sanhook`s the
+/// PC's disk from iscsid (installing the iBFT among the ACPI tables) and
+/// boots Debian's kernel with a busybox initramfs. In that Linux, the
+/// kernel's own iscsi_ibft driver reads iPXE's table, `ibft check` finds
+/// it valid, and the table names exactly this boot.
+#[test]
+fn uefi_pc_sanhooks_its_disk_and_linux_reads_the_ibft() {
+    use netboot_testkit::guest::{self, Cpio};
+    need("qemu-system-x86_64");
+    if !need("dnsmasq") {
+        return;
+    }
+    for f in [OVMF, IPXE_EFI] {
+        assert!(
+            Path::new(f).exists(),
+            "{f} is missing: run scripts/install-peers"
+        );
+    }
+    const IQN: &str = "iqn.2026-11.org.netboot:uefi-pc";
+    let vmlinuz = guest::kernel_file("vmlinuz");
+    let mods = [
+        guest::kernel_file("iscsi_boot_sysfs.ko"),
+        guest::kernel_file("iscsi_ibft.ko"),
+    ];
+    let mut lan = Lan::new();
+    let dir = tempfile::tempdir().unwrap();
+    let dhost = lan.host(Some((Ipv4Addr::new(10, 77, 0, 1), 24)));
+    let mut c = dhost.exec("dnsmasq");
+    c.args(["--no-daemon", "--conf-file=/dev/null", "--port=0"])
+        .args([
+            "--user=root",
+            "--group=root",
+            "--interface=eth0",
+            "--bind-interfaces",
+        ])
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.path().join("leases").display()
+        ))
+        .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+        .arg("--dhcp-range=10.77.0.100,10.77.0.150,1h");
+    let (_dnsmasq, _) = Daemon::start(c, Some("started"));
+    let srv = lan.host(Some((PXE_IP, 24)));
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::copy(IPXE_EFI, root.join("ipxe.efi")).unwrap();
+    std::fs::copy(&vmlinuz, root.join("vmlinuz")).unwrap();
+    // The initramfs: busybox, the iBFT driver, our ibft tool.
+    let mut cpio = Cpio::new();
+    for d in ["/dev", "/proc", "/sys", "/tmp"] {
+        cpio.dir(d);
+    }
+    cpio.char_dev("/dev/console", 5, 1);
+    guest::add_busybox(&mut cpio);
+    guest::add_program(&mut cpio, sibling("ibft").to_str().unwrap(), "/ibft");
+    for m in &mods {
+        let name = m.file_name().unwrap().to_str().unwrap();
+        cpio.file(&format!("/{name}"), 0o644, &std::fs::read(m).unwrap());
+    }
+    let init = "#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox insmod /iscsi_boot_sysfs.ko
+/bin/busybox insmod /iscsi_ibft.ko
+echo NETBOOT-TABLE-BEGIN
+/bin/busybox od -An -tx1 -v /sys/firmware/acpi/tables/iBFT
+echo NETBOOT-TABLE-END
+/bin/busybox cat /sys/firmware/ibft/target0/target-name
+/ibft check; echo \"CHECK-STATUS $?\"
+/ibft dump
+echo NETBOOT-GUEST-DONE
+/bin/busybox poweroff -f
+";
+    cpio.file("/init", 0o755, init.as_bytes());
+    std::fs::write(root.join("initrd.cpio"), cpio.finish()).unwrap();
+    std::fs::write(
+        root.join("boot.ipxe"),
+        format!(
+            "#!ipxe\nsanhook iscsi:10.77.0.2::3260:0:{IQN}\n\
+             kernel tftp://10.77.0.2/vmlinuz initrd=initrd.cpio console=ttyS0 quiet panic=-1\n\
+             initrd tftp://10.77.0.2/initrd.cpio\nboot\n"
+        ),
+    )
+    .unwrap();
+    let mut t = srv.exec(sibling("tftpd"));
+    t.arg("--root")
+        .arg(&root)
+        .args(["--listen", "10.77.0.2:69"]);
+    let (tftpd, _) = Daemon::start(t, Some("listening"));
+    let disk = dir.path().join("uefi-pc.img");
+    std::fs::write(&disk, vec![0u8; 16 << 20]).unwrap();
+    let mut i = srv.exec(sibling("iscsid"));
+    i.args(["--listen", "10.77.0.2:3260", "--target", IQN, "--disk"])
+        .arg(&disk);
+    let (iscsid, _) = Daemon::start(i, Some("listening"));
+    let d = pxed(
+        &srv,
+        &["--ipxe-script", SCRIPT, "--efi64-bootfile", "ipxe.efi"],
+    );
+    let tap = lan.tap();
+    let serial = dir.path().join("serial.log");
+    let mut qemu = lan.exec("qemu-system-x86_64");
+    qemu.args(["-accel", "tcg", "-machine", "pc", "-m", "1024"])
+        .args(["-display", "none", "-nodefaults", "-no-reboot"])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .args(["-bios", OVMF])
+        .arg("-netdev")
+        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+        .args([
+            "-device",
+            "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:79,romfile=",
+        ]);
+    let o = run(&mut qemu, Duration::from_secs(300));
+    let log = std::fs::read_to_string(&serial).unwrap_or_default();
+    let context = || {
+        format!(
+            "qemu: {}\nserial:\n{log}\npxed:\n{}\ntftpd:\n{}\niscsid:\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            d.log_text(),
+            tftpd.log_text(),
+            iscsid.log_text()
+        )
+    };
+    assert!(log.contains("NETBOOT-GUEST-DONE"), "{}", context());
+    let hex: String = log
+        .split("NETBOOT-TABLE-BEGIN")
+        .nth(1)
+        .and_then(|r| r.split("NETBOOT-TABLE-END").next())
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let table: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let t = netboot_ibft::parse(&table).unwrap_or_else(|e| panic!("{e}\n{}", context()));
+    let tg = t.targets[0].as_ref().expect("target 0");
+    assert_eq!(tg.name, IQN);
+    assert_eq!(tg.ip, Some(PXE_IP.into()));
+    assert_eq!(tg.port, 3260);
+    let nic = t.nics[0].as_ref().expect("NIC 0");
+    assert_eq!(nic.mac, [0x52, 0x54, 0, 0x12, 0x34, 0x79]);
+    assert_eq!(nic.dhcp_server, Some(Ipv4Addr::new(10, 77, 0, 1).into()));
+    // The kernel's reader and our tool, inside the guest.
+    assert!(log.contains(IQN), "{log}");
+    assert!(log.contains("ok: valid iBFT"), "{log}");
+    assert!(log.contains("CHECK-STATUS 0"), "{log}");
+    assert!(log.contains("portal 10.77.0.2:3260"), "{log}");
+    if std::env::var_os("NETBOOT_WRITE_FIXTURES").is_some() {
+        std::fs::write(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../crates/ibft/tests/data/ipxe-1.0.0-git20190125-efi-iscsi.bin"
+            ),
+            &table,
+        )
+        .unwrap();
+    }
+}
