@@ -815,18 +815,45 @@ fn office_pc_boots_its_disk_through_dhcp_pxed_tftpd_and_iscsid() {
 /// it valid, and the table names exactly this boot.
 #[test]
 fn uefi_pc_sanhooks_its_disk_and_linux_reads_the_ibft() {
+    sanhook_then_linux_reads_the_ibft(Firmware::Ovmf);
+}
+
+/// The BIOS side: the NIC's iPXE ROM `sanhook`s the disk (the iBFT goes to
+/// base memory) and boots Linux, which finds the table by scanning base
+/// memory as on real BIOS PCs; `ibft check --scan /dev/mem` finds and
+/// validates it in the guest's real memory.
+#[test]
+fn bios_pc_sanhooks_its_disk_and_linux_finds_the_ibft_in_base_memory() {
+    sanhook_then_linux_reads_the_ibft(Firmware::IpxeRom);
+}
+
+fn sanhook_then_linux_reads_the_ibft(fw: Firmware) {
     use netboot_testkit::guest::{self, Cpio};
     need("qemu-system-x86_64");
     if !need("dnsmasq") {
         return;
     }
-    for f in [OVMF, IPXE_EFI] {
-        assert!(
-            Path::new(f).exists(),
-            "{f} is missing: run scripts/install-peers"
-        );
+    let uefi = fw != Firmware::IpxeRom;
+    if uefi {
+        for f in [OVMF, IPXE_EFI] {
+            assert!(
+                Path::new(f).exists(),
+                "{f} is missing: run scripts/install-peers"
+            );
+        }
+    } else {
+        need_ipxe_rom();
     }
-    const IQN: &str = "iqn.2026-11.org.netboot:uefi-pc";
+    let iqn = if uefi {
+        "iqn.2026-11.org.netboot:uefi-pc"
+    } else {
+        "iqn.2026-11.org.netboot:bios-pc"
+    };
+    let mac = if uefi {
+        "52:54:00:12:34:79"
+    } else {
+        "52:54:00:12:34:7a"
+    };
     let vmlinuz = guest::kernel_file("vmlinuz");
     let mods = [
         guest::kernel_file("iscsi_boot_sysfs.ko"),
@@ -867,26 +894,33 @@ fn uefi_pc_sanhooks_its_disk_and_linux_reads_the_ibft() {
         let name = m.file_name().unwrap().to_str().unwrap();
         cpio.file(&format!("/{name}"), 0o644, &std::fs::read(m).unwrap());
     }
-    let init = "#!/bin/busybox sh
+    // UEFI: the table is among the ACPI tables; BIOS: in base memory only,
+    // found by the kernel's scan and by `ibft --scan /dev/mem`.
+    let source = if uefi { "" } else { "--scan /dev/mem" };
+    let init = format!(
+        "#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
 /bin/busybox insmod /iscsi_boot_sysfs.ko
 /bin/busybox insmod /iscsi_ibft.ko
 echo NETBOOT-TABLE-BEGIN
 /bin/busybox od -An -tx1 -v /sys/firmware/acpi/tables/iBFT
 echo NETBOOT-TABLE-END
-/bin/busybox cat /sys/firmware/ibft/target0/target-name
-/ibft check; echo \"CHECK-STATUS $?\"
-/ibft dump
+echo SYSFS-TARGET $(/bin/busybox cat /sys/firmware/ibft/target0/target-name)
+echo SYSFS-MAC $(/bin/busybox cat /sys/firmware/ibft/ethernet0/mac)
+/ibft check {source}; echo \"CHECK-STATUS $?\"
+/ibft dump {source}
 echo NETBOOT-GUEST-DONE
 /bin/busybox poweroff -f
-";
+"
+    );
     cpio.file("/init", 0o755, init.as_bytes());
     std::fs::write(root.join("initrd.cpio"), cpio.finish()).unwrap();
     std::fs::write(
         root.join("boot.ipxe"),
         format!(
-            "#!ipxe\nsanhook iscsi:10.77.0.2::3260:0:{IQN}\n\
+            "#!ipxe\nsanhook iscsi:10.77.0.2::3260:0:{iqn}\n\
              kernel tftp://10.77.0.2/vmlinuz initrd=initrd.cpio console=ttyS0 quiet panic=-1\n\
              initrd tftp://10.77.0.2/initrd.cpio\nboot\n"
         ),
@@ -900,7 +934,7 @@ echo NETBOOT-GUEST-DONE
     let disk = dir.path().join("uefi-pc.img");
     std::fs::write(&disk, vec![0u8; 16 << 20]).unwrap();
     let mut i = srv.exec(sibling("iscsid"));
-    i.args(["--listen", "10.77.0.2:3260", "--target", IQN, "--disk"])
+    i.args(["--listen", "10.77.0.2:3260", "--target", iqn, "--disk"])
         .arg(&disk);
     let (iscsid, _) = Daemon::start(i, Some("listening"));
     let d = pxed(
@@ -914,13 +948,16 @@ echo NETBOOT-GUEST-DONE
         .args(["-display", "none", "-nodefaults", "-no-reboot"])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
-        .args(["-bios", OVMF])
         .arg("-netdev")
-        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
-        .args([
-            "-device",
-            "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:79,romfile=",
-        ]);
+        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"));
+    if uefi {
+        qemu.args(["-bios", OVMF, "-device"])
+            .arg(format!("virtio-net-pci,netdev=n0,mac={mac},romfile="));
+    } else {
+        qemu.arg("-device")
+            .arg(format!("e1000,netdev=n0,mac={mac}"))
+            .args(["-boot", "n"]);
+    }
     let o = run(&mut qemu, Duration::from_secs(300));
     let log = std::fs::read_to_string(&serial).unwrap_or_default();
     let context = || {
@@ -933,6 +970,22 @@ echo NETBOOT-GUEST-DONE
         )
     };
     assert!(log.contains("NETBOOT-GUEST-DONE"), "{}", context());
+    // The kernel's reader and our tool, inside the guest.
+    assert!(
+        log.contains(&format!("SYSFS-TARGET {iqn}")),
+        "{}",
+        context()
+    );
+    assert!(log.contains(&format!("SYSFS-MAC {mac}")), "{}", context());
+    assert!(log.contains("ok: valid iBFT"), "{log}");
+    assert!(log.contains("CHECK-STATUS 0"), "{log}");
+    assert!(log.contains("portal 10.77.0.2:3260"), "{log}");
+    assert!(log.contains(iqn), "{log}");
+    if !uefi {
+        // Found by our scan of the guest's real base memory.
+        assert!(log.contains("found a table at 0x"), "{log}");
+        return;
+    }
     let hex: String = log
         .split("NETBOOT-TABLE-BEGIN")
         .nth(1)
@@ -945,17 +998,12 @@ echo NETBOOT-GUEST-DONE
         .collect();
     let t = netboot_ibft::parse(&table).unwrap_or_else(|e| panic!("{e}\n{}", context()));
     let tg = t.targets[0].as_ref().expect("target 0");
-    assert_eq!(tg.name, IQN);
+    assert_eq!(tg.name, iqn);
     assert_eq!(tg.ip, Some(PXE_IP.into()));
     assert_eq!(tg.port, 3260);
     let nic = t.nics[0].as_ref().expect("NIC 0");
     assert_eq!(nic.mac, [0x52, 0x54, 0, 0x12, 0x34, 0x79]);
     assert_eq!(nic.dhcp_server, Some(Ipv4Addr::new(10, 77, 0, 1).into()));
-    // The kernel's reader and our tool, inside the guest.
-    assert!(log.contains(IQN), "{log}");
-    assert!(log.contains("ok: valid iBFT"), "{log}");
-    assert!(log.contains("CHECK-STATUS 0"), "{log}");
-    assert!(log.contains("portal 10.77.0.2:3260"), "{log}");
     if std::env::var_os("NETBOOT_WRITE_FIXTURES").is_some() {
         std::fs::write(
             concat!(
