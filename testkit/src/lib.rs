@@ -3,6 +3,8 @@
 //! * [`need`]: a peer program must be installed; a missing one fails the
 //!   test (it never skips in CI).
 //! * [`run`]: a command with a time limit.
+//! * [`Netns`]: one private network namespace (optionally with a veth
+//!   pair), removed on drop.
 //! * [`Lan`]: a private Ethernet segment: a bridge in its own network
 //!   namespace, and hosts (each in its own namespace) plugged into it by
 //!   veth pairs, plus taps for qemu guests. Everything is removed on drop;
@@ -119,7 +121,74 @@ fn ip(args: &[&str]) {
     );
 }
 
+/// One private network namespace with `lo` up, removed (with everything
+/// in it) on drop. For tests that need a single host with its own
+/// loopback, firewall rules or veth pairs; [`Lan`] makes a segment of
+/// several hosts.
+#[derive(Debug)]
+pub struct Netns {
+    /// The namespace's name.
+    pub name: String,
+}
+
+impl Netns {
+    /// A new namespace named after `tag` and this process.
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("nbt-{tag}-{}", tag_suffix());
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A new namespace with a veth pair `a` / `b` inside it, both up.
+    pub fn with_veth(tag: &str, a: &str, b: &str) -> Netns {
+        let ns = Netns::new(tag);
+        ip(&[
+            "-n", &ns.name, "link", "add", a, "type", "veth", "peer", "name", b,
+        ]);
+        ip(&["-n", &ns.name, "link", "set", a, "up"]);
+        ip(&["-n", &ns.name, "link", "set", b, "up"]);
+        ns
+    }
+
+    /// A command run inside the namespace.
+    pub fn exec(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// Runs a shell script in the namespace; panics if it fails; returns
+    /// its stdout.
+    pub fn sh(&self, script: &str) -> String {
+        let o = self.exec("sh").args(["-c", script]).output().expect("sh");
+        assert!(
+            o.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
 static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn tag_suffix() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 /// A unique short tag for names (interfaces have 15 characters at most).
 fn tag() -> String {

@@ -26,42 +26,24 @@ pub fn aoectl_bin() -> PathBuf {
 }
 
 /// A network namespace with `lo` up and a veth pair `va` (target side) /
-/// `vb` (client side), removed on drop.
+/// `vb` (client side), removed on drop; `exec` and `sh` come from
+/// [`netboot_testkit::Netns`].
 pub struct Netns {
-    pub name: String,
+    inner: netboot_testkit::Netns,
+}
+
+impl std::ops::Deref for Netns {
+    type Target = netboot_testkit::Netns;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
 }
 
 impl Netns {
     pub fn new(tag: &str) -> Netns {
-        let name = format!("nbt-aoe-{tag}-{}", std::process::id());
-        let ok = |args: &[&str]| {
-            let s = Command::new("ip").args(args).status().unwrap();
-            assert!(s.success(), "ip {args:?} failed (root needed)");
-        };
-        ok(&["netns", "add", &name]);
-        let ns = Netns { name };
-        ok(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ok(&[
-            "-n", &ns.name, "link", "add", "va", "type", "veth", "peer", "name", "vb",
-        ]);
-        ok(&["-n", &ns.name, "link", "set", "va", "up"]);
-        ok(&["-n", &ns.name, "link", "set", "vb", "up"]);
-        ns
-    }
-
-    pub fn exec(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).arg(program);
-        c
-    }
-
-    pub fn sh(&self, script: &str) {
-        let out = self.exec("sh").args(["-c", script]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        Netns {
+            inner: netboot_testkit::Netns::with_veth(&format!("aoe-{tag}"), "va", "vb"),
+        }
     }
 
     pub fn mac(&self, dev: &str) -> String {
@@ -111,13 +93,11 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        // A persistent tap is deleted explicitly (no-op when there is none).
+        // A persistent tap is deleted explicitly (no-op when there is
+        // none); the namespace goes when `inner` is dropped.
         let _ = Command::new("ip")
             .args(["-n", &self.name, "link", "del", "tap0"])
             .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
             .status();
     }
 }

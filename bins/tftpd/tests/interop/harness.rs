@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-pub use netboot_testkit::{content, need, run, sha256, Daemon};
+pub use netboot_testkit::{content, need, run, sha256, Daemon, Netns};
 
 /// A running `tftpd` with its own temporary root.
 pub struct Tftpd {
@@ -119,47 +119,5 @@ impl Raw {
             }
             Err(_) => None,
         }
-    }
-}
-
-/// A network namespace with only `lo` up plus a veth pair, removed on drop.
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    pub fn new(tag: &str) -> Netns {
-        let name = format!("nbt-{tag}-{}", std::process::id());
-        let ok = |args: &[&str]| {
-            let s = Command::new("ip").args(args).status().unwrap();
-            assert!(s.success(), "ip {args:?} failed (root needed)");
-        };
-        ok(&["netns", "add", &name]);
-        let ns = Netns { name };
-        ok(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ns
-    }
-
-    pub fn exec(&self, program: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name, program]);
-        c
-    }
-
-    pub fn sh(&self, script: &str) {
-        let out = self.exec("sh").args(["-c", script]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
     }
 }
