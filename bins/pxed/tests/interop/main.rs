@@ -61,6 +61,28 @@ fn proxy_setup(extra: &[&str]) -> (Lan, Host, Host, Daemon) {
     (lan, srv, cli, d)
 }
 
+/// dnsmasq on `host`'s eth0 (the site's DHCP server, or its proxy mode
+/// with `extra` arguments), its lease and pid files in `dir`.
+fn dnsmasq(host: &Host, dir: &Path, extra: &[&str]) -> Daemon {
+    let mut c = host.exec("dnsmasq");
+    c.args([
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--log-dhcp",
+    ])
+    .args([
+        "--user=root",
+        "--group=root",
+        "--interface=eth0",
+        "--bind-interfaces",
+    ])
+    .arg(format!("--dhcp-leasefile={}", dir.join("leases").display()))
+    .arg(format!("--pid-file={}", dir.join("pid").display()))
+    .args(extra);
+    Daemon::start(c, Some("started")).0
+}
+
 fn offer_from(replies: &[Reply], server: Ipv4Addr) -> &Reply {
     replies
         .iter()
@@ -141,30 +163,15 @@ fn replies_match_dnsmasq_proxy_mode_field_by_field() {
     let dns_ip = Ipv4Addr::new(10, 77, 0, 3);
     let dhost = lan.host(Some((dns_ip, 24)));
     let dir = tempfile::tempdir().unwrap();
-    let mut c = dhost.exec("dnsmasq");
-    c.args([
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--log-dhcp",
-    ])
-    .args([
-        "--user=root",
-        "--group=root",
-        "--interface=eth0",
-        "--bind-interfaces",
-    ])
-    .arg(format!(
-        "--dhcp-leasefile={}",
-        dir.path().join("leases").display()
-    ))
-    .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-    .args([
-        "--dhcp-range=10.77.0.0,proxy",
-        "--pxe-service=x86PC,netboot,undionly",
-    ])
-    .arg("--pxe-prompt=netboot,0");
-    let (dnsmasq, _) = Daemon::start(c, Some("started"));
+    let dnsmasq = dnsmasq(
+        &dhost,
+        dir.path(),
+        &[
+            "--dhcp-range=10.77.0.0,proxy",
+            "--pxe-service=x86PC,netboot,undionly",
+            "--pxe-prompt=netboot,0",
+        ],
+    );
     cli.run_in(|| {
         let c = Client::new("eth0", [0x52, 0x54, 0, 0xaa, 0, 2]);
         let r = c.discover_pxe(ClientArch::X86_BIOS, false, Duration::from_secs(3));
@@ -452,26 +459,11 @@ fn boots_its_script(site_dhcp: bool, fw: Firmware) {
     let (tftpd, _) = Daemon::start(t, Some("listening"));
     let _dnsmasq = if site_dhcp {
         let dhost = lan.host(Some((Ipv4Addr::new(10, 77, 0, 1), 24)));
-        let mut c = dhost.exec("dnsmasq");
-        c.args([
-            "--no-daemon",
-            "--conf-file=/dev/null",
-            "--port=0",
-            "--log-dhcp",
-        ])
-        .args([
-            "--user=root",
-            "--group=root",
-            "--interface=eth0",
-            "--bind-interfaces",
-        ])
-        .arg(format!(
-            "--dhcp-leasefile={}",
-            dir.path().join("leases").display()
+        Some(dnsmasq(
+            &dhost,
+            dir.path(),
+            &["--dhcp-range=10.77.0.100,10.77.0.150,1h"],
         ))
-        .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-        .arg("--dhcp-range=10.77.0.100,10.77.0.150,1h");
-        Some(Daemon::start(c, Some("started")).0)
     } else {
         None
     };
@@ -698,21 +690,11 @@ fn office_pc_boots_its_disk_through_dhcp_pxed_tftpd_and_iscsid() {
     let dir = tempfile::tempdir().unwrap();
     // The site's DHCP server.
     let dhost = lan.host(Some((Ipv4Addr::new(10, 77, 0, 1), 24)));
-    let mut c = dhost.exec("dnsmasq");
-    c.args(["--no-daemon", "--conf-file=/dev/null", "--port=0"])
-        .args([
-            "--user=root",
-            "--group=root",
-            "--interface=eth0",
-            "--bind-interfaces",
-        ])
-        .arg(format!(
-            "--dhcp-leasefile={}",
-            dir.path().join("leases").display()
-        ))
-        .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-        .arg("--dhcp-range=10.77.0.100,10.77.0.150,1h");
-    let (_dnsmasq, _) = Daemon::start(c, Some("started"));
+    let _dnsmasq = dnsmasq(
+        &dhost,
+        dir.path(),
+        &["--dhcp-range=10.77.0.100,10.77.0.150,1h"],
+    );
     // The boot server: pxed, tftpd, iscsid.
     let srv = lan.host(Some((PXE_IP, 24)));
     let root = dir.path().join("tftp");
@@ -862,21 +844,11 @@ fn sanhook_then_linux_reads_the_ibft(fw: Firmware) {
     let mut lan = Lan::new();
     let dir = tempfile::tempdir().unwrap();
     let dhost = lan.host(Some((Ipv4Addr::new(10, 77, 0, 1), 24)));
-    let mut c = dhost.exec("dnsmasq");
-    c.args(["--no-daemon", "--conf-file=/dev/null", "--port=0"])
-        .args([
-            "--user=root",
-            "--group=root",
-            "--interface=eth0",
-            "--bind-interfaces",
-        ])
-        .arg(format!(
-            "--dhcp-leasefile={}",
-            dir.path().join("leases").display()
-        ))
-        .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-        .arg("--dhcp-range=10.77.0.100,10.77.0.150,1h");
-    let (_dnsmasq, _) = Daemon::start(c, Some("started"));
+    let _dnsmasq = dnsmasq(
+        &dhost,
+        dir.path(),
+        &["--dhcp-range=10.77.0.100,10.77.0.150,1h"],
+    );
     let srv = lan.host(Some((PXE_IP, 24)));
     let root = dir.path().join("tftp");
     std::fs::create_dir(&root).unwrap();
