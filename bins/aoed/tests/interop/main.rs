@@ -95,6 +95,44 @@ fn aoectl_against_vblade() {
     read_write_verify(&ns, &img, "e3.4", "16");
 }
 
+/// aoetools' `aoecfg` (query config, without the kernel driver) reads,
+/// sets (only when empty), tests, prefix-tests and force-sets aoed's
+/// config string; a set over a non-empty string gets the AoE error that
+/// aoecfg shows as `*badcfg*`.
+#[test]
+fn aoecfg_reads_and_sets_the_config_string() {
+    if !need("aoecfg") {
+        return;
+    }
+    let ns = Netns::new("aoecfg");
+    let img = Image::new(MIB, 4);
+    let d = Daemon::aoed(
+        &ns,
+        &["--shelf", "1", "--slot", "1", "--disk", img.path_str()],
+    );
+    let cfg = |args: &[&str]| -> String {
+        let o = run(
+            ns.exec("aoecfg")
+                .args(args)
+                .args(["-t", "1", "1", "1", "vb"]),
+            Duration::from_secs(20),
+        );
+        assert!(o.status.success(), "aoecfg {args:?}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    assert_eq!(cfg(&["-c", "read"]), "");
+    assert_eq!(cfg(&["-c", "set", "-s", "pc042"]), "pc042");
+    assert_eq!(cfg(&["-c", "read"]), "pc042");
+    assert_eq!(cfg(&["-c", "set", "-s", "other"]), "*badcfg*");
+    assert_eq!(cfg(&["-c", "test", "-s", "pc042"]), "pc042");
+    assert_eq!(cfg(&["-c", "test", "-s", "nope"]), "");
+    assert_eq!(cfg(&["-c", "prefix", "-s", "pc"]), "pc042");
+    assert_eq!(cfg(&["-c", "fset", "-s", "new"]), "new");
+    assert_eq!(cfg(&["-c", "read"]), "new");
+    let (status, log) = d.terminate_log();
+    assert_eq!(status.code(), Some(0), "{log}");
+}
+
 #[test]
 fn aoeping_against_aoed() {
     if !need("aoeping") {
