@@ -4,11 +4,9 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 pub use netboot_testkit::{content, need, run, sha256};
 
@@ -102,78 +100,41 @@ impl Drop for Netns {
     }
 }
 
-/// A running daemon (aoed or vblade) with its log.
+/// A running daemon (aoed or vblade) with its log: a
+/// [`netboot_testkit::Daemon`] with aoed's statistics line read.
 pub struct Daemon {
-    child: Child,
-    pub log: Arc<Mutex<Vec<String>>>,
+    inner: netboot_testkit::Daemon,
 }
 
 impl Daemon {
-    fn spawn(mut cmd: Command, ready: Option<&str>) -> Daemon {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn daemon");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        for pipe in [
-            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stdout.take().unwrap()),
-        ] {
-            let log = log.clone();
-            let tx = tx.clone();
-            let ready = ready.map(str::to_owned);
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if ready.as_deref().is_some_and(|r| line.contains(r)) {
-                        let _ = tx.send(());
-                    }
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        if ready.is_some() {
-            if rx.recv_timeout(Duration::from_secs(20)).is_err() {
-                let _ = child.kill();
-                panic!("daemon did not start: {}", log.lock().unwrap().join("\n"));
-            }
-        } else {
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        Daemon { child, log }
-    }
-
     /// aoed on `va` with extra flags.
     pub fn aoed(ns: &Netns, args: &[&str]) -> Daemon {
         let mut c = ns.exec(env!("CARGO_BIN_EXE_aoed"));
         c.args(["--interface", "va", "--log-level", "debug"])
             .args(args);
-        Daemon::spawn(c, Some("listening"))
+        Daemon {
+            inner: netboot_testkit::Daemon::start(c, Some("listening")).0,
+        }
     }
 
-    /// vblade on `va`.
+    /// vblade on `va` (it prints nothing when ready: give it a moment).
     pub fn vblade(ns: &Netns, shelf: u16, slot: u8, file: &Path) -> Daemon {
         let mut c = ns.exec("vblade");
         c.args([&shelf.to_string(), &slot.to_string(), "va"])
             .arg(file);
-        Daemon::spawn(c, None)
+        let d = Daemon {
+            inner: netboot_testkit::Daemon::start(c, None).0,
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        d
     }
 
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.inner.log_text()
     }
 
     pub fn log_contains(&self, needle: &str) -> bool {
-        let until = Instant::now() + Duration::from_secs(5);
-        loop {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                return true;
-            }
-            if Instant::now() > until {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.inner.log_contains(needle)
     }
 
     /// A counter from aoed's `statistics` line at shutdown (`name=N`).
@@ -195,49 +156,22 @@ impl Daemon {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.inner.pid()
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.inner.is_running()
     }
 
-    /// [`Daemon::terminate`], then the whole log once the `statistics` line
-    /// (written at shutdown) has been read.
+    /// SIGTERM, then the exit status and the whole log (aoed writes its
+    /// `statistics` line before it exits).
     pub fn terminate_log(self) -> (std::process::ExitStatus, String) {
-        let log = self.log.clone();
-        let status = self.terminate();
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until
-            && !log.lock().unwrap().iter().any(|l| l.contains("statistics"))
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let text = log.lock().unwrap().join("\n");
-        (status, text)
+        self.inner.terminate()
     }
 
-    /// Sends SIGTERM (to the daemon under `ip netns exec`, which execs it)
-    /// and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let until = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(Instant::now() < until, "daemon ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// SIGTERM, then the exit status.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.inner.terminate().0
     }
 }
 
