@@ -77,16 +77,39 @@ pub struct Client {
 
 impl Client {
     pub fn new(iface: &str, mac: [u8; 6]) -> Client {
+        Self::on_port(iface, mac, 68)
+    }
+
+    /// A client socket on another port: 67 for a DHCP relay agent.
+    pub fn on_port(iface: &str, mac: [u8; 6], port: u16) -> Client {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
         s.set_reuse_address(true).unwrap();
         s.set_broadcast(true).unwrap();
         s.bind_device(Some(iface.as_bytes())).unwrap();
-        s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68).into())
+        s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())
             .unwrap();
         Client {
             sock: s.into(),
             mac,
         }
+    }
+
+    /// What a relay agent (RFC 2131 §4.1, `giaddr`) forwards: a PXE
+    /// DISCOVER from a client on another subnet, sent by unicast to
+    /// `server`:67; the replies that come back to the relay within `wait`.
+    pub fn relay_discover(
+        &self,
+        server: Ipv4Addr,
+        giaddr: Ipv4Addr,
+        arch: ClientArch,
+        wait: Duration,
+    ) -> Vec<Reply> {
+        let xid = Self::next_xid();
+        let mut r = self.request(MessageType::Discover, xid, Some(arch), false);
+        r.header.giaddr = giaddr;
+        r.header.hops = 1;
+        self.send_raw(&Self::emit(&r), server, 67);
+        self.collect(xid, wait)
     }
 
     fn request(&self, t: MessageType, xid: u32, arch: Option<ClientArch>, ipxe: bool) -> Repr {

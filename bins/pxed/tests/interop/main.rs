@@ -222,6 +222,29 @@ fn replies_match_dnsmasq_proxy_mode_field_by_field() {
     drop(d);
 }
 
+/// Offices with several subnets reach pxed through DHCP relay agents
+/// (`ip helper-address`): a relayed DISCOVER (giaddr set, unicast to
+/// port 67) gets its proxy offer back at the relay's port 67.
+#[test]
+fn relayed_requests_are_answered_through_the_relay() {
+    let (mut lan, _srv, _cli, d) = proxy_setup(&[]);
+    let relay_ip = Ipv4Addr::new(10, 77, 0, 60);
+    let relay = lan.host(Some((relay_ip, 24)));
+    relay.run_in(|| {
+        let c = Client::on_port("eth0", [0x52, 0x54, 0, 0xaa, 0, 7], 67);
+        let r = c.relay_discover(
+            PXE_IP,
+            relay_ip,
+            ClientArch::X86_BIOS,
+            Duration::from_secs(3),
+        );
+        let o = offer_from(&r, PXE_IP);
+        assert_eq!(o.file, "undionly.kpxe");
+        assert_eq!(o.siaddr, PXE_IP);
+    });
+    assert!(d.log_contains("dest=10.77.0.60:67"), "{}", d.log_text());
+}
+
 #[test]
 fn hostile_datagrams_are_dropped_and_others_still_served() {
     let (_lan, _srv, cli, d) = proxy_setup(&[]);
