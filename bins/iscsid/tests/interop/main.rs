@@ -390,8 +390,16 @@ fn kill_9_loses_no_acknowledged_write() {
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut acked = Vec::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(o) = line.strip_prefix("wrote 16384/16384 bytes at offset ") {
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        // Only whole lines: qemu-io's stdout is block-buffered, so the kill
+        // can leave a line cut off ("... at offset 1916" of 19169280).
+        while r.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            let whole = std::mem::take(&mut line);
+            let Some(whole) = whole.strip_suffix('\n') else {
+                break;
+            };
+            if let Some(o) = whole.strip_prefix("wrote 16384/16384 bytes at offset ") {
                 if let Ok(o) = o.trim().parse::<u64>() {
                     acked.push(o);
                     if acked.len() == 100 {
