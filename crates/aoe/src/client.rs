@@ -759,7 +759,9 @@ impl Client {
 
     /// The command sent as `seq` was answered: commands sent before it and
     /// still unanswered were skipped once more; those skipped
-    /// `dup_threshold` times are lost.
+    /// `dup_threshold` times are lost. Slow commands (FLUSH) are left to
+    /// their own time-out: a target may answer later commands while it
+    /// syncs.
     fn fast_retransmit(&mut self, seq: u64) {
         let threshold = self.dup_threshold();
         if threshold == 0 {
@@ -768,6 +770,9 @@ impl Client {
         let mut lost = Vec::new();
         for (&s, tag) in self.order.range(..seq) {
             if let Some(inf) = self.inflight.get_mut(tag) {
+                if inf.cmd.slow {
+                    continue;
+                }
                 inf.skipped += 1;
                 if inf.skipped >= threshold {
                     lost.push((s, *tag));
@@ -876,7 +881,14 @@ impl Client {
         if !inf.retransmitted && !inf.cmd.slow {
             self.sample_rtt(now.saturating_duration_since(inf.sent));
         }
-        self.fast_retransmit(inf.seq);
+        // An answer to a retransmitted command may be the late answer to
+        // its first transmission: count it as overtaking only what was
+        // sent before that.
+        self.fast_retransmit(if inf.retransmitted {
+            inf.first_seq
+        } else {
+            inf.seq
+        });
         let maxw = self.max_window() as f64;
         self.cwnd = (self.cwnd + 1.0 / self.cwnd.max(1.0)).min(maxw);
         let req_id = inf.cmd.req;

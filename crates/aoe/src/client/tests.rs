@@ -564,3 +564,59 @@ fn test_reordering_raises_the_threshold_and_undoes_the_cut() {
     // Needless cuts were undone: the window is (nearly) whole again.
     assert!(s.client.window() >= 60, "window {}", s.client.window());
 }
+
+/// A target that answers out of order (aoed with several threads) may
+/// answer later writes while a FLUSH runs: the FLUSH keeps its own
+/// time-out and is not taken for lost by fast retransmit.
+#[test]
+fn test_flush_overtaken_by_later_answers_is_not_retransmitted() {
+    let mut p = Pair::new(4096, TargetConfig::new(1, 1));
+    let mut buf = vec![0u8; 1514];
+    let mut reply = vec![0u8; p.target.tx_buffer_len()];
+    let mut answer = |p: &mut Pair, frame: &[u8]| {
+        let m = p.target.handle(p.now, TMAC, frame, &mut reply).unwrap();
+        p.client.handle(p.now, &reply[..m]);
+    };
+    // Earlier writes, answered: the flush may go.
+    p.client.write(0, vec![1; 4 * 512]).unwrap();
+    let f = p.client.flush().unwrap();
+    let mut first = Vec::new();
+    while let Some(n) = p.client.poll_transmit(p.now, &mut buf) {
+        first.push(buf[..n].to_vec());
+    }
+    for fr in &first {
+        answer(&mut p, fr);
+    }
+    // The flush and then later writes go out.
+    p.client.write(100, vec![2; 16 * 512]).unwrap();
+    let mut flush = None;
+    let mut later = Vec::new();
+    while let Some(n) = p.client.poll_transmit(p.now, &mut buf) {
+        let fr = buf[..n].to_vec();
+        let Body::Ata(h, _) = Frame::parse(&fr).unwrap().body else {
+            panic!()
+        };
+        if h.cmd_status == cmd::FLUSH_CACHE || h.cmd_status == cmd::FLUSH_CACHE_EXT {
+            flush = Some(fr);
+        } else {
+            later.push(fr);
+        }
+    }
+    let flush = flush.expect("the flush was sent");
+    assert!(later.len() >= 4, "{}", later.len());
+    // The later writes are answered first.
+    for fr in &later {
+        answer(&mut p, fr);
+    }
+    assert!(p.client.poll_transmit(p.now, &mut buf).is_none());
+    let st = p.client.stats();
+    assert_eq!((st.retransmits, st.fast_retransmits), (0, 0), "{st:?}");
+    answer(&mut p, &flush);
+    let mut done = Vec::new();
+    while let Some(e) = p.client.poll_event() {
+        if let Event::Done { id, result } = e {
+            done.push((id, result));
+        }
+    }
+    assert!(done.contains(&(f, Ok(Completion::Flushed))), "{done:?}");
+}
