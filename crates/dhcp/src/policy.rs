@@ -62,7 +62,8 @@ pub enum ArchSource {
 }
 
 /// What the policy knows about a PXE client. `Copy`, built without
-/// allocating.
+/// allocating (unless the client split options 77, 93 or 175 into several
+/// instances).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientClass {
     /// Firmware architecture (option 93, else option 60, else BIOS).
@@ -90,7 +91,7 @@ pub struct ClientClass {
 impl ClientClass {
     /// The client hardware address (MAC for Ethernet).
     pub fn hw_addr(&self) -> &[u8] {
-        &self.chaddr[..usize::from(self.hlen)]
+        &self.chaddr[..usize::from(self.hlen.min(16))]
     }
 }
 
@@ -341,7 +342,8 @@ pub enum Port {
 pub enum Ignored {
     /// `op` is not BOOTREQUEST.
     NotRequest,
-    /// No option 60 `PXEClient...`: the site's DHCP server serves it.
+    /// No option 60 `PXEClient...` or `HTTPClient...`: the site's DHCP
+    /// server serves it.
     NotPxeClient,
     /// A message type this port does not answer (e.g. a REQUEST on 67,
     /// which goes to the site's DHCP server).
@@ -398,8 +400,8 @@ impl ProxyServer {
     }
 
     /// Handles a request that arrived on `port`. Errors are malformed
-    /// options the policy needs (93, 175) or a file name that cannot be
-    /// encoded; log them and drop the request.
+    /// options the policy needs (43, 53, 93, 175) or a file name that
+    /// cannot be encoded; log them and drop the request.
     pub fn handle(&self, port: Port, req: &Message<'_>) -> Result<Outcome, Error> {
         if req.op() != Op::Request {
             return Ok(Outcome::Ignore(Ignored::NotRequest));
@@ -469,11 +471,15 @@ fn common_pxe_options(
     let vendor: &[u8] = if http { b"HTTPClient" } else { b"PXEClient" };
     r.push(RawOption::new(code::VENDOR_CLASS_ID, vendor));
     if let Some(uuid) = req.option(code::CLIENT_UUID) {
-        // Echoed byte for byte (PXE 2.1 §2.2.5), even if not type 0.
-        r.push(RawOption::new(
-            code::CLIENT_UUID,
-            uuid.to_cow().into_owned(),
-        ));
+        // Echoed byte for byte (PXE 2.1 §2.2.5), even if not type 0, but
+        // only at its defined size (type + 16 bytes): a client cannot make
+        // us broadcast kilobytes.
+        if uuid.len() == 17 {
+            r.push(RawOption::new(
+                code::CLIENT_UUID,
+                uuid.to_cow().into_owned(),
+            ));
+        }
     }
 }
 
@@ -542,8 +548,9 @@ pub fn boot_ack(req: &Message<'_>, boot: &Boot, id: &ServerIdentity) -> Result<R
 
 /// Where to send the reply to `req`, which came from `src` on `port`
 /// (RFC 2131 §4.1): through the relay if `giaddr` is set; on port 67 to
-/// the broadcast address (a PXE client has no address yet; proxy offers
-/// carry none); on port 4011 back to the sender.
+/// `ciaddr` if the client has an address, else to the broadcast address (a
+/// PXE client has no address yet; proxy offers carry none); on port 4011
+/// back to the sender.
 pub fn reply_destination(req: &Message<'_>, port: Port, src: SocketAddrV4) -> SocketAddrV4 {
     let giaddr = req.giaddr();
     match port {

@@ -338,3 +338,22 @@ fn test_http_boot_clients_get_only_http_rules() {
     }]);
     assert_eq!(bad.validate(), Err(Error::HttpRuleWithoutUrl { index: 0 }));
 }
+
+/// Option 97 is echoed only at its defined size: a spoofed DISCOVER with a
+/// huge (split) 97 does not make us broadcast it back.
+#[test]
+fn test_oversized_uuid_is_not_echoed() {
+    let mut r = Repr::new(Op::Request);
+    r.push(RawOption::message_type(MessageType::Discover));
+    r.push(RawOption::u16(code::CLIENT_ARCH, 0));
+    r.push(RawOption::new(
+        code::VENDOR_CLASS_ID,
+        &b"PXEClient:Arch:00000:UNDI:002001"[..],
+    ));
+    r.push(RawOption::new(code::CLIENT_UUID, vec![0u8; 1000]));
+    let mut buf = vec![0u8; r.buffer_len()];
+    let n = r.emit(&mut buf).unwrap();
+    let reply = reply(Port::Dhcp, &buf[..n]);
+    assert!(reply.repr.get(code::CLIENT_UUID).is_none());
+    assert!(reply.repr.buffer_len() < 576, "{}", reply.repr.buffer_len());
+}

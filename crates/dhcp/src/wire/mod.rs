@@ -7,7 +7,9 @@
 //! header, the magic cookie, and every option in the options area and, when
 //! option 52 overloads them, in `file` and `sname` (RFC 2131 §4.1 order:
 //! options, then `file`, then `sname`). After that no accessor can panic or
-//! read out of bounds, and nothing is copied or allocated: an option's value
+//! read out of bounds, and nothing is copied or allocated (except by the
+//! typed accessors of an option a sender split into several instances,
+//! which join the pieces): an option's value
 //! is an [`OptionValue`], the ordered list of the borrowed fragments that
 //! RFC 3396 says to concatenate (almost always just one). Typed accessors
 //! ([`Message::message_type`], [`Message::client_arch`], ...) live in
@@ -474,7 +476,7 @@ impl<'a> Message<'a> {
         let mut it = self.raw_options();
         let first = it.by_ref().find(|o| o.code == code)?;
         let mut len = first.data.len();
-        let mut count = 1u16;
+        let mut count = 1usize;
         for o in it {
             if o.code == code {
                 len += o.data.len();
@@ -566,7 +568,7 @@ pub struct OptionValue<'a> {
     first: &'a [u8],
     offset: usize,
     len: usize,
-    count: u16,
+    count: usize,
 }
 
 impl<'a> OptionValue<'a> {
@@ -588,7 +590,7 @@ impl<'a> OptionValue<'a> {
     }
     /// Number of instances on the wire.
     pub fn instances(&self) -> usize {
-        usize::from(self.count)
+        self.count
     }
     /// The value as one slice, when it was sent as one instance.
     pub fn as_slice(&self) -> Option<&'a [u8]> {

@@ -4,8 +4,10 @@
 //! Every accessor on [`Message`] returns `Ok(None)` when the option is
 //! absent, `Ok(Some(..))` when it is well formed, and an [`Error`] naming
 //! the option code and offset when its length or content is wrong. None of
-//! them allocates, except the `Cow` ones when a sender split an option into
-//! several instances.
+//! them allocates for an option sent as one instance (as every client and
+//! server we captured sends them); for an option a sender split into several
+//! instances (RFC 3396), those that read more than a prefix join the pieces
+//! into a buffer.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -560,9 +562,9 @@ impl<'a> Message<'a> {
         match v.as_slice() {
             Some(s) => VendorClass::parse(s),
             None => {
-                // Split by RFC 3396: the interesting part is short, so read
-                // a prefix through a stack buffer.
-                let mut buf = [0u8; 64];
+                // Split by RFC 3396: read it whole (at most 255 bytes
+                // are looked at) through a stack buffer.
+                let mut buf = [0u8; 255];
                 let n = v.len().min(buf.len());
                 for (d, s) in buf.iter_mut().zip(v.bytes()) {
                     *d = s;
