@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use tracing::{error, info};
@@ -101,6 +102,46 @@ pub fn block_on(rt: Runtime<'_>, fut: impl Future<Output = Result<(), String>>) 
     }
 }
 
+/// At most `burst` warnings per `period`; the rest are counted and
+/// reported with the next one let through. A flood of garbage cannot fill
+/// the log.
+#[derive(Debug)]
+pub struct RateLimit {
+    period: Duration,
+    burst: u32,
+    window: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    /// A limiter that lets `burst` lines through per `period`.
+    pub fn new(period: Duration, burst: u32) -> Self {
+        RateLimit {
+            period,
+            burst,
+            window: Instant::now(),
+            used: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)`: log now, `n` were suppressed before; `None`: stay quiet.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        if now.duration_since(self.window) >= self.period {
+            self.window = now;
+            self.used = 0;
+        }
+        if self.used < self.burst {
+            self.used += 1;
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +168,17 @@ mod tests {
         assert_eq!(log_level(0, Some("warn".into())), "warn");
         assert_eq!(log_level(1, Some("warn".into())), "debug");
         assert_eq!(log_level(2, None), "trace");
+    }
+
+    #[test]
+    fn rate_limit_lets_a_burst_through_then_counts() {
+        let mut r = RateLimit::new(Duration::from_secs(10), 3);
+        let t = Instant::now();
+        assert_eq!(r.allow(t), Some(0));
+        assert_eq!(r.allow(t), Some(0));
+        assert_eq!(r.allow(t), Some(0));
+        assert_eq!(r.allow(t), None);
+        assert_eq!(r.allow(t), None);
+        assert_eq!(r.allow(t + Duration::from_secs(11)), Some(2));
     }
 }

@@ -30,50 +30,12 @@ struct Stats {
     malformed: u64,
 }
 
-/// At most `burst` warnings per `period`; the rest are counted and
-/// reported with the next one let through. A flood of garbage cannot fill
-/// the log.
-struct RateLimit {
-    period: Duration,
-    burst: u32,
-    window: Instant,
-    used: u32,
-    suppressed: u64,
-}
-
-impl RateLimit {
-    fn new(period: Duration, burst: u32) -> Self {
-        RateLimit {
-            period,
-            burst,
-            window: Instant::now(),
-            used: 0,
-            suppressed: 0,
-        }
-    }
-
-    /// `Some(n)`: log now, `n` were suppressed before; `None`: stay quiet.
-    fn allow(&mut self, now: Instant) -> Option<u64> {
-        if now.duration_since(self.window) >= self.period {
-            self.window = now;
-            self.used = 0;
-        }
-        if self.used < self.burst {
-            self.used += 1;
-            Some(std::mem::take(&mut self.suppressed))
-        } else {
-            self.suppressed += 1;
-            None
-        }
-    }
-}
-
 struct Server {
     proxy: ProxyServer,
     iface: net::Interface,
     leasing: Option<(Leasing, Pool)>,
     stats: Stats,
-    malformed_log: RateLimit,
+    malformed_log: netboot_daemon::RateLimit,
 }
 
 fn hw(c: &[u8]) -> String {
@@ -458,7 +420,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         iface,
         leasing,
         stats: Stats::default(),
-        malformed_log: RateLimit::new(Duration::from_secs(10), 10),
+        malformed_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),
     };
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
@@ -518,17 +480,5 @@ mod tests {
         assert!(e.contains("not inside eth0's network 10.0.0.0/24"), "{e}");
         let e = check_range((ip(1), ip(20)), &iface).unwrap_err();
         assert!(e.contains("own address"), "{e}");
-    }
-
-    #[test]
-    fn rate_limit_lets_a_burst_through_then_counts() {
-        let mut r = RateLimit::new(Duration::from_secs(10), 3);
-        let t = Instant::now();
-        assert_eq!(r.allow(t), Some(0));
-        assert_eq!(r.allow(t), Some(0));
-        assert_eq!(r.allow(t), Some(0));
-        assert_eq!(r.allow(t), None);
-        assert_eq!(r.allow(t), None);
-        assert_eq!(r.allow(t + Duration::from_secs(11)), Some(2));
     }
 }
