@@ -86,9 +86,9 @@ fuzz_target!(|input: Input| {
     };
     let cfg = SessionConfig::default();
     let depth = cfg.queue_depth as usize;
-    let mut s = TargetSession::new(&login, Arc::new(TargetConfig::default()), cfg);
-    let digests = s.params().digests();
     let mut now = Instant::now();
+    let mut s = TargetSession::new(&login, Arc::new(TargetConfig::default()), cfg, now);
+    let digests = s.params().digests();
     let mut cmd_sn: u32 = 10;
     let mut r2ts: Vec<(u32, u32, u32, u32)> = Vec::new(); // itt, ttt, offset, len
     let mut pending: Vec<u64> = Vec::new();

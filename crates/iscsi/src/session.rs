@@ -172,7 +172,7 @@ pub struct TargetSession {
     out: VecDeque<Pdu>,
     events: VecDeque<Event>,
     text: TextResponder,
-    last_rx: Option<Instant>,
+    last_rx: Instant,
     ping: Option<(u32, Instant)>,
     closing: bool,
     closed: bool,
@@ -184,8 +184,16 @@ fn sn_lt(a: u32, b: u32) -> bool {
 }
 
 impl TargetSession {
-    /// Starts the full feature phase after a successful login.
-    pub fn new(login: &LoginResult, target: Arc<TargetConfig>, cfg: SessionConfig) -> Self {
+    /// Starts the full feature phase after a successful login, at `now`:
+    /// a connection that sends nothing from then on is pinged after
+    /// [`SessionConfig::nop_interval`] and given up after
+    /// [`SessionConfig::nop_timeout`] more.
+    pub fn new(
+        login: &LoginResult,
+        target: Arc<TargetConfig>,
+        cfg: SessionConfig,
+        now: Instant,
+    ) -> Self {
         let exp_cmd_sn = login.cmd_sn;
         TargetSession {
             max_cmd_sn: exp_cmd_sn.wrapping_add(cfg.queue_depth.max(1) - 1),
@@ -204,7 +212,7 @@ impl TargetSession {
             out: VecDeque::new(),
             events: VecDeque::new(),
             text: TextResponder::default(),
-            last_rx: None,
+            last_rx: now,
             ping: None,
             closing: false,
             closed: false,
@@ -264,7 +272,7 @@ impl TargetSession {
     /// Feeds one PDU from the initiator. An `Err` is fatal for the
     /// connection (ERL 0): close it.
     pub fn handle_pdu(&mut self, now: Instant, pdu: Pdu) -> Result<(), Error> {
-        self.last_rx = Some(now);
+        self.last_rx = self.last_rx.max(now);
         if self.closed {
             return Ok(());
         }
@@ -357,9 +365,12 @@ impl TargetSession {
             }
         }
         let cdb = cdb.freeze();
-        if c.expected_data_transfer_length > self.cfg.max_transfer {
-            // INVALID FIELD IN CDB: the transfer is larger than the block
-            // limits VPD page allows.
+        if c.write && c.expected_data_transfer_length > self.cfg.max_transfer {
+            // INVALID FIELD IN CDB: the write would have more data
+            // solicited than the block limits VPD page allows. A read's
+            // EDTL only caps the data sent (a READ of one block with EDTL
+            // 0xFFFFFFFF gets its block and an underflow residual, RFC 7143
+            // §11.4.5.2); its size is the SCSI layer's to check.
             return self.respond_sense(c.itt, &sense_invalid_field_in_cdb(), 0);
         }
         if c.write && c.read {
@@ -864,7 +875,7 @@ impl TargetSession {
         }
         match self.ping {
             Some((_, sent)) => Some(sent + self.cfg.nop_timeout),
-            None => self.last_rx.map(|t| t + self.cfg.nop_interval),
+            None => Some(self.last_rx + self.cfg.nop_interval),
         }
     }
 
@@ -880,8 +891,7 @@ impl TargetSession {
             }
             return Ok(());
         }
-        let last = *self.last_rx.get_or_insert(now);
-        if now >= last + self.cfg.nop_interval {
+        if now >= self.last_rx + self.cfg.nop_interval {
             let ttt = self.next_ttt;
             self.next_ttt = match self.next_ttt.wrapping_add(1) {
                 RESERVED_TAG => 1,
@@ -899,6 +909,11 @@ impl TargetSession {
             self.ping = Some((ttt, now));
         }
         Ok(())
+    }
+
+    /// When the NOP-In ping now waiting for its answer was sent, if one is.
+    pub fn ping_sent(&self) -> Option<Instant> {
+        self.ping.map(|(_, sent)| sent)
     }
 
     /// Tasks in the session (collecting data or executing).

@@ -167,6 +167,25 @@ impl TargetLogin {
         }
     }
 
+    /// Refuses the login that Login Request `pdu` belongs to with `status`,
+    /// for a reason of the caller's: 0x0302 Out of resources when its
+    /// session table is full, 0x0301 Service unavailable while it shuts
+    /// down. Send the returned response instead of calling
+    /// [`handle`](Self::handle); the state becomes [`LoginState::Failed`].
+    pub fn refuse_request(&mut self, pdu: &Pdu, status: LoginStatus) -> Pdu {
+        let (isid, tsih) = match pdu.header {
+            Bhs::LoginRequest(r) => (r.isid, r.tsih),
+            _ => (Isid::default(), 0),
+        };
+        if self.first.is_none() {
+            if let Bhs::LoginRequest(r) = pdu.header {
+                self.stat_sn = r.exp_stat_sn;
+                self.exp_cmd_sn = r.cmd_sn;
+            }
+        }
+        self.refuse(status, pdu.header.itt(), isid, tsih)
+    }
+
     fn refuse(&mut self, status: LoginStatus, itt: u32, isid: Isid, tsih: u16) -> Pdu {
         self.state = LoginState::Failed(status);
         let resp = LoginResponse {

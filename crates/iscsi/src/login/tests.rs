@@ -773,3 +773,26 @@ fn test_open_iscsi_style_login() {
     assert_eq!(params.initiator_max_recv_data_segment_length, 262_144);
     assert_eq!(params.initiator_alias.as_deref(), Some("pc"));
 }
+
+/// A caller with no room left refuses the first request with 0x0302: the
+/// initiator sees "out of resources", with the ITT and ISID it sent.
+#[test]
+fn caller_refuses_a_login_out_of_resources() {
+    let mut t = TargetLogin::new(Arc::new(config(None, None)), 0x1234);
+    let mut i = InitiatorLogin::new(alice());
+    let req = wire(&i.start());
+    let resp = t.refuse_request(&req, LoginStatus::OUT_OF_RESOURCES);
+    assert_eq!(t.state(), LoginState::Failed(LoginStatus::OUT_OF_RESOURCES));
+    let (Bhs::LoginResponse(r), Bhs::LoginRequest(q)) = (resp.header, req.header) else {
+        panic!("{:?}", resp.header)
+    };
+    assert_eq!((r.itt, r.isid, r.transit), (q.itt, q.isid, false));
+    assert_eq!(r.stat_sn, q.exp_stat_sn);
+    match i.handle(&wire(&resp)) {
+        Err(Error::LoginRefused(s)) => assert_eq!(s, LoginStatus::OUT_OF_RESOURCES),
+        other => panic!("{other:?}"),
+    }
+    // Whatever comes next is refused as well.
+    let again = t.handle(&req);
+    assert!(matches!(again.header, Bhs::LoginResponse(r) if !r.status.is_success()));
+}

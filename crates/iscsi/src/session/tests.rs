@@ -14,7 +14,11 @@ fn login(params: SessionParams) -> LoginResult {
 }
 
 fn session(params: SessionParams, cfg: SessionConfig) -> TargetSession {
-    TargetSession::new(&login(params), Arc::new(TargetConfig::default()), cfg)
+    session_at(params, cfg, Instant::now())
+}
+
+fn session_at(params: SessionParams, cfg: SessionConfig, now: Instant) -> TargetSession {
+    TargetSession::new(&login(params), Arc::new(TargetConfig::default()), cfg, now)
 }
 
 fn cmd(itt: u32, cmd_sn: u32, read: bool, write: bool, edtl: u32, op: u8) -> ScsiCommand {
@@ -44,6 +48,17 @@ fn execute_id(s: &mut TargetSession) -> (u64, Bytes) {
         Some(Event::Execute { id, data_out, .. }) => (id, data_out),
         other => panic!("expected Execute, got {other:?}"),
     }
+}
+
+/// Completes read `id` with `data` and GOOD status.
+fn complete_read(s: &mut TargetSession, id: u64, data: Vec<u8>) {
+    s.complete(
+        id,
+        Completion {
+            data_in: Bytes::from(data),
+            ..Completion::default()
+        },
+    );
 }
 
 #[test]
@@ -358,6 +373,33 @@ fn oversized_transfer_refused_before_any_data() {
     assert_eq!(pdus[0].data[2 + 12], 0x24);
 }
 
+/// A read's Expected Data Transfer Length is only an upper bound: EDTL
+/// 0xFFFFFFFF gets the data the command produced and the difference as an
+/// underflow residual, not INVALID FIELD IN CDB.
+#[test]
+fn a_read_with_the_largest_edtl_gets_its_data_and_an_underflow() {
+    let now = Instant::now();
+    let mut s = session(SessionParams::default(), SessionConfig::default());
+    s.handle_pdu(now, Pdu::new(cmd(1, 10, true, false, u32::MAX, 0x88)))
+        .unwrap();
+    let Some(Event::Execute { id, read_len, .. }) = s.poll_event() else {
+        panic!("not executed")
+    };
+    assert_eq!(read_len, u32::MAX);
+    complete_read(&mut s, id, vec![7u8; 512]);
+    let pdus = drain(&mut s);
+    let data: usize = pdus.iter().map(|p| p.data.len()).sum();
+    assert_eq!(data, 512);
+    let last = pdus.last().unwrap();
+    let (underflow, residual) = match last.header {
+        Bhs::DataIn(d) => (d.underflow, d.residual_count),
+        Bhs::ScsiResponse(r) => (r.underflow, r.residual_count),
+        _ => panic!("{:?}", last.header),
+    };
+    assert!(underflow);
+    assert_eq!(residual, u32::MAX - 512);
+}
+
 #[test]
 fn r2t_budget_bounds_solicited_data() {
     let now = Instant::now();
@@ -434,13 +476,7 @@ fn abort_task_semantics() {
     let (id, _) = execute_id(&mut s);
     s.handle_pdu(now, abort(50, 1, 11)).unwrap();
     assert!(drain(&mut s).is_empty(), "deferred until the command ends");
-    s.complete(
-        id,
-        Completion {
-            data_in: Bytes::from(vec![0u8; 512]),
-            ..Completion::default()
-        },
-    );
+    complete_read(&mut s, id, vec![0u8; 512]);
     let pdus = drain(&mut s);
     assert!(matches!(pdus[0].header, Bhs::DataIn(d) if d.itt == 1));
     let Bhs::TaskMgmtResponse(t) = pdus[1].header else {
@@ -487,13 +523,14 @@ fn abort_task_semantics() {
 #[test]
 fn nop_out_is_answered_and_idle_connections_are_pinged() {
     let t0 = Instant::now();
-    let mut s = session(
+    let mut s = session_at(
         SessionParams::default(),
         SessionConfig {
             nop_interval: Duration::from_secs(5),
             nop_timeout: Duration::from_secs(5),
             ..SessionConfig::default()
         },
+        t0,
     );
     s.handle_pdu(
         t0,
@@ -540,6 +577,27 @@ fn nop_out_is_answered_and_idle_connections_are_pinged() {
     // Unanswered: the initiator is gone.
     let dead = s.poll_timeout().unwrap();
     assert!(s.handle_timeout(dead).is_err());
+}
+
+/// A session that sends nothing at all after its login (an attacker
+/// holding a session slot) is pinged and then given up, like any other.
+#[test]
+fn a_session_silent_from_its_login_is_pinged_and_closed() {
+    let t0 = Instant::now();
+    let cfg = SessionConfig {
+        nop_interval: Duration::from_secs(2),
+        nop_timeout: Duration::from_secs(3),
+        ..SessionConfig::default()
+    };
+    let mut s = session_at(SessionParams::default(), cfg, t0);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+    assert_eq!(s.ping_sent(), None);
+    s.handle_timeout(t0 + Duration::from_secs(2)).unwrap();
+    let pdus = drain(&mut s);
+    assert!(matches!(pdus[..], [Pdu { header: Bhs::NopIn(n), .. }] if n.itt == RESERVED_TAG));
+    assert_eq!(s.ping_sent(), Some(t0 + Duration::from_secs(2)));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    assert!(s.handle_timeout(t0 + Duration::from_secs(5)).is_err());
 }
 
 #[test]
