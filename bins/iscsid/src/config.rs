@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
@@ -10,24 +11,40 @@ use serde::Deserialize;
 /// Linux and Windows initiators.
 ///
 /// One target from the command line (`--target IQN --disk PATH`, the disk is
-/// LUN 0), or any number from a TOML file (`--config`):
+/// LUN 0), or any number from a TOML file (`--config`, example below).
 ///
-/// ```toml
-/// listen = ["0.0.0.0:3260"]
-/// [[target]]
-/// name = "iqn.2026-11.org.example:pc1"
-/// chap = "user:secret"                 # optional
-/// mutual_chap = "target:othersecret"   # optional
-/// allow_initiators = ["iqn.2026-11.org.example:pc1"]  # optional
-/// [[target.lun]]
-/// id = 0
-/// disk = "/srv/images/pc1.img"
-/// size = "20G"         # create a sparse image if missing
-/// block_size = 512
-/// read_only = false
-/// ```
+/// Hostile clients are bounded: each address may have a few connections
+/// that have not logged in yet (`--max-logins-per-address`), a connection
+/// must send its first PDU within 5 s and finish its login within
+/// `--login-timeout`, idle sessions are pinged (NOP-In) and closed when a
+/// ping goes unanswered. When all `--max-sessions` are taken, a login from
+/// an address with few sessions takes the place of a session whose ping is
+/// unanswered or of the address holding the most; otherwise it is refused
+/// with status 0x0302 (out of resources).
+/// The TOML example of the long `--help`, as lines that paste into a file.
+pub const TOML_EXAMPLE: &str = r#"Example configuration file (every key is optional but name and disk):
+
+  listen = ["0.0.0.0:3260"]
+  max_sessions = 256
+  max_logins_per_address = 8
+  login_timeout = 15        # seconds
+  nop_interval = 10         # seconds idle before a NOP-In ping
+  nop_timeout = 20          # seconds a ping may go unanswered
+  [[target]]
+  name = "iqn.2026-11.org.example:pc1"
+  chap = "user:secret"                 # optional
+  mutual_chap = "target:othersecret"   # optional
+  allow_initiators = ["iqn.2026-11.org.example:pc1"]  # optional
+  [[target.lun]]
+  id = 0
+  disk = "/srv/images/pc1.img"
+  size = "20G"         # create a sparse image if missing
+  block_size = 512
+  read_only = false
+"#;
+
 #[derive(Debug, Parser)]
-#[command(name = "iscsid", version, about, long_about)]
+#[command(name = "iscsid", version, about, long_about, after_long_help = TOML_EXAMPLE)]
 pub struct Cli {
     /// Address to listen on (repeatable). Default: `[::]:3260` and `0.0.0.0:3260`.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -56,9 +73,22 @@ pub struct Cli {
     /// Initiator allowed to log in (repeatable; default: everyone).
     #[arg(long, value_name = "IQN")]
     allow_initiator: Vec<String>,
-    /// Most sessions at once.
+    /// Most sessions (logged in or logging in) at once. Default: 256.
     #[arg(long, value_name = "N")]
     max_sessions: Option<usize>,
+    /// Most connections per client address that have not logged in yet
+    /// (more are closed at once). Default: 8.
+    #[arg(long, value_name = "N")]
+    max_logins_per_address: Option<usize>,
+    /// Seconds a connection has to log in. Default: 15.
+    #[arg(long, value_name = "SECS")]
+    login_timeout: Option<u64>,
+    /// Seconds a session may be idle before it is pinged with a NOP-In. Default: 10.
+    #[arg(long, value_name = "SECS")]
+    nop_interval: Option<u64>,
+    /// Seconds a NOP-In ping may go unanswered before the session is closed. Default: 20.
+    #[arg(long, value_name = "SECS")]
+    nop_timeout: Option<u64>,
     /// Bypass the page cache (O_DIRECT) for the disks.
     #[arg(long)]
     direct: bool,
@@ -78,6 +108,10 @@ pub struct Cli {
 struct FileConfig {
     listen: Option<Vec<SocketAddr>>,
     max_sessions: Option<usize>,
+    max_logins_per_address: Option<usize>,
+    login_timeout: Option<u64>,
+    nop_interval: Option<u64>,
+    nop_timeout: Option<u64>,
     log_level: Option<String>,
     direct: Option<bool>,
     discovery_chap: Option<String>,
@@ -180,6 +214,10 @@ pub struct TargetConf {
 pub struct Config {
     pub listen: Vec<SocketAddr>,
     pub max_sessions: usize,
+    pub max_logins_per_address: usize,
+    pub login_timeout: Duration,
+    pub nop_interval: Duration,
+    pub nop_timeout: Duration,
     pub direct: bool,
     pub log_level: String,
     pub discovery_chap: Option<Chap>,
@@ -194,6 +232,24 @@ fn check_block_size(bs: u32) -> Result<u32, String> {
     }
 }
 
+/// A LUN's size, when given, is a whole number of its blocks.
+fn check_size(size: Option<u64>, bs: u32, what: &str) -> Result<Option<u64>, String> {
+    match size {
+        Some(n) if n % u64::from(bs) != 0 => Err(format!(
+            "{what} {n}: not a multiple of the block size {bs} (e.g. 64M, 20G)"
+        )),
+        s => Ok(s),
+    }
+}
+
+/// A time-out in whole seconds, 1 to 3600.
+fn seconds(v: Option<u64>, default: u64, what: &str) -> Result<Duration, String> {
+    match v.unwrap_or(default) {
+        n @ 1..=3600 => Ok(Duration::from_secs(n)),
+        n => Err(format!("{what} {n}: must be 1 to 3600 seconds")),
+    }
+}
+
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, String> {
         let file: FileConfig = netboot_daemon::read_config(cli.config.as_deref())?;
@@ -201,12 +257,17 @@ impl Config {
         for t in file.target {
             let mut luns = Vec::new();
             for l in t.lun {
+                if luns.iter().any(|o: &LunConfig| o.id == l.id) {
+                    return Err(format!("target {}: LUN {} configured twice", t.name, l.id));
+                }
+                let block_size = check_block_size(l.block_size.unwrap_or(512))?;
+                let size = l.size.as_deref().map(parse_size).transpose()?;
                 luns.push(LunConfig {
                     id: l.id,
                     disk: l.disk,
-                    size: l.size.as_deref().map(parse_size).transpose()?,
+                    size: check_size(size, block_size, "size")?,
                     read_only: l.read_only,
-                    block_size: check_block_size(l.block_size.unwrap_or(512))?,
+                    block_size,
                 });
             }
             if luns.is_empty() {
@@ -247,7 +308,11 @@ impl Config {
                 luns: vec![LunConfig {
                     id: 0,
                     disk: disk.clone(),
-                    size: cli.size.as_deref().map(parse_size).transpose()?,
+                    size: check_size(
+                        cli.size.as_deref().map(parse_size).transpose()?,
+                        check_block_size(cli.block_size)?,
+                        "--size",
+                    )?,
                     read_only: cli.read_only,
                     block_size: check_block_size(cli.block_size)?,
                 }],
@@ -289,6 +354,18 @@ impl Config {
         Ok(Config {
             listen,
             max_sessions: cli.max_sessions.or(file.max_sessions).unwrap_or(256).max(1),
+            max_logins_per_address: cli
+                .max_logins_per_address
+                .or(file.max_logins_per_address)
+                .unwrap_or(8)
+                .max(1),
+            login_timeout: seconds(
+                cli.login_timeout.or(file.login_timeout),
+                15,
+                "login timeout",
+            )?,
+            nop_interval: seconds(cli.nop_interval.or(file.nop_interval), 10, "NOP interval")?,
+            nop_timeout: seconds(cli.nop_timeout.or(file.nop_timeout), 20, "NOP timeout")?,
             direct: cli.direct || file.direct.unwrap_or(false),
             log_level,
             discovery_chap: file
@@ -380,5 +457,56 @@ disk = "/tmp/c.img"
         assert_eq!(c.listen, vec!["127.0.0.1:3260".parse().unwrap()]);
         std::fs::write(&f, "[[target]]\nname = \"iqn.a:b\"\n").unwrap();
         assert!(load(&["--config", f.to_str().unwrap()]).is_err(), "no LUN");
+        std::fs::write(
+            &f,
+            "[[target]]\nname = \"iqn.a:b\"\n[[target.lun]]\nid = 0\ndisk = \"/a\"\n\
+             [[target.lun]]\nid = 0\ndisk = \"/b\"\n",
+        )
+        .unwrap();
+        let e = load(&["--config", f.to_str().unwrap()]).unwrap_err();
+        assert_eq!(e, "target iqn.a:b: LUN 0 configured twice");
+    }
+
+    #[test]
+    fn sizes_are_whole_blocks_and_time_outs_in_range() {
+        let base = ["--target", "iqn.x:y", "--disk", "/x", "--size"];
+        let e = load(&[&base[..], &["1000"]].concat()).unwrap_err();
+        assert!(
+            e.contains("--size 1000: not a multiple of the block size 512"),
+            "{e}"
+        );
+        let e = load(&[&base[..], &["6K", "--block-size", "4096"]].concat()).unwrap_err();
+        assert!(e.contains("not a multiple of the block size 4096"), "{e}");
+        assert!(load(&[&base[..], &["1024"]].concat()).is_ok());
+        let e = load(&[&base[..], &["1M", "--nop-timeout", "0"]].concat()).unwrap_err();
+        assert_eq!(e, "NOP timeout 0: must be 1 to 3600 seconds");
+        let c = load(&[&base[..], &["1M", "--login-timeout", "3"]].concat()).unwrap();
+        assert_eq!(c.login_timeout, Duration::from_secs(3));
+        assert_eq!(c.nop_interval, Duration::from_secs(10));
+        assert_eq!(c.max_logins_per_address, 8);
+    }
+
+    /// The example of the long help, pasted into a file (indentation
+    /// removed), is a valid configuration.
+    #[test]
+    fn the_help_example_pastes_into_a_file() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        let start = help
+            .find("Example configuration file")
+            .expect("example in --help");
+        let toml: String = help[start..]
+            .lines()
+            .skip(1)
+            .filter(|l| l.starts_with("  "))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        assert!(toml.contains("[[target.lun]]\nid = 0\n"), "{toml}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("iscsid.toml");
+        std::fs::write(&f, &toml).unwrap();
+        let c = load(&["--config", f.to_str().unwrap()]).unwrap();
+        assert_eq!(c.targets[0].luns[0].size, Some(20 << 30));
+        assert_eq!(c.nop_timeout, Duration::from_secs(20));
     }
 }

@@ -28,6 +28,14 @@ impl Luns {
         let target = Target::new();
         let mut disks = Vec::new();
         for l in &t.luns {
+            if l.size.is_none() && !l.disk.exists() {
+                return Err(format!(
+                    "LUN {} ({}): no such file; to create a sparse image give its size \
+                     (--size 20G, or size = \"20G\" in the [[target.lun]])",
+                    l.id,
+                    l.disk.display()
+                ));
+            }
             let disk = FileDisk::open(
                 &l.disk,
                 &OpenOptions {

@@ -5,6 +5,7 @@
 //! this binary parses the configuration, opens the disks, accepts
 //! connections and moves PDUs, commands and completions between them.
 
+mod admission;
 mod config;
 mod luns;
 mod server;

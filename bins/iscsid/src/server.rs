@@ -4,27 +4,30 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use netboot_iscsi::codec::PduDecoder;
+use netboot_iscsi::login::LoginStatus;
 use netboot_iscsi::login::{
     chap::ChallengeHistory, Credentials, LoginState, Portal, TargetConfig, TargetEntry, TargetLogin,
 };
 use netboot_iscsi::negotiate::{Preferences, SessionType};
 use netboot_iscsi::session::{Completion, Event, SessionConfig, TargetSession};
+use netboot_iscsi::wire::Bhs;
 use netboot_iscsi::wire::Digests;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+use crate::admission::{Admission, Displaced, Limits, Ticket};
 use crate::config::{Chap, Config};
 use crate::luns::{Luns, Nexus};
 
-/// Time a connection may take to log in.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// Time a new connection has to send its first PDU.
+const FIRST_PDU_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time in-flight commands get to finish on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -33,9 +36,32 @@ struct Shared {
     luns: HashMap<String, Arc<Luns>>,
     history: Arc<ChallengeHistory>,
     tsih: AtomicU16,
-    sessions: Arc<Semaphore>,
-    max_sessions: usize,
+    admission: Arc<Admission>,
+    login_timeout: Duration,
+    session: SessionConfig,
+    /// Held by every connection task: its count is the number of them.
+    alive: Arc<()>,
+    /// Refusals and evictions: a flood of them is summarised.
+    refusals: Mutex<netboot_daemon::RateLimit>,
     shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Logs a refusal or an eviction, at most 10 lines per 10 s.
+    fn log_refusal(&self, peer: SocketAddr, what: &str) {
+        let allowed = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .allow(std::time::Instant::now());
+        if let Some(suppressed) = allowed {
+            if suppressed > 0 {
+                warn!(%peer, suppressed, "{what} ({suppressed} more like it not logged)");
+            } else {
+                warn!(%peer, "{what}");
+            }
+        }
+    }
 }
 
 fn credentials(c: &Chap) -> Credentials {
@@ -101,8 +127,19 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         luns,
         history: Arc::new(ChallengeHistory::default()),
         tsih: AtomicU16::new(1),
-        sessions: Arc::new(Semaphore::new(cfg.max_sessions)),
-        max_sessions: cfg.max_sessions,
+        admission: Admission::new(Limits {
+            max_sessions: cfg.max_sessions,
+            max_pending: (4 * cfg.max_sessions).max(64),
+            max_per_address: cfg.max_logins_per_address,
+        }),
+        login_timeout: cfg.login_timeout,
+        session: SessionConfig {
+            nop_interval: cfg.nop_interval,
+            nop_timeout: cfg.nop_timeout,
+            ..SessionConfig::default()
+        },
+        alive: Arc::new(()),
+        refusals: Mutex::new(netboot_daemon::RateLimit::new(Duration::from_secs(10), 10)),
         shutdown: stop_rx,
     });
     let mut accepts = tokio::task::JoinSet::new();
@@ -113,12 +150,13 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     info!("shutting down: finishing in-flight commands");
     accepts.abort_all();
     let _ = stop_tx.send(true);
-    let all = shared.max_sessions as u32;
-    if tokio::time::timeout(SHUTDOWN_GRACE, shared.sessions.acquire_many(all))
-        .await
-        .is_err()
-    {
-        warn!("sessions still open after {SHUTDOWN_GRACE:?}");
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while Arc::strong_count(&shared.alive) > 1 {
+        if tokio::time::Instant::now() >= deadline {
+            warn!("sessions still open after {SHUTDOWN_GRACE:?}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for l in shared.luns.values() {
         if let Err(e) = l.flush() {
@@ -152,27 +190,48 @@ async fn shutdown_signal() {
 }
 
 async fn accept_loop(l: TcpListener, shared: Arc<Shared>) {
+    let mut accept_errors = netboot_daemon::RateLimit::new(Duration::from_secs(10), 3);
     loop {
         let (stream, peer) = match l.accept().await {
             Ok(x) => x,
             Err(e) => {
-                warn!("accept: {e}");
+                // Out of file descriptors, typically: wait for some to close.
+                if let Some(suppressed) = accept_errors.allow(std::time::Instant::now()) {
+                    warn!(suppressed, "accept: {e}");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let Ok(permit) = shared.sessions.clone().try_acquire_owned() else {
-            warn!(%peer, "refused: {} sessions open", shared.max_sessions);
-            drop(stream);
-            continue;
+        let ticket = match shared
+            .admission
+            .connect(peer.ip(), std::time::Instant::now())
+        {
+            Ok((t, displaced)) => {
+                if let Some(d) = displaced {
+                    shared.log_refusal(
+                        peer,
+                        &format!(
+                            "too many connections not logged in: closing the oldest, from {d}"
+                        ),
+                    );
+                }
+                t
+            }
+            Err(e) => {
+                shared.log_refusal(peer, &format!("connection refused: {e}"));
+                drop(stream);
+                continue;
+            }
         };
         let shared = shared.clone();
+        let alive = shared.alive.clone();
         tokio::spawn(async move {
-            match connection(stream, peer, &shared).await {
+            match connection(stream, peer, &shared, ticket).await {
                 Ok(()) => debug!(%peer, "connection closed"),
                 Err(e) => info!(%peer, "connection ended: {e}"),
             }
-            drop(permit);
+            drop(alive);
         });
     }
 }
@@ -201,7 +260,9 @@ async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
+    ticket: Ticket,
 ) -> Result<(), String> {
+    let slot = ticket.slot().clone();
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().map_err(|e| e.to_string())?;
     // SendTargets answers with the address this connection came in on.
@@ -223,30 +284,74 @@ async fn connection(
     let mut rbuf = BytesMut::with_capacity(64 * 1024);
     let mut wbuf = BytesMut::with_capacity(64 * 1024);
     let login_phase = async {
+        let mut first = true;
         loop {
-            let Some(pdu) = read_pdu(&mut stream, &mut rbuf, &mut dec).await? else {
-                return Err("closed during login".to_string());
+            let read = read_pdu(&mut stream, &mut rbuf, &mut dec);
+            let pdu = if first {
+                // Bare connections do not stay long.
+                match tokio::time::timeout(FIRST_PDU_TIMEOUT, read).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(LoginEnd::Quiet("no PDU within the first 5 s".into())),
+                }
+            } else {
+                read.await?
             };
-            let resp = login.handle(&pdu);
+            let Some(pdu) = pdu else {
+                return Err(LoginEnd::Quiet("closed during login".into()));
+            };
+            let resp = if first && matches!(pdu.header, Bhs::LoginRequest(_)) {
+                first = false;
+                match shared
+                    .admission
+                    .begin_login(&ticket, std::time::Instant::now())
+                {
+                    Ok(Displaced::Nobody) => login.handle(&pdu),
+                    Ok(d) => {
+                        shared.log_refusal(peer, &format!("all sessions taken: {d:?} makes room"));
+                        login.handle(&pdu)
+                    }
+                    Err(e) => {
+                        shared.log_refusal(peer, &format!("login refused: {e}"));
+                        login.refuse_request(&pdu, LoginStatus::OUT_OF_RESOURCES)
+                    }
+                }
+            } else {
+                first = false;
+                login.handle(&pdu)
+            };
             wbuf.clear();
             resp.emit(&mut wbuf, Digests::default())
                 .map_err(|e| e.to_string())?;
             stream.write_all(&wbuf).await.map_err(|e| e.to_string())?;
+            // Sent: the full feature phase must not send it again.
+            wbuf.clear();
             match login.state() {
                 LoginState::FullFeature => return Ok(()),
+                LoginState::Failed(status) if status == LoginStatus::OUT_OF_RESOURCES => {
+                    return Err(LoginEnd::Quiet("out of resources".into()));
+                }
                 LoginState::Failed(status) => {
-                    return Err(format!("login refused with status {status:?}"));
+                    return Err(LoginEnd::Warn(format!(
+                        "login refused with status {status}"
+                    )));
                 }
                 LoginState::InProgress => {}
             }
         }
     };
-    match tokio::time::timeout(LOGIN_TIMEOUT, login_phase).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
+    let login_phase = async {
+        tokio::select! {
+            r = login_phase => r,
+            _ = slot.evicted() => Err(LoginEnd::Quiet("evicted to make room".into())),
+        }
+    };
+    match tokio::time::timeout(shared.login_timeout, login_phase).await {
+        Ok(Ok(())) => ticket.logged_in(),
+        Ok(Err(LoginEnd::Warn(e))) => {
             warn!(%peer, "{e}");
             return Ok(());
         }
+        Ok(Err(LoginEnd::Quiet(e))) => return Err(e),
         Err(_) => return Err("login timed out".into()),
     }
     let result = login.result().ok_or("login finished without a result")?;
@@ -283,7 +388,12 @@ async fn connection(
         format!("{},i,0x{}", initiator, hex(&result.isid.0)),
         format!("{},t,0x{:04x}", target_name, config.portal_group_tag),
     ));
-    let mut session = TargetSession::new(&result, config.clone(), SessionConfig::default());
+    let mut session = TargetSession::new(
+        &result,
+        config.clone(),
+        shared.session.clone(),
+        std::time::Instant::now(),
+    );
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Completion)>();
     let ffp = async {
         let (mut rd, mut wr) = stream.into_split();
@@ -346,6 +456,7 @@ async fn connection(
             if stopping && session.tasks() == 0 {
                 return Ok(());
             }
+            slot.set_ping(session.ping_sent());
             let deadline = session.poll_timeout();
             tokio::select! {
                 r = rd.read_buf(&mut rbuf), if !stopping => {
@@ -379,6 +490,10 @@ async fn connection(
                     }
                 }
                 _ = shutdown.wait_for(|s| *s), if !stopping => stopping = true,
+                _ = slot.evicted(), if !stopping => {
+                    info!(%peer, initiator, "closing the session to make room for another");
+                    stopping = true;
+                }
             }
         }
     };
@@ -388,6 +503,20 @@ async fn connection(
         l.nexus_lost(&nexus);
     }
     outcome
+}
+
+/// How a login ended without reaching full feature phase.
+enum LoginEnd {
+    /// A refusal worth a warning (wrong credentials, a bad request).
+    Warn(String),
+    /// A close, a time-out, a refusal already logged (rate-limited).
+    Quiet(String),
+}
+
+impl From<String> for LoginEnd {
+    fn from(e: String) -> Self {
+        LoginEnd::Quiet(e)
+    }
 }
 
 /// Data segments at least this long are written from their own buffer.

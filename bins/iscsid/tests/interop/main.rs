@@ -2,6 +2,7 @@
 //! iscsi-readcapacity16, iscsi-swp) and qemu-io/qemu-img over libiscsi.
 //! Peers are required: a missing one fails the test.
 
+mod raw;
 mod sanboot;
 
 use std::io::{BufRead, BufReader};
@@ -348,6 +349,18 @@ fn ipxe_leaves_the_ibft_of_the_fixture() {
     assert_eq!(table, fixture, "iPXE's table differs from the fixture");
 }
 
+/// A normal initiator still gets in, and the daemon's memory grew by less
+/// than 256 MiB since `rss_before`.
+fn still_serves_in_bounded_memory(t: &Iscsid, rss_before: u64) {
+    let o = run(Command::new("iscsi-inq").arg(t.url(0)));
+    assert!(o.status.success(), "{}", text(&o));
+    let rss_after = rss_kib(t.daemon.pid());
+    assert!(
+        rss_after < rss_before + 256 * 1024,
+        "memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
@@ -446,7 +459,9 @@ fn hostile_and_many_sessions() {
     need("iscsi-inq");
     need("qemu-io");
     use std::io::{Read, Write};
-    let t = Iscsid::start(&[]);
+    // 64 initiators on one host logging in at the same moment: more than
+    // the default of 8 logins in progress per address.
+    let t = Iscsid::start(&["--max-logins-per-address", "64"]);
     let rss_before = rss_kib(t.daemon.pid());
     // A login request that announces a 16 MiB data segment: refused
     // before anything is allocated, the connection is closed.
@@ -458,10 +473,10 @@ fn hostile_and_many_sessions() {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 64];
     assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "connection not closed");
-    // 64 connections that send half a header and stall.
+    // 64 connections from another host that send half a header and stall.
     let stalled: Vec<_> = (0..64)
         .map(|_| {
-            let mut c = std::net::TcpStream::connect(t.addr).unwrap();
+            let mut c = raw::connect_from([127, 0, 0, 2].into(), t.addr).unwrap();
             c.write_all(&bhs[..20]).unwrap();
             c
         })
@@ -495,13 +510,7 @@ fn hostile_and_many_sessions() {
         let _ = c.wait();
     }
     drop(stalled);
-    let o = run(Command::new("iscsi-inq").arg(t.url(0)));
-    assert!(o.status.success(), "{}", text(&o));
-    let rss_after = rss_kib(t.daemon.pid());
-    assert!(
-        rss_after < rss_before + 256 * 1024,
-        "memory grew from {rss_before} KiB to {rss_after} KiB"
-    );
+    still_serves_in_bounded_memory(&t, rss_before);
 }
 
 /// libiscsi's conformance suite against iscsid: no failures beyond the
@@ -574,4 +583,266 @@ fn iscsi_test_cu_conformance() {
     assert!(failed.is_empty(), "new failures: {failed:?}");
     let passed = results.iter().filter(|(_, r)| *r == "passed").count();
     assert!(passed >= 190, "only {passed} passed");
+}
+
+/// A TCP proxy between an initiator and iscsid that records what the
+/// target sends on each connection.
+struct Proxy {
+    addr: SocketAddr,
+    from_target: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Proxy {
+    fn start(target: SocketAddr) -> Proxy {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let from_target = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let rec = from_target.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut client) = c else { return };
+                let Ok(mut server) = std::net::TcpStream::connect(target) else {
+                    return;
+                };
+                let i = {
+                    let mut r = rec.lock().unwrap();
+                    r.push(Vec::new());
+                    r.len() - 1
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut s2);
+                    let _ = s2.shutdown(std::net::Shutdown::Write);
+                });
+                let rec = rec.clone();
+                std::thread::spawn(move || {
+                    let mut b = [0u8; 65536];
+                    while let Ok(n @ 1..) = server.read(&mut b) {
+                        rec.lock().unwrap()[i].extend_from_slice(&b[..n]);
+                        if client.write_all(&b[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = client.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Proxy { addr, from_target }
+    }
+}
+
+/// The Login Responses at the start of `stream` (before any other PDU):
+/// how many, and how many of them move to full feature phase (T bit, NSG
+/// 3).
+fn login_responses(stream: &[u8]) -> (usize, usize) {
+    let (mut all, mut finals, mut pos) = (0, 0, 0);
+    while pos + 48 <= stream.len() && stream[pos] & 0x3f == 0x23 {
+        all += 1;
+        if stream[pos + 1] & 0x80 != 0 && stream[pos + 1] & 0x03 == 3 {
+            finals += 1;
+        }
+        let ahs = usize::from(stream[pos + 4]) * 4;
+        let len = usize::from(stream[pos + 5]) << 16
+            | usize::from(stream[pos + 6]) << 8
+            | usize::from(stream[pos + 7]);
+        pos += 48 + ahs + len.div_ceil(4) * 4;
+    }
+    (all, finals)
+}
+
+/// The final Login Response goes out once: libiscsi's iscsi-inq through a
+/// recording proxy sees exactly one Login Response with the T bit and NSG
+/// 3, and the next PDU is the answer to its command (a second one made
+/// Linux's initiator log "unsupported opcode 0x23" and corrupt its task
+/// references).
+#[test]
+fn the_final_login_response_is_sent_once() {
+    need("iscsi-inq");
+    need("iscsi-ls");
+    let t = Iscsid::start(&[]);
+    let proxy = Proxy::start(t.addr);
+    let o = run(Command::new("iscsi-inq").arg(format!("iscsi://{}/{IQN}/0", proxy.addr)));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(Command::new("iscsi-ls").arg(format!("iscsi://{}", proxy.addr)));
+    assert!(o.status.success(), "{}", text(&o));
+    let conns = proxy.from_target.lock().unwrap().clone();
+    assert!(conns.len() >= 2, "{} connections", conns.len());
+    for (i, c) in conns.iter().enumerate() {
+        let (all, finals) = login_responses(c);
+        assert!(all >= 1, "connection {i}: no Login Response");
+        assert_eq!(
+            finals, 1,
+            "connection {i}: {all} Login Responses, {finals} final"
+        );
+    }
+}
+
+/// READ(16) of one block with Expected Data Transfer Length 0xFFFFFFFF,
+/// and REPORT LUNS with allocation length and EDTL 0xFFFFFFFF: the data,
+/// GOOD status and an underflow residual (RFC 7143 §11.4.5.2, SPC-4's
+/// allocation length), not CHECK CONDITION.
+#[test]
+fn largest_transfer_lengths_get_data_and_an_underflow() {
+    let t = Iscsid::start(&[]);
+    let s = std::net::TcpStream::connect(t.addr).unwrap();
+    let mut r = raw::Raw::login(s, "iqn.2026-11.org.netboot:raw", IQN).unwrap();
+    // TEST UNIT READY until the power-on unit attention is reported.
+    while r.read_command(&[0u8; 6], 0).0 != 0 {}
+    let mut read16 = [0u8; 16];
+    read16[0] = 0x88;
+    read16[13] = 1; // one block at LBA 0
+    let (status, data, underflow, residual) = r.read_command(&read16, u32::MAX);
+    assert_eq!(status, 0, "READ(16): status {status:#x}");
+    assert_eq!(data.len(), 512);
+    assert!(underflow);
+    assert_eq!(residual, u32::MAX - 512);
+    let mut report = [0u8; 12];
+    report[0] = 0xa0;
+    report[6..10].copy_from_slice(&u32::MAX.to_be_bytes());
+    let (status, data, underflow, residual) = r.read_command(&report, u32::MAX);
+    assert_eq!(status, 0, "REPORT LUNS: status {status:#x}");
+    assert_eq!(data.len(), 16, "one LUN: header and one entry");
+    assert_eq!(&data[..4], &8u32.to_be_bytes());
+    assert!(underflow);
+    assert_eq!(residual, u32::MAX - 16);
+}
+
+fn raise_fd_limit() {
+    let _ = Command::new("prlimit")
+        .args([
+            "--pid",
+            &std::process::id().to_string(),
+            "--nofile=16384:16384",
+        ])
+        .status();
+}
+
+/// The lock-out of issue 11: 300 sessions that log in and then say
+/// nothing, and 1,000 bare connections that never send a byte, all from
+/// other addresses. The 44 logins beyond the 256 sessions get Login
+/// status 0x0302; the surplus bare connections are closed at once; a real
+/// `iscsi-ls` from a new address still logs in within 5 s; the silent
+/// sessions are pinged and gone within the NOP time-outs, the bare ones
+/// within the first-PDU time-out; memory stays bounded.
+#[test]
+fn silent_sessions_and_bare_connections_lock_nobody_out() {
+    need("iscsi-ls");
+    raise_fd_limit();
+    let t = Iscsid::start(&["--nop-interval", "8", "--nop-timeout", "4"]);
+    let rss_before = rss_kib(t.daemon.pid());
+    let started = std::time::Instant::now();
+    let mut silent = Vec::new();
+    let mut refused = Vec::new();
+    for i in 0..300u32 {
+        let src: std::net::IpAddr = [127, 0, 1, 1 + (i % 3) as u8].into();
+        let s = raw::connect_from(src, t.addr).expect("connect");
+        match raw::Raw::login(s, &format!("iqn.2026-11.org.netboot:silent{i}"), IQN) {
+            Ok(r) => silent.push(r),
+            Err(raw::LoginError::Refused(st)) => refused.push(st),
+            Err(e) => panic!("login {i}: {e:?}"),
+        }
+    }
+    assert_eq!(silent.len(), 256, "sessions held");
+    assert_eq!(refused.len(), 44);
+    let out_of_resources = netboot_iscsi::login::LoginStatus::OUT_OF_RESOURCES;
+    assert!(
+        refused.iter().all(|s| *s == out_of_resources),
+        "{refused:?}"
+    );
+    let mut bare = Vec::new();
+    let mut closed_at_once = 0;
+    for i in 0..1000u32 {
+        let src: std::net::IpAddr = [127, 0, 2, 1 + (i % 100) as u8].into();
+        bare.push(raw::connect_from(src, t.addr).expect("connect"));
+    }
+    // Let the daemon accept (or refuse) them all.
+    std::thread::sleep(Duration::from_millis(500));
+    for b in &bare {
+        b.set_nonblocking(true).unwrap();
+        match b.peek(&mut [0u8; 1]) {
+            Ok(0) => closed_at_once += 1,
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => closed_at_once += 1,
+            _ => {}
+        }
+        b.set_nonblocking(false).unwrap();
+    }
+    assert_eq!(closed_at_once, 200, "8 of 10 per address stay pending");
+    let ls_start = std::time::Instant::now();
+    let o = run(Command::new("iscsi-ls").arg(format!("iscsi://{}", t.addr)));
+    let took = ls_start.elapsed();
+    assert!(o.status.success(), "{}\n{}", text(&o), t.daemon.log_text());
+    assert!(text(&o).contains(IQN), "{}", text(&o));
+    assert!(took < Duration::from_secs(5), "iscsi-ls took {took:?}");
+    // One of the busiest address's sessions made room, and the flood of
+    // refusals was summarised rather than logged line by line.
+    assert!(t
+        .daemon
+        .wait_for(
+            "closing the session to make room for another",
+            Duration::from_secs(5)
+        )
+        .is_some());
+    let log = t.daemon.log_text();
+    let refusals = log.lines().filter(|l| l.contains("refused:")).count();
+    assert!(
+        refusals <= 10,
+        "{refusals} refusal lines for 244 refusals:\n{log}"
+    );
+    // The bare connections end within the 5 s first-PDU time-out.
+    for b in &mut bare {
+        use std::io::Read;
+        b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let r = b.read(&mut [0u8; 1]);
+        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    }
+    let bare_done = started.elapsed();
+    // The silent sessions: a NOP-In ping, then the close, within
+    // interval + time-out of their login (one was closed to make room).
+    let mut pinged = 0;
+    for r in &mut silent {
+        r.stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        loop {
+            match r.recv() {
+                Ok(Some(p)) if matches!(p.header, netboot_iscsi::wire::Bhs::NopIn(_)) => {
+                    pinged += 1
+                }
+                Ok(Some(p)) => panic!("unexpected {:?}", p.header),
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+    let all_done = started.elapsed();
+    assert!(pinged >= 255, "only {pinged} silent sessions were pinged");
+    assert!(
+        all_done < Duration::from_secs(40),
+        "silent sessions lasted {all_done:?} (bare ones {bare_done:?})"
+    );
+    // Room again: a session logs in without displacing anybody.
+    still_serves_in_bounded_memory(&t, rss_before);
+}
+
+/// Configuration mistakes exit 2 with a message that says what to do.
+#[test]
+fn configuration_errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("none.img");
+    let o = run(Command::new(env!("CARGO_BIN_EXE_iscsid"))
+        .args(["--listen", "127.0.0.1:0", "--target", IQN, "--disk"])
+        .arg(&disk)
+        .args(["--size", "1000"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("not a multiple of the block size"),
+        "{}",
+        text(&o)
+    );
+    let o = run(Command::new(env!("CARGO_BIN_EXE_iscsid"))
+        .args(["--listen", "127.0.0.1:0", "--target", IQN, "--disk"])
+        .arg(&disk));
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--size"), "{}", text(&o));
+    assert!(!disk.exists());
 }
