@@ -115,6 +115,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         cmd_window: 64,
         ..TargetConfig::default()
     };
+    raise_fd_limit(cfg.max_sessions);
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
         let l = bind(*addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -164,6 +165,32 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Raises the soft limit of open files to the hard one: every session and
+/// every pending connection (up to 5 x `max_sessions` in all) is a socket,
+/// and systemd's default soft limit of 1,024 would otherwise let a flood of
+/// bare connections stop the accepting of new ones.
+fn raise_fd_limit(max_sessions: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let mut limit = soft;
+    if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => limit = hard,
+            Err(e) => warn!("cannot raise the open file limit from {soft} to {hard}: {e}"),
+        }
+    }
+    let need = 5 * max_sessions as u64 + 64;
+    if limit < need {
+        warn!(
+            limit,
+            need,
+            "open file limit is low for --max-sessions {max_sessions}: raise it (LimitNOFILE=)"
+        );
+    }
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

@@ -846,3 +846,25 @@ fn configuration_errors_say_what_to_do() {
     assert!(text(&o).contains("--size"), "{}", text(&o));
     assert!(!disk.exists());
 }
+
+/// Under systemd's default soft limit of 1,024 open files, iscsid raises
+/// its own to the hard limit: a flood of connections must not stop it
+/// accepting new ones.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_one() {
+    need("prlimit");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new("prlimit");
+    c.args(["--nofile=1024:8192", "--", env!("CARGO_BIN_EXE_iscsid")])
+        .args(["--listen", "127.0.0.1:0", "--target", IQN, "--disk"])
+        .arg(dir.path().join("disk.img"))
+        .args(["--size", "1M"]);
+    let (daemon, _) = Daemon::start(c, Some("listening"));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let n: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!((n[3], n[4]), ("8192", "8192"), "{line}");
+}
