@@ -8,7 +8,7 @@ use std::path::Path;
 
 use nix::fcntl::{fallocate, FallocateFlags};
 
-use crate::{check_geometry, check_range, BlockDevice, Error, Result};
+use crate::{check_geometry, check_range, Allocation, BlockDevice, Error, Result};
 
 /// Alignment used for `O_DIRECT` bounce buffers.
 const DIRECT_ALIGN: usize = 4096;
@@ -147,6 +147,45 @@ fn aligned_buf(len: usize) -> (Vec<u8>, usize) {
 impl BlockDevice for FileDisk {
     fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Holes of a regular file (`SEEK_DATA`/`SEEK_HOLE`) are
+    /// [`Allocation::Zero`], the rest [`Allocation::Data`]; a block device,
+    /// or a file system without hole reporting, is all data. A run is
+    /// rounded to whole blocks; a block that is partly a hole counts as
+    /// data.
+    fn allocation(&self, offset: u64, len: u64) -> Result<(Allocation, u64)> {
+        use nix::unistd::{lseek, Whence};
+        check_range(offset, len, self.size)?;
+        let bs = u64::from(self.block_size);
+        if len == 0 || self.is_block_device {
+            return Ok((Allocation::Data, len));
+        }
+        let at = i64::try_from(offset).map_err(|_| Error::OutOfRange {
+            offset,
+            len,
+            size: self.size,
+        })?;
+        let fd = self.file.as_raw_fd();
+        // The file offset these move is not used: all I/O is positional.
+        let (kind, run) = match lseek(fd, at, Whence::SeekData) {
+            // No data from `offset` to the end of the file.
+            Err(nix::errno::Errno::ENXIO) => (Allocation::Zero, len),
+            Err(_) => (Allocation::Data, len),
+            Ok(data) if data as u64 > offset => (Allocation::Zero, data as u64 - offset),
+            Ok(_) => match lseek(fd, at, Whence::SeekHole) {
+                Ok(hole) if hole as u64 > offset => (Allocation::Data, hole as u64 - offset),
+                _ => (Allocation::Data, len),
+            },
+        };
+        let run = run.min(len);
+        // Whole blocks: a hole's run rounds down (a block partly stored is
+        // data), data's run rounds up.
+        Ok(match kind {
+            Allocation::Zero if run >= bs => (kind, run - run % bs),
+            Allocation::Zero => (Allocation::Data, bs.min(len)),
+            _ => (kind, run.div_ceil(bs).saturating_mul(bs).min(len)),
+        })
     }
 
     fn block_size(&self) -> u32 {
@@ -349,16 +388,22 @@ mod tests {
         FileDisk::open(dir.path().join("disk.img"), &opts).unwrap()
     }
 
-    #[test]
-    fn vectored_io_round_trips() {
+    /// A new sparse disk of `size` bytes in a new directory.
+    fn sparse(size: u64) -> (tempfile::TempDir, FileDisk) {
         let dir = tempfile::tempdir().unwrap();
         let d = disk(
             &dir,
             OpenOptions {
-                create_size: Some(1 << 20),
+                create_size: Some(size),
                 ..OpenOptions::default()
             },
         );
+        (dir, d)
+    }
+
+    #[test]
+    fn vectored_io_round_trips() {
+        let (_dir, d) = sparse(1 << 20);
         let parts: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i + 1; 1024]).collect();
         let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
         d.write_vectored_at(&refs, 4096).unwrap();
@@ -379,14 +424,7 @@ mod tests {
 
     #[test]
     fn creates_sparse_and_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = disk(
-            &dir,
-            OpenOptions {
-                create_size: Some(64 << 20),
-                ..OpenOptions::default()
-            },
-        );
+        let (dir, d) = sparse(64 << 20);
         assert_eq!(d.size(), 64 << 20);
         assert_eq!(d.blocks(), (64 << 20) / 512);
         let meta = std::fs::metadata(dir.path().join("disk.img")).unwrap();
@@ -408,15 +446,26 @@ mod tests {
     }
 
     #[test]
+    fn allocation_follows_the_holes_of_the_file() {
+        let (_dir, d) = sparse(8 << 20);
+        let all = 8 << 20;
+        assert_eq!(d.allocation(0, all).unwrap(), (Allocation::Zero, all));
+        d.write_at(&[1u8; 4096], 1 << 20).unwrap();
+        d.flush().unwrap();
+        assert_eq!(d.allocation(0, all).unwrap(), (Allocation::Zero, 1 << 20));
+        let (kind, run) = d.allocation(1 << 20, all - (1 << 20)).unwrap();
+        assert_eq!(kind, Allocation::Data);
+        assert!((4096..=1 << 20).contains(&run), "{run}");
+        // Capped at the length asked for, and never past the end.
+        assert_eq!(d.allocation(0, 512).unwrap(), (Allocation::Zero, 512));
+        assert!(d.allocation(all - 512, 1024).is_err());
+        d.discard(1 << 20, 4096).unwrap();
+        assert_eq!(d.allocation(0, all).unwrap(), (Allocation::Zero, all));
+    }
+
+    #[test]
     fn discard_punches_holes_and_reads_zero() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = disk(
-            &dir,
-            OpenOptions {
-                create_size: Some(8 << 20),
-                ..OpenOptions::default()
-            },
-        );
+        let (dir, d) = sparse(8 << 20);
         d.write_at(&vec![0xffu8; 4 << 20], 0).unwrap();
         d.flush().unwrap();
         let before = std::fs::metadata(dir.path().join("disk.img"))

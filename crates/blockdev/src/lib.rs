@@ -71,6 +71,19 @@ pub enum Error {
 /// Result alias.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// How a run of a disk's bytes is provisioned (for GET LBA STATUS, and for
+/// copying only what is stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Allocation {
+    /// Stored in this disk: reads return what was written (which may be
+    /// zeros).
+    Data,
+    /// Not stored: reads return zeros (a hole, a discarded range).
+    Zero,
+    /// Not stored in this disk: reads come from the image it is layered on.
+    Backing,
+}
+
 /// A virtual disk.
 pub trait BlockDevice: Send + Sync + std::fmt::Debug {
     /// Size in bytes (a multiple of [`BlockDevice::block_size`]).
@@ -109,6 +122,15 @@ pub trait BlockDevice: Send + Sync + std::fmt::Debug {
             at += b.len() as u64;
         }
         Ok(())
+    }
+    /// The provisioning status of the run of bytes at `offset` and the
+    /// run's length: at most `len`, at least one block (when `len` is),
+    /// and a multiple of the block size. Answered from metadata (file
+    /// holes, allocation tables), never by reading the data, so it is
+    /// cheap whatever `len` is. The default: everything is [`Allocation::Data`].
+    fn allocation(&self, offset: u64, len: u64) -> Result<(Allocation, u64)> {
+        check_range(offset, len, self.size())?;
+        Ok((Allocation::Data, len))
     }
     /// Number of logical blocks.
     fn blocks(&self) -> u64 {
@@ -162,6 +184,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for std::sync::Arc<T> {
     }
     fn write_zeroes(&self, offset: u64, len: u64) -> Result<()> {
         (**self).write_zeroes(offset, len)
+    }
+    fn allocation(&self, offset: u64, len: u64) -> Result<(Allocation, u64)> {
+        (**self).allocation(offset, len)
     }
     fn read_vectored_at(&self, bufs: &mut [&mut [u8]], offset: u64) -> Result<()> {
         (**self).read_vectored_at(bufs, offset)

@@ -2,7 +2,7 @@
 
 use std::sync::RwLock;
 
-use crate::{check_geometry, check_range, BlockDevice, Error, Result};
+use crate::{check_geometry, check_range, Allocation, BlockDevice, Error, Result};
 
 /// A disk held in memory: for tests, fuzzers and examples.
 #[derive(Debug)]
@@ -65,7 +65,35 @@ fn span(offset: u64, len: usize) -> std::ops::Range<usize> {
     start..start + len
 }
 
+/// Bytes [`MemDisk`]'s allocation status looks at per call.
+const MEM_SCAN: u64 = 64 << 20;
+
 impl BlockDevice for MemDisk {
+    /// A memory disk has no holes: whole blocks of zeros stand for
+    /// deallocated ones (they read alike). Looks at most 64 MiB per call.
+    fn allocation(&self, offset: u64, len: u64) -> Result<(Allocation, u64)> {
+        check_range(offset, len, self.size())?;
+        let d = self
+            .data
+            .read()
+            .map_err(|_| Error::Geometry("poisoned".into()))?;
+        let bs = self.block_size as usize;
+        let r = span(offset, len.min(MEM_SCAN) as usize);
+        let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
+        let mut blocks = d[r].chunks(bs);
+        let Some(first) = blocks.next() else {
+            return Ok((Allocation::Data, 0));
+        };
+        let z = zero(first);
+        let run = 1 + blocks.take_while(|b| zero(b) == z).count();
+        let kind = if z {
+            Allocation::Zero
+        } else {
+            Allocation::Data
+        };
+        Ok((kind, (run * bs) as u64))
+    }
+
     fn size(&self) -> u64 {
         self.data.read().map(|d| d.len() as u64).unwrap_or(0)
     }

@@ -15,12 +15,8 @@ type R<T> = Result<T, Sense>;
 /// (VERIFY without data, WRITE SAME).
 const CHUNK: u64 = 1 << 20;
 
-/// Blocks GET LBA STATUS reads at a time.
+/// Blocks of a stored run GET LBA STATUS reads at most, to find zeros.
 const LBA_STATUS_SCAN: u64 = 1024;
-
-/// Bytes GET LBA STATUS inspects at most per call (the run it reports
-/// ends there even if the status continues).
-const LBA_STATUS_MAX_BYTES: u64 = 256 << 20;
 
 fn read_err(e: DevError) -> Sense {
     match e {
@@ -569,38 +565,44 @@ impl LogicalUnit {
     }
 
     /// GET LBA STATUS (SBC-3 5.7): one descriptor for the run of blocks
-    /// starting at the LBA that share a provisioning status. Blocks that
-    /// read as zeros are reported deallocated (they are indistinguishable
-    /// from deallocated blocks, LBPRZ being 1).
+    /// starting at the LBA that share a provisioning status, from the
+    /// disk's allocation metadata ([`BlockDevice::allocation`]): holes are
+    /// deallocated, stored blocks mapped. A stored run that starts with
+    /// blocks of zeros (a discard the file system could only zero) reports
+    /// those as deallocated, looking at no more than 1,024 blocks: they are
+    /// indistinguishable, LBPRZ being 1. No command reads more than that.
+    ///
+    /// [`BlockDevice::allocation`]: netboot_blockdev::BlockDevice::allocation
     pub(super) fn get_lba_status(&self, c: &Cdb) -> R<Vec<u8>> {
+        use netboot_blockdev::Allocation;
         let lba = c.u64(2);
         if lba >= self.blocks {
             return Err(Sense::lba_out_of_range());
         }
-        let rest = self.blocks - lba;
+        let rest = (self.blocks - lba).min(u64::from(u32::MAX));
         let (count, status) = if self.opts.thin_provisioning {
-            let limit = rest
-                .min((LBA_STATUS_MAX_BYTES / self.bs()).max(1))
-                .min(u64::from(u32::MAX));
-            let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
-            let mut first = None;
-            let mut same = 0u64;
-            'scan: while same < limit {
-                let k = (limit - same).min(LBA_STATUS_SCAN);
-                let (off, len) = self.range(lba + same, k)?;
-                let mut buf = vec![0u8; len as usize];
-                self.dev.read_at(&mut buf, off).map_err(read_err)?;
-                for b in buf.chunks(self.block_size as usize) {
-                    let z = zero(b);
-                    if *first.get_or_insert(z) != z {
-                        break 'scan;
+            let (off, len) = self.range(lba, rest)?;
+            let (kind, run) = self.dev.allocation(off, len).map_err(read_err)?;
+            let run = (run / self.bs()).clamp(1, rest);
+            match kind {
+                Allocation::Zero => (run, 1),
+                Allocation::Data | Allocation::Backing => {
+                    let k = run.min(LBA_STATUS_SCAN);
+                    let (off, len) = self.range(lba, k)?;
+                    let mut buf = vec![0u8; len as usize];
+                    self.dev.read_at(&mut buf, off).map_err(read_err)?;
+                    let zeros = buf
+                        .chunks(self.block_size as usize)
+                        .take_while(|b| b.iter().all(|&x| x == 0))
+                        .count() as u64;
+                    match zeros {
+                        0 => (run, 0),
+                        z => (z, 1),
                     }
-                    same += 1;
                 }
             }
-            (same, u8::from(first.unwrap_or(false)))
         } else {
-            (rest.min(u64::from(u32::MAX)), 0)
+            (rest, 0)
         };
         let mut v = vec![0u8; 24];
         v[..4].copy_from_slice(&20u32.to_be_bytes());

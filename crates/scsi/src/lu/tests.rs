@@ -636,6 +636,88 @@ fn test_get_lba_status() {
     sense(&ex(&lu, &n, &rw16(0x9e, 0x12, BLOCKS, 24), &[]), 5, 0x21, 0);
 }
 
+/// A disk that counts the bytes read from it.
+#[derive(Debug)]
+struct Counting(netboot_blockdev::FileDisk, std::sync::atomic::AtomicU64);
+
+impl BlockDevice for Counting {
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+    fn block_size(&self) -> u32 {
+        self.0.block_size()
+    }
+    fn read_only(&self) -> bool {
+        false
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> netboot_blockdev::Result<()> {
+        self.1
+            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.0.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> netboot_blockdev::Result<()> {
+        self.0.write_at(buf, offset)
+    }
+    fn flush(&self) -> netboot_blockdev::Result<()> {
+        self.0.flush()
+    }
+    fn discard(&self, offset: u64, len: u64) -> netboot_blockdev::Result<()> {
+        self.0.discard(offset, len)
+    }
+    fn write_zeroes(&self, offset: u64, len: u64) -> netboot_blockdev::Result<()> {
+        self.0.write_zeroes(offset, len)
+    }
+    fn allocation(
+        &self,
+        offset: u64,
+        len: u64,
+    ) -> netboot_blockdev::Result<(netboot_blockdev::Allocation, u64)> {
+        self.0.allocation(offset, len)
+    }
+}
+
+/// GET LBA STATUS answers from the file's holes: a 64 GiB sparse disk's
+/// deallocated run is reported whole, and no command reads more than
+/// 1,024 blocks (it used to read and zero-scan up to 256 MiB per command,
+/// which any initiator could repeat at will).
+#[test]
+fn test_get_lba_status_reads_metadata_not_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = netboot_blockdev::FileDisk::open(
+        dir.path().join("d.img"),
+        &netboot_blockdev::OpenOptions {
+            create_size: Some(64 << 30),
+            ..netboot_blockdev::OpenOptions::default()
+        },
+    )
+    .unwrap();
+    let disk = Arc::new(Counting(file, Default::default()));
+    let lu = LogicalUnit::new(disk.clone(), Identity::new("SN0002"), opts()).unwrap();
+    let n = nexus(1);
+    let blocks: u64 = (64 << 30) / 512;
+    let st = |lba: u64| {
+        let d = ex(&lu, &n, &rw16(0x9e, 0x12, lba, 24), &[]).data_in;
+        (u32::from_be_bytes(d[16..20].try_into().unwrap()), d[20])
+    };
+    assert_eq!(st(0), (u32::try_from(blocks).unwrap(), 1));
+    assert_eq!(disk.1.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // 8 MiB of data at 1 GiB, then a hole again.
+    let at = (1u64 << 30) / 512;
+    for i in 0..8u64 {
+        good(&ex(
+            &lu,
+            &n,
+            &rw16(0x8a, 0, at + i * 2048, 2048),
+            &[7; 1 << 20],
+        ));
+    }
+    assert_eq!(st(0), (u32::try_from(at).unwrap(), 1));
+    assert_eq!(st(at), (8 * 2048, 0));
+    assert_eq!(st(at + 8 * 2048).1, 1);
+    let read = disk.1.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(read <= 1024 * 512, "{read} bytes read");
+}
+
 fn mode_select6(pages: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut p = vec![0, 0, 0, 0];
     p.extend_from_slice(pages);
