@@ -50,7 +50,9 @@ pub struct Cli {
     /// 10.0.0.100-10.0.0.199.
     #[arg(long, value_name = "START-END", value_parser = parse_range)]
     range: Option<(Ipv4Addr, Ipv4Addr)>,
-    /// With --range: where leases are kept across restarts.
+    /// With --range: where leases are kept across restarts
+    /// [default: /var/lib/pxed/leases.json]. --lease-file, --lease-time,
+    /// --router and --dns without --range are refused.
     #[arg(long, value_name = "FILE")]
     lease_file: Option<PathBuf>,
     /// With --range: lease time in seconds.
@@ -62,10 +64,11 @@ pub struct Cli {
     /// With --range: DNS servers handed out (option 6; repeatable).
     #[arg(long, value_name = "IP")]
     dns: Vec<Ipv4Addr>,
-    /// UDP port for DHCP (67).
+    /// UDP port for DHCP [default: 67]; 1-65535, not the same as --pxe-port.
     #[arg(long, value_name = "PORT")]
     dhcp_port: Option<u16>,
-    /// UDP port of the PXE boot server (4011).
+    /// UDP port of the PXE boot server [default: 4011]; 1-65535, not the
+    /// same as --dhcp-port.
     #[arg(long, value_name = "PORT")]
     pxe_port: Option<u16>,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
@@ -147,6 +150,37 @@ pub struct Config {
     pub log_level: String,
 }
 
+/// A UDP port setting and where it came from, for error messages.
+struct Port {
+    value: u16,
+    /// The flag, the config key, or the flag for the default.
+    name: String,
+}
+
+impl Port {
+    /// The flag's value, else the file's, else `default`; 0 is refused
+    /// (the kernel would pick a random port no client sends to).
+    fn pick(
+        cli: Option<u16>,
+        file: Option<u16>,
+        default: u16,
+        flag: &str,
+        key: &str,
+    ) -> Result<Port, String> {
+        let (value, name) = match (cli, file) {
+            (Some(v), _) => (v, flag.to_owned()),
+            (None, Some(v)) => (v, format!("{key} =")),
+            (None, None) => (default, format!("{flag} (default)")),
+        };
+        if value == 0 {
+            return Err(format!(
+                "{name} 0 is not a port clients can reach: give 1-65535"
+            ));
+        }
+        Ok(Port { value, name })
+    }
+}
+
 /// Placeholder for the TFTP server's address in the default script URL.
 const TFTP_PLACEHOLDER: &str = "{tftp-server}";
 
@@ -204,9 +238,47 @@ impl Config {
             .map_err(|e| format!("rule table: {e}"))?;
         let range = match (cli.range, file.range) {
             (Some(r), _) => Some(r),
-            (None, Some(s)) => Some(parse_range(&s)?),
+            (None, Some(s)) => Some(parse_range(&s).map_err(|e| format!("range: {e}"))?),
             (None, None) => None,
         };
+        if range.is_none() {
+            // These only mean something to the authoritative mode; silently
+            // ignoring them would leave a lab wondering why nobody gets an
+            // address.
+            let without_range = [
+                (
+                    "--lease-file",
+                    "lease_file",
+                    cli.lease_file.is_some(),
+                    file.lease_file.is_some(),
+                ),
+                (
+                    "--lease-time",
+                    "lease_time",
+                    cli.lease_time.is_some(),
+                    file.lease_time.is_some(),
+                ),
+                (
+                    "--router",
+                    "router",
+                    cli.router.is_some(),
+                    file.router.is_some(),
+                ),
+                ("--dns", "dns", !cli.dns.is_empty(), file.dns.is_some()),
+            ];
+            for (flag, key, on_cli, in_file) in without_range {
+                if on_cli {
+                    return Err(format!(
+                        "{flag} only applies to the authoritative mode: give --range too (or drop {flag})"
+                    ));
+                }
+                if in_file {
+                    return Err(format!(
+                        "{key} in the config file only applies to the authoritative mode: set range too (or drop {key})"
+                    ));
+                }
+            }
+        }
         let leasing = range.map(|range| Leasing {
             range,
             lease_file: cli
@@ -222,13 +294,29 @@ impl Config {
             },
         });
         let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
+        let dhcp_port = Port::pick(
+            cli.dhcp_port,
+            file.dhcp_port,
+            67,
+            "--dhcp-port",
+            "dhcp_port",
+        )?;
+        let pxe_port = Port::pick(cli.pxe_port, file.pxe_port, 4011, "--pxe-port", "pxe_port")?;
+        if dhcp_port.value == pxe_port.value {
+            // One socket would get both protocols' datagrams, the other
+            // none; and a boot-server REQUEST on 67 is not a DHCP REQUEST.
+            return Err(format!(
+                "{} {} and {} {} are the same port: DHCP and the PXE boot server need one each",
+                dhcp_port.name, dhcp_port.value, pxe_port.name, pxe_port.value
+            ));
+        }
         Ok(Config {
             interface,
             tftp_server: cli.tftp_server.or(file.tftp_server),
             rules,
             leasing,
-            dhcp_port: cli.dhcp_port.or(file.dhcp_port).unwrap_or(67),
-            pxe_port: cli.pxe_port.or(file.pxe_port).unwrap_or(4011),
+            dhcp_port: dhcp_port.value,
+            pxe_port: pxe_port.value,
             log_level,
         })
     }
@@ -346,5 +434,95 @@ boot_file = "pxelinux.0"
         assert!(load(&["-i", "x"], Some("colour = 1\n"))
             .unwrap_err()
             .contains("colour"));
+    }
+
+    #[test]
+    fn ports_must_be_two_different_real_ports() {
+        let e = load(
+            &["-i", "x", "--dhcp-port", "6767", "--pxe-port", "6767"],
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("--dhcp-port 6767 and --pxe-port 6767 are the same port"),
+            "{e}"
+        );
+        let e = load(&["-i", "x", "--pxe-port", "67"], None).unwrap_err();
+        assert!(
+            e.contains("--dhcp-port (default) 67 and --pxe-port 67"),
+            "{e}"
+        );
+        let e = load(&["-i", "x", "--dhcp-port", "0"], None).unwrap_err();
+        assert!(e.contains("--dhcp-port 0 is not a port"), "{e}");
+        let e = load(&["-i", "x", "--pxe-port", "0"], None).unwrap_err();
+        assert!(e.contains("--pxe-port 0 is not a port"), "{e}");
+        // The same in the file.
+        let e = load(&["-i", "x"], Some("dhcp_port = 0\n")).unwrap_err();
+        assert!(e.contains("dhcp_port = 0 is not a port"), "{e}");
+        let e = load(&["-i", "x"], Some("dhcp_port = 7000\npxe_port = 7000\n")).unwrap_err();
+        assert!(
+            e.contains("dhcp_port = 7000 and pxe_port = 7000 are the same port"),
+            "{e}"
+        );
+        // A flag wins over the file, and is what the error names.
+        let e = load(
+            &["-i", "x", "--pxe-port", "7000"],
+            Some("dhcp_port = 7000\n"),
+        )
+        .unwrap_err();
+        assert!(e.contains("dhcp_port = 7000 and --pxe-port 7000"), "{e}");
+        let c = load(
+            &["-i", "x", "--dhcp-port", "6767", "--pxe-port", "4011"],
+            Some("dhcp_port = 0\n"),
+        )
+        .unwrap();
+        assert_eq!((c.dhcp_port, c.pxe_port), (6767, 4011));
+    }
+
+    #[test]
+    fn leasing_settings_need_a_range() {
+        for (flag, value) in [
+            ("--lease-file", "/tmp/l.json"),
+            ("--lease-time", "600"),
+            ("--router", "10.0.0.1"),
+            ("--dns", "10.0.0.1"),
+        ] {
+            let e = load(&["-i", "x", flag, value], None).unwrap_err();
+            assert!(
+                e.contains(&format!(
+                    "{flag} only applies to the authoritative mode: give --range"
+                )),
+                "{flag}: {e}"
+            );
+            let c = load(
+                &["-i", "x", "--range", "10.0.0.10-10.0.0.20", flag, value],
+                None,
+            )
+            .unwrap();
+            assert!(c.leasing.is_some());
+        }
+        for line in [
+            "lease_file = \"/tmp/l.json\"",
+            "lease_time = 600",
+            "router = \"10.0.0.1\"",
+            "dns = [\"10.0.0.1\"]",
+        ] {
+            let key = line.split(' ').next().unwrap();
+            let e = load(&["-i", "x"], Some(&format!("{line}\n"))).unwrap_err();
+            assert!(
+                e.contains(&format!(
+                    "{key} in the config file only applies to the authoritative mode"
+                )),
+                "{key}: {e}"
+            );
+            let c = load(
+                &["-i", "x"],
+                Some(&format!("range = \"10.0.0.10-10.0.0.20\"\n{line}\n")),
+            )
+            .unwrap();
+            assert!(c.leasing.is_some());
+        }
+        let e = load(&["-i", "x"], Some("range = \"10.0.0.9-10.0.0.1\"\n")).unwrap_err();
+        assert!(e.contains("range: range 10.0.0.9-10.0.0.1 is empty"), "{e}");
     }
 }

@@ -687,6 +687,34 @@ fn help_and_bad_arguments() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no interface nonexistent0"));
+    // Settings that cannot work are refused before anything is bound.
+    for (args, want) in [
+        (&["--dhcp-port", "0"][..], "--dhcp-port 0 is not a port"),
+        (
+            &["--dhcp-port", "6767", "--pxe-port", "6767"][..],
+            "are the same port",
+        ),
+        (
+            &["--lease-file", "/tmp/leases.json"][..],
+            "--lease-file only applies to the authoritative mode",
+        ),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_pxed"))
+            .args(["-i", "lo"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_pxed"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(help.contains("not the same as --pxe-port"), "{help}");
+    assert!(help.contains("without --range are refused"), "{help}");
 }
 
 // iscsid's iPXE sanboot disks (shared with iscsid's and aoed's tests).
