@@ -16,9 +16,12 @@ use crate::config::{Config, Leasing};
 use crate::leases::{self, Pool};
 use crate::net;
 
-/// Largest datagram read; DHCP messages are at most a few hundred bytes
-/// (576 unless the client allows more with option 57).
-const RECV_BUFFER: usize = 4096;
+/// Largest datagram handled; DHCP messages are at most a few hundred bytes
+/// (576 unless the client allows more with option 57). Datagrams are
+/// received into a buffer one byte larger, so that a longer one (which the
+/// kernel cuts to the buffer) shows as filling it, and is dropped as too
+/// large instead of being parsed cut short.
+const MAX_DATAGRAM: usize = 4096;
 
 /// Counters for the shutdown log line.
 #[derive(Debug, Default)]
@@ -28,6 +31,7 @@ struct Stats {
     naks: u64,
     ignored: u64,
     malformed: u64,
+    too_large: u64,
 }
 
 struct Server {
@@ -36,6 +40,7 @@ struct Server {
     leasing: Option<(Leasing, Pool)>,
     stats: Stats,
     malformed_log: netboot_daemon::RateLimit,
+    too_large_log: netboot_daemon::RateLimit,
 }
 
 fn hw(c: &[u8]) -> String {
@@ -104,6 +109,20 @@ impl Server {
                 warn!(%src, "cannot build the reply: {e}");
                 None
             }
+        }
+    }
+
+    /// A datagram that did not fit [`MAX_DATAGRAM`]: dropped unparsed (its
+    /// end is gone, so any parse error would be a false lead).
+    fn too_large(&mut self, src: SocketAddrV4, port: u16) {
+        self.stats.too_large += 1;
+        if let Some(suppressed) = self.too_large_log.allow(Instant::now()) {
+            warn!(
+                %src,
+                port,
+                suppressed,
+                "dropped a datagram larger than {MAX_DATAGRAM} bytes (DHCP messages are a few hundred)"
+            );
         }
     }
 
@@ -421,11 +440,12 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         leasing,
         stats: Stats::default(),
         malformed_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),
+        too_large_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),
     };
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
-    let mut b1 = vec![0u8; RECV_BUFFER];
-    let mut b2 = vec![0u8; RECV_BUFFER];
+    let mut b1 = vec![0u8; MAX_DATAGRAM + 1];
+    let mut b2 = vec![0u8; MAX_DATAGRAM + 1];
     loop {
         let (port, n, src, sock) = tokio::select! {
             r = dhcp.recv_from(&mut b1) => match r {
@@ -440,6 +460,15 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             _ = int.recv() => break,
         };
         let SocketAddr::V4(src) = src else { continue };
+        if n > MAX_DATAGRAM {
+            let p = if port == Port::Dhcp {
+                cfg.dhcp_port
+            } else {
+                cfg.pxe_port
+            };
+            server.too_large(src, p);
+            continue;
+        }
         let data = if port == Port::Dhcp {
             &b1[..n]
         } else {
@@ -458,6 +487,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         naks = s.naks,
         ignored = s.ignored,
         malformed = s.malformed,
+        too_large = s.too_large,
         "statistics"
     );
     Ok(())

@@ -205,6 +205,13 @@ impl Client {
         self.collect(xid, wait)
     }
 
+    /// Broadcasts `data` (a DISCOVER with `xid`, however made) to port 67;
+    /// the replies seen within `wait`.
+    pub fn broadcast_and_collect(&self, data: &[u8], xid: u32, wait: Duration) -> Vec<Reply> {
+        self.send_raw(data, Ipv4Addr::BROADCAST, 67);
+        self.collect(xid, wait)
+    }
+
     /// A DISCOVER without PXE options (an ordinary DHCP client).
     pub fn discover_plain(&self, wait: Duration) -> Vec<Reply> {
         let xid = Self::next_xid();

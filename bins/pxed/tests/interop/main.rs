@@ -308,6 +308,56 @@ fn hostile_datagrams_are_dropped_and_others_still_served() {
     assert!(malformed >= 10, "{log}");
 }
 
+/// A datagram longer than pxed reads (4096 bytes) is dropped as too large,
+/// not parsed cut short and reported as malformed; one of exactly 4096
+/// bytes is still answered.
+#[test]
+fn oversized_datagrams_are_dropped_as_too_large() {
+    let (_lan, _srv, cli, d) = proxy_setup(&[]);
+    cli.run_in(|| {
+        let c = Client::new("eth0", [0x52, 0x54, 0, 0xaa, 0, 4]);
+        // A DISCOVER of 4096 bytes: PAD options before END.
+        let good = c.pxe_discover_bytes(ClientArch::X86_BIOS, false, 0x4096);
+        let mut full = good[..good.len() - 1].to_vec();
+        full.resize(4095, 0);
+        full.push(255);
+        assert_eq!(full.len(), 4096);
+        let r = c.broadcast_and_collect(&full, 0x4096, Duration::from_secs(3));
+        assert_eq!(offer_from(&r, PXE_IP).file, "undionly.kpxe");
+        // 5,000 bytes of well-formed options (option 55 again and again),
+        // on both ports: cut at 4096, the last one would run past the end.
+        let mut big = good[..240].to_vec();
+        big.extend_from_slice(&[53, 1, 1]);
+        while big.len() < 5000 {
+            big.push(55);
+            big.push(250);
+            big.extend((1..=250u8).map(|b| b.max(1)));
+        }
+        big.push(255);
+        c.send_raw(&big, PXE_IP, 67);
+        c.send_raw(&big, PXE_IP, 4011);
+        // Still serving.
+        let r = c.discover_pxe(ClientArch::X86_BIOS, false, Duration::from_secs(3));
+        assert_eq!(offer_from(&r, PXE_IP).file, "undionly.kpxe");
+    });
+    assert!(
+        d.wait_for("larger than 4096 bytes", Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        d.log_text()
+    );
+    let (status, log) = d.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(!log.contains("malformed request"), "{log}");
+    let stats = log
+        .lines()
+        .find(|l| l.contains("statistics"))
+        .unwrap_or_else(|| panic!("no statistics: {log}"));
+    assert!(stats.contains("malformed=0"), "{stats}");
+    assert!(stats.contains("too_large=2"), "{stats}");
+    assert!(stats.contains("offers=2"), "{stats}");
+}
+
 /// Authoritative mode: pxed hands out addresses (busybox udhcpc as the
 /// client), keeps them across a restart, and still serves PXE.
 #[test]
