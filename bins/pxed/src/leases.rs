@@ -14,8 +14,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// How long an OFFERed address stays reserved for the client it was
-/// offered to.
-pub const OFFER_HOLD_SECS: u64 = 60;
+/// offered to. Clients REQUEST within a second or so (UEFI firmware
+/// collects offers for 4 s first), and a lapsed offer is still ACKed if
+/// nobody took the address meanwhile; a long hold would let a burst of
+/// DISCOVERs from made-up MACs (which never REQUEST) keep a small range
+/// empty for everyone else. Like small servers (dnsmasq holds none), a few
+/// seconds.
+pub const OFFER_HOLD_SECS: u64 = 6;
 /// How long a DECLINEd address (someone else uses it) is not handed out.
 pub const DECLINE_HOLD_SECS: u64 = 600;
 
@@ -60,6 +65,19 @@ impl std::fmt::Display for Refusal {
             Refusal::Taken(ip) => write!(f, "{ip} is leased to another client"),
         }
     }
+}
+
+/// What the pool's addresses are doing (see [`Pool::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Offered, not yet requested.
+    pub offered: usize,
+    /// Leased.
+    pub bound: usize,
+    /// Kept out after a DECLINE.
+    pub declined: usize,
+    /// Addresses in the range.
+    pub size: u64,
 }
 
 /// The address pool.
@@ -193,6 +211,19 @@ impl Pool {
         true
     }
 
+    /// How many addresses are offered, bound and declined (after dropping
+    /// what has ended at `now`), and the size of the range.
+    pub fn usage(&mut self, now: u64) -> Usage {
+        self.expire(now);
+        let count = |s: State| self.leases.values().filter(|l| l.state == s).count();
+        Usage {
+            offered: count(State::Offered),
+            bound: count(State::Bound),
+            declined: count(State::Declined),
+            size: u64::from(self.end - self.start) + 1,
+        }
+    }
+
     /// The bound leases (what is saved).
     pub fn bound(&self) -> impl Iterator<Item = &Lease> {
         self.leases.values().filter(|l| l.state == State::Bound)
@@ -271,9 +302,23 @@ mod tests {
         );
         // Exhausted.
         assert_eq!(p.offer("dd", None, 1), None);
-        // Offers lapse.
         assert_eq!(
-            p.offer("dd", None, 1 + OFFER_HOLD_SECS),
+            p.usage(1),
+            Usage {
+                offered: 3,
+                bound: 0,
+                declined: 0,
+                size: 3
+            }
+        );
+        // Offers lapse, after a few seconds.
+        const { assert!(OFFER_HOLD_SECS <= 10) };
+        // bb's offer (made at 0) has lapsed; aa's and cc's (made again or
+        // first at 1) have not.
+        assert_eq!(p.offer("dd", None, OFFER_HOLD_SECS), Some(ip("10.0.0.11")));
+        assert_eq!(p.offer("ee", None, OFFER_HOLD_SECS), None);
+        assert_eq!(
+            p.offer("ee", None, 1 + OFFER_HOLD_SECS),
             Some(ip("10.0.0.10"))
         );
     }

@@ -32,6 +32,8 @@ struct Stats {
     ignored: u64,
     malformed: u64,
     too_large: u64,
+    /// DISCOVERs not answered for want of a free address.
+    pool_dry: u64,
 }
 
 struct Server {
@@ -41,6 +43,7 @@ struct Server {
     stats: Stats,
     malformed_log: netboot_daemon::RateLimit,
     too_large_log: netboot_daemon::RateLimit,
+    dry_log: netboot_daemon::RateLimit,
 }
 
 fn hw(c: &[u8]) -> String {
@@ -214,7 +217,20 @@ impl Server {
             Some(MessageType::Discover) => match pool.offer(&key, req.requested_ip()?, now) {
                 Some(ip) => (ip, MessageType::Offer),
                 None => {
-                    warn!(%mac, "no address left in the range: DISCOVER not answered");
+                    let u = pool.usage(now);
+                    if let Some(suppressed) = self.dry_log.allow(Instant::now()) {
+                        warn!(
+                            %mac,
+                            range = %format!("{}-{}", leasing.range.0, leasing.range.1),
+                            offered = u.offered,
+                            bound = u.bound,
+                            declined = u.declined,
+                            suppressed,
+                            "address pool ran dry: DISCOVER not answered (offers are held {} s)",
+                            leases::OFFER_HOLD_SECS
+                        );
+                    }
+                    self.stats.pool_dry += 1;
                     return Ok(None);
                 }
             },
@@ -441,6 +457,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         stats: Stats::default(),
         malformed_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),
         too_large_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),
+        dry_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 3),
     };
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
@@ -488,6 +505,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         ignored = s.ignored,
         malformed = s.malformed,
         too_large = s.too_large,
+        pool_dry = s.pool_dry,
         "statistics"
     );
     Ok(())

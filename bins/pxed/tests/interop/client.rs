@@ -205,6 +205,11 @@ impl Client {
         self.collect(xid, wait)
     }
 
+    /// The bytes of a DISCOVER without PXE options.
+    pub fn plain_discover_bytes(&self, xid: u32) -> Vec<u8> {
+        Self::emit(&self.request(MessageType::Discover, xid, None, false))
+    }
+
     /// Broadcasts `data` (a DISCOVER with `xid`, however made) to port 67;
     /// the replies seen within `wait`.
     pub fn broadcast_and_collect(&self, data: &[u8], xid: u32, wait: Duration) -> Vec<Reply> {
@@ -215,7 +220,7 @@ impl Client {
     /// A DISCOVER without PXE options (an ordinary DHCP client).
     pub fn discover_plain(&self, wait: Duration) -> Vec<Reply> {
         let xid = Self::next_xid();
-        let b = Self::emit(&self.request(MessageType::Discover, xid, None, false));
+        let b = self.plain_discover_bytes(xid);
         self.send_raw(&b, Ipv4Addr::BROADCAST, 67);
         self.collect(xid, wait)
     }

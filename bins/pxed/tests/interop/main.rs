@@ -13,7 +13,7 @@ mod client;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client::{Client, Reply};
 use netboot_dhcp::wire::{code, ClientArch, MessageType};
@@ -298,14 +298,17 @@ fn hostile_datagrams_are_dropped_and_others_still_served() {
     );
     let (status, log) = d.terminate();
     assert_eq!(status.code(), Some(0), "{log}");
-    let malformed = log
-        .lines()
+    assert!(stat(&log, "malformed") >= 10, "{log}");
+}
+
+/// Counter `name` of the `statistics` line pxed logs when it stops.
+fn stat(log: &str, name: &str) -> u64 {
+    log.lines()
         .find(|l| l.contains("statistics"))
-        .and_then(|l| l.split("malformed=").nth(1))
+        .and_then(|l| l.split(&format!(" {name}=")).nth(1))
         .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or_else(|| panic!("no statistics: {log}"));
-    assert!(malformed >= 10, "{log}");
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the statistics: {log}"))
 }
 
 /// A datagram longer than pxed reads (4096 bytes) is dropped as too large,
@@ -349,13 +352,106 @@ fn oversized_datagrams_are_dropped_as_too_large() {
     let (status, log) = d.terminate();
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(!log.contains("malformed request"), "{log}");
-    let stats = log
-        .lines()
-        .find(|l| l.contains("statistics"))
-        .unwrap_or_else(|| panic!("no statistics: {log}"));
-    assert!(stats.contains("malformed=0"), "{stats}");
-    assert!(stats.contains("too_large=2"), "{stats}");
-    assert!(stats.contains("offers=2"), "{stats}");
+    assert_eq!(stat(&log, "malformed"), 0, "{log}");
+    assert_eq!(stat(&log, "too_large"), 2, "{log}");
+    assert_eq!(stat(&log, "offers"), 2, "{log}");
+}
+
+/// busybox udhcpc on `h`'s eth0 getting a lease (5 DISCOVERs 1 s apart);
+/// what it printed.
+fn udhcpc(h: &Host) -> String {
+    // -q: quit after getting a lease; -n: fail instead of retrying;
+    // the default script would configure the interface: none here.
+    let o = run(
+        h.exec("busybox").args([
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-q",
+            "-n",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-s",
+            "/bin/true",
+        ]),
+        Duration::from_secs(30),
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "udhcpc: {text}");
+    text
+}
+
+/// A burst of DISCOVERs from 200 made-up MACs (which never REQUEST) takes
+/// every address of a small range, but only for the few seconds an offer
+/// is held: then a new client (busybox udhcpc) gets a lease. The log says
+/// the pool ran dry, a few times, not 200.
+#[test]
+fn a_discover_flood_holds_the_range_for_seconds_only() {
+    if !need("busybox") {
+        return;
+    }
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((PXE_IP, 24)));
+    let flood = lan.host(None);
+    let late = lan.host(None);
+    let dir = tempfile::tempdir().unwrap();
+    let leases = dir.path().join("leases.json");
+    let d = pxed(
+        &srv,
+        &[
+            "--range",
+            "10.77.0.100-10.77.0.107",
+            "--lease-file",
+            leases.to_str().unwrap(),
+        ],
+    );
+    let flooded = Instant::now();
+    flood.run_in(|| {
+        let c = Client::new("eth0", [0x02, 0xf1, 0, 0, 0, 0]);
+        for i in 0..200u32 {
+            let mut b = c.plain_discover_bytes(0x0f10_0000 + i);
+            // chaddr: a new MAC each time.
+            b[28..34].copy_from_slice(&[0x02, 0xf1, 0, 0, (i >> 8) as u8, i as u8]);
+            c.send_raw(&b, Ipv4Addr::BROADCAST, 67);
+        }
+        // Every address is offered now: a new client gets nothing.
+        let c = Client::new("eth0", [0x52, 0x54, 0, 0xaa, 0, 0x11]);
+        let r = c.discover_plain(Duration::from_secs(1));
+        assert!(r.is_empty(), "{r:?}");
+    });
+    assert!(
+        d.wait_for("address pool ran dry", Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        d.log_text()
+    );
+    assert!(
+        flooded.elapsed() < Duration::from_secs(5),
+        "the flood took too long to check"
+    );
+    // The hold (6 s, counted in whole seconds) is over: a real client is
+    // served, the lowest address first.
+    std::thread::sleep(Duration::from_secs(7).saturating_sub(flooded.elapsed()));
+    let got = udhcpc(&late);
+    assert!(got.contains("lease of 10.77.0.100 obtained"), "{got}");
+    let (status, log) = d.terminate();
+    assert_eq!(status.code(), Some(0), "{log}");
+    let dry_lines = log.lines().filter(|l| l.contains("ran dry")).count();
+    assert!((1..=3).contains(&dry_lines), "{dry_lines} lines:\n{log}");
+    assert!(
+        log.contains("range=10.77.0.100-10.77.0.107 offered=8 bound=0"),
+        "{log}"
+    );
+    // 192 from the flood (unless a few were lost), 1 from the client that
+    // got nothing.
+    let pool_dry = stat(&log, "pool_dry");
+    assert!((150..=193).contains(&pool_dry), "{pool_dry}: {log}");
 }
 
 /// Authoritative mode: pxed hands out addresses (busybox udhcpc as the
@@ -381,33 +477,6 @@ fn authoritative_mode_leases_survive_a_restart() {
         "--dns",
         "10.77.0.1",
     ];
-    let udhcpc = |h: &Host| -> String {
-        // -q: quit after getting a lease; -n: fail instead of retrying;
-        // the default script would configure the interface: none here.
-        let o = run(
-            h.exec("busybox").args([
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-q",
-                "-n",
-                "-t",
-                "5",
-                "-T",
-                "1",
-                "-s",
-                "/bin/true",
-            ]),
-            Duration::from_secs(30),
-        );
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(o.status.success(), "udhcpc: {text}");
-        text
-    };
     let d = pxed(&srv, &args);
     let first = udhcpc(&a);
     assert!(first.contains("lease of 10.77.0.100 obtained"), "{first}");
