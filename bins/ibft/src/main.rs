@@ -12,6 +12,12 @@ use netboot_ibft::{parse, parse_lenient, Layout};
 /// Where Linux shows the iBFT when the firmware put it in the ACPI tables.
 const SYSFS_TABLE: &str = "/sys/firmware/acpi/tables/iBFT";
 
+/// The most `ibft` reads of a table or a TOML description. An iBFT is a
+/// few KiB (its length field could say 4 GiB, the kernel maps at most a
+/// page or so); reading `/dev/zero` or a disk by mistake must end with an
+/// error, not with the memory full.
+const MAX_INPUT: u64 = 1 << 20;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ibft",
@@ -20,7 +26,9 @@ const SYSFS_TABLE: &str = "/sys/firmware/acpi/tables/iBFT";
     long_about = "Build, check and dump iSCSI Boot Firmware Tables (iBFT), the ACPI table \
 firmware such as iPXE leaves behind after booting from an iSCSI disk, so that the \
 operating system can find its initiator name, NIC settings and target again.\n\n\
-Exit status: 0 success, 1 the table is invalid (check) or unreadable (dump), 2 usage or I/O error."
+Inputs (tables and TOML files) are read up to 1 MiB: a larger one is refused.\n\n\
+Exit status: 0 success, 1 the table is invalid (check) or unreadable (dump), 2 usage or I/O error \
+(or an input over 1 MiB)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,7 +40,8 @@ enum Command {
     /// Print a table readably (or as JSON). Problems that the spec forbids
     /// but that can be read past are listed as warnings on stderr.
     Dump {
-        /// The table [default: /sys/firmware/acpi/tables/iBFT]; `-` reads stdin.
+        /// The table [default: /sys/firmware/acpi/tables/iBFT]; `-` reads
+        /// stdin. At most 1 MiB is read.
         file: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -49,7 +58,8 @@ enum Command {
     /// Validate a table strictly (the spec and the Linux kernel's checks):
     /// prints every problem found, exits 1 if there is one.
     Check {
-        /// The table [default: /sys/firmware/acpi/tables/iBFT]; `-` reads stdin.
+        /// The table [default: /sys/firmware/acpi/tables/iBFT]; `-` reads
+        /// stdin. At most 1 MiB is read.
         file: Option<PathBuf>,
         /// Look for the table in a physical-memory image (see `dump --scan`).
         #[arg(long, value_name = "MEMORY", conflicts_with = "file")]
@@ -58,7 +68,7 @@ enum Command {
     /// Build a table from a TOML description (see `ibft.example.toml`). The
     /// output works with qemu's `-acpitable file=ibft.bin`.
     Build {
-        /// The TOML description.
+        /// The TOML description (at most 1 MiB).
         #[arg(long, short = 'c')]
         config: PathBuf,
         /// Where to write the table; `-` writes stdout.
@@ -89,15 +99,29 @@ impl From<LayoutArg> for Layout {
     }
 }
 
+/// Reads at most [`MAX_INPUT`] bytes of `from` (named `what` in errors,
+/// `hint` appended); more is an error, found by asking for one byte beyond
+/// the bound.
+fn read_bounded(from: impl std::io::Read, what: &str, hint: &str) -> Result<Vec<u8>, String> {
+    let mut v = Vec::new();
+    std::io::Read::read_to_end(&mut from.take(MAX_INPUT + 1), &mut v)
+        .map_err(|e| format!("reading {what}: {e}"))?;
+    if v.len() as u64 > MAX_INPUT {
+        return Err(format!(
+            "{what} is larger than 1 MiB ({MAX_INPUT} bytes), the most ibft reads{hint}"
+        ));
+    }
+    Ok(v)
+}
+
 fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
+    const HINT: &str = " (an iBFT is a few KiB; to search a memory image such as /dev/mem, \
+                        use --scan)";
     let path = file.cloned().unwrap_or_else(|| PathBuf::from(SYSFS_TABLE));
     if path.as_os_str() == "-" {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)
-            .map_err(|e| format!("reading stdin: {e}"))?;
-        return Ok(v);
+        return read_bounded(std::io::stdin().lock(), "stdin", HINT);
     }
-    std::fs::read(&path).map_err(|e| {
+    let f = std::fs::File::open(&path).map_err(|e| {
         let hint = if file.is_none() && e.kind() == std::io::ErrorKind::NotFound {
             " (no iBFT in the ACPI tables: the firmware did not boot from iSCSI, or put \
              the table only in base memory; give a file)"
@@ -105,7 +129,8 @@ fn read_input(file: Option<&PathBuf>) -> Result<Vec<u8>, String> {
             ""
         };
         format!("reading {}: {e}{hint}", path.display())
-    })
+    })?;
+    read_bounded(f, &path.display().to_string(), HINT)
 }
 
 /// The table from a physical-memory image (a file whose offset N is
@@ -210,8 +235,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             output,
             layout,
         } => {
-            let text = std::fs::read_to_string(&config)
+            let f = std::fs::File::open(&config)
                 .map_err(|e| format!("reading {}: {e}", config.display()))?;
+            let text = String::from_utf8(read_bounded(f, &config.display().to_string(), "")?)
+                .map_err(|e| format!("{}: not UTF-8 text: {e}", config.display()))?;
             let cfg: config::Config =
                 toml::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?;
             let layout = layout.or(cfg.layout).unwrap_or(LayoutArg::Spec);

@@ -174,3 +174,43 @@ fn scan_finds_the_table_in_a_memory_image() {
     assert_eq!(o.status.code(), Some(2));
     assert!(out(&o).contains("no iBFT"), "{}", out(&o));
 }
+
+/// An endless input (`/dev/zero`, as a file and as stdin, and as the TOML
+/// of `build`) ends promptly with an error naming the 1 MiB bound, within
+/// a 256 MiB address-space limit (unbounded, `dump /dev/zero` grew by some
+/// 500 MB a second); exactly 1 MiB is still read.
+#[test]
+fn endless_input_is_refused_at_one_mebibyte() {
+    let bin = env!("CARGO_BIN_EXE_ibft");
+    for script in [
+        "exec \"$0\" dump /dev/zero",
+        "exec \"$0\" check /dev/zero",
+        "exec \"$0\" dump - < /dev/zero",
+        "exec \"$0\" build -c /dev/zero -o /dev/null",
+    ] {
+        let limited = format!("ulimit -v 262144 && {script}");
+        let started = std::time::Instant::now();
+        let o = netboot_testkit::run(
+            Command::new("sh").args(["-c", &limited, bin]),
+            std::time::Duration::from_secs(10),
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{script}"
+        );
+        assert_eq!(o.status.code(), Some(2), "{script}: {}", out(&o));
+        assert!(
+            out(&o).contains("is larger than 1 MiB (1048576 bytes), the most ibft reads"),
+            "{script}: {}",
+            out(&o)
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mib = dir.path().join("mib");
+    std::fs::write(&mib, vec![0u8; 1 << 20]).unwrap();
+    let o = ibft(&["dump", mib.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("signature"), "{}", out(&o));
+    let o = ibft(&["--help"]);
+    assert!(out(&o).contains("read up to 1 MiB"), "{}", out(&o));
+}
