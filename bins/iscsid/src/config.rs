@@ -38,9 +38,13 @@ pub const TOML_EXAMPLE: &str = r#"Example configuration file (every key is optio
   [[target.lun]]
   id = 0
   disk = "/srv/images/pc1.img"
-  size = "20G"         # create a sparse image if missing
+  size = "20G"         # create a sparse raw image if missing
   block_size = 512
   read_only = false
+  [[target.lun]]
+  id = 1
+  disk = "/srv/images/pc1-data.qcow2"   # an overlay over a golden image
+  format = "qcow2"     # default: qcow2 for *.qcow2, raw otherwise
 "#;
 
 #[derive(Debug, Parser)]
@@ -55,9 +59,14 @@ pub struct Cli {
     /// Disk image or block device served as LUN 0.
     #[arg(long, value_name = "PATH")]
     disk: Option<PathBuf>,
-    /// Create a sparse image of this size if the disk file is missing (e.g. 20G, 512M).
+    /// Create a sparse image of this size if the disk file is missing (e.g. 20G, 512M; raw only).
     #[arg(long, value_name = "SIZE")]
     size: Option<String>,
+    /// The disk's format; never guessed from its contents. Default: qcow2
+    /// for a `*.qcow2` file, raw otherwise. A qcow2 overlay's backing files
+    /// must lie in the disk's directory and record their format.
+    #[arg(long, value_name = "raw|qcow2")]
+    format: Option<netboot_image::Format>,
     /// Refuse writes.
     #[arg(long)]
     read_only: bool,
@@ -137,6 +146,7 @@ struct FileTarget {
 struct FileLun {
     id: u64,
     disk: PathBuf,
+    format: Option<String>,
     size: Option<String>,
     #[serde(default)]
     read_only: bool,
@@ -195,6 +205,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 pub struct LunConfig {
     pub id: u64,
     pub disk: PathBuf,
+    pub format: netboot_image::Format,
     pub size: Option<u64>,
     pub read_only: bool,
     pub block_size: u32,
@@ -242,6 +253,23 @@ fn check_size(size: Option<u64>, bs: u32, what: &str) -> Result<Option<u64>, Str
     }
 }
 
+/// The format of `disk`: as given, else from its name. Only raw disks are
+/// created from a size (given for an existing qcow2 file, it is unused).
+fn disk_format(
+    given: Option<netboot_image::Format>,
+    disk: &std::path::Path,
+    size: Option<u64>,
+) -> Result<netboot_image::Format, String> {
+    let f = given.unwrap_or_else(|| netboot_image::Format::for_path(disk));
+    if f == netboot_image::Format::Qcow2 && size.is_some() && !disk.exists() {
+        return Err(format!(
+            "{}: a size creates raw images only (make qcow2 overlays with qemu-img create -b)",
+            disk.display()
+        ));
+    }
+    Ok(f)
+}
+
 /// A time-out in whole seconds, 1 to 3600.
 fn seconds(v: Option<u64>, default: u64, what: &str) -> Result<Duration, String> {
     match v.unwrap_or(default) {
@@ -262,8 +290,15 @@ impl Config {
                 }
                 let block_size = check_block_size(l.block_size.unwrap_or(512))?;
                 let size = l.size.as_deref().map(parse_size).transpose()?;
+                let format = l
+                    .format
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|e| format!("target {} LUN {}: {e}", t.name, l.id))?;
                 luns.push(LunConfig {
                     id: l.id,
+                    format: disk_format(format, &l.disk, size)?,
                     disk: l.disk,
                     size: check_size(size, block_size, "size")?,
                     read_only: l.read_only,
@@ -308,6 +343,11 @@ impl Config {
                 luns: vec![LunConfig {
                     id: 0,
                     disk: disk.clone(),
+                    format: disk_format(
+                        cli.format,
+                        disk,
+                        cli.size.as_deref().map(parse_size).transpose()?,
+                    )?,
                     size: check_size(
                         cli.size.as_deref().map(parse_size).transpose()?,
                         check_block_size(cli.block_size)?,
@@ -484,6 +524,41 @@ disk = "/tmp/c.img"
         assert_eq!(c.login_timeout, Duration::from_secs(3));
         assert_eq!(c.nop_interval, Duration::from_secs(10));
         assert_eq!(c.max_logins_per_address, 8);
+    }
+
+    #[test]
+    fn formats_come_from_the_flag_or_the_name() {
+        use netboot_image::Format;
+        let c = load(&["--target", "iqn.x:y", "--disk", "/x/pc.qcow2"]).unwrap();
+        assert_eq!(c.targets[0].luns[0].format, Format::Qcow2);
+        let c = load(&["--target", "iqn.x:y", "--disk", "/x/pc.img"]).unwrap();
+        assert_eq!(c.targets[0].luns[0].format, Format::Raw);
+        let c = load(&[
+            "--target", "iqn.x:y", "--disk", "/x/pc", "--format", "qcow2",
+        ])
+        .unwrap();
+        assert_eq!(c.targets[0].luns[0].format, Format::Qcow2);
+        let c = load(&[
+            "--target",
+            "iqn.x:y",
+            "--disk",
+            "/x/a.qcow2",
+            "--format",
+            "raw",
+        ])
+        .unwrap();
+        assert_eq!(c.targets[0].luns[0].format, Format::Raw);
+        assert!(load(&["--target", "iqn.x:y", "--disk", "/x/a", "--format", "vmdk"]).is_err());
+        let e = load(&[
+            "--target",
+            "iqn.x:y",
+            "--disk",
+            "/nonexistent/a.qcow2",
+            "--size",
+            "1G",
+        ])
+        .unwrap_err();
+        assert!(e.contains("a size creates raw images only"), "{e}");
     }
 
     /// The example of the long help, pasted into a file (indentation

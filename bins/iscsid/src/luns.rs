@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use netboot_blockdev::{BlockDevice, FileDisk, OpenOptions};
+use netboot_blockdev::BlockDevice;
+use netboot_image::{Images, OpenOptions};
 use netboot_iscsi::session::Completion;
 use netboot_scsi::{decode_lun, DataDirection, Identity, LogicalUnit, LuOptions, Target};
 
@@ -16,15 +17,16 @@ pub use netboot_scsi::Nexus;
 #[derive(Debug)]
 pub struct Luns {
     target: Target,
-    disks: Vec<Arc<FileDisk>>,
+    disks: Vec<Arc<dyn BlockDevice>>,
 }
 
 /// Largest transfer per command, as the block limits VPD page says.
 pub const MAX_TRANSFER: u32 = 8 << 20;
 
 impl Luns {
-    /// Opens (creating where asked) every disk of `t`.
-    pub fn open(t: &TargetConf, direct: bool) -> Result<Luns, String> {
+    /// Opens (creating where asked) every disk of `t`; overlays share their
+    /// backing images through `images`.
+    pub fn open(t: &TargetConf, direct: bool, images: &Images) -> Result<Luns, String> {
         let target = Target::new();
         let mut disks = Vec::new();
         for l in &t.luns {
@@ -36,16 +38,19 @@ impl Luns {
                     l.disk.display()
                 ));
             }
-            let disk = FileDisk::open(
-                &l.disk,
-                &OpenOptions {
-                    read_only: l.read_only,
-                    block_size: l.block_size,
-                    create_size: l.size,
-                    direct,
-                },
-            )
-            .map_err(|e| format!("LUN {} ({}): {e}", l.id, l.disk.display()))?;
+            let disk = images
+                .open(
+                    &l.disk,
+                    &OpenOptions {
+                        format: l.format,
+                        read_only: l.read_only,
+                        block_size: l.block_size,
+                        create_size: l.size,
+                        direct,
+                        root: None,
+                    },
+                )
+                .map_err(|e| format!("LUN {} ({}): {e}", l.id, l.disk.display()))?;
             if disk.size() == 0 {
                 return Err(format!("LUN {} ({}): empty disk", l.id, l.disk.display()));
             }
@@ -57,10 +62,9 @@ impl Luns {
                 p.push(".pr");
                 Some(p.into())
             };
-            let disk = Arc::new(disk);
             disks.push(disk.clone());
             let unit = LogicalUnit::new(
-                disk as Arc<dyn BlockDevice>,
+                disk,
                 Identity::new(serial),
                 LuOptions {
                     read_only: l.read_only,

@@ -74,13 +74,16 @@ fn credentials(c: &Chap) -> Credentials {
 pub async fn run(cfg: Config) -> Result<(), String> {
     let mut luns = HashMap::new();
     let mut entries = Vec::new();
+    let images = netboot_image::Images::default();
     for t in &cfg.targets {
-        let set = Luns::open(t, cfg.direct).map_err(|e| format!("target {}: {e}", t.name))?;
+        let set =
+            Luns::open(t, cfg.direct, &images).map_err(|e| format!("target {}: {e}", t.name))?;
         for l in &t.luns {
             info!(
                 target = %t.name,
                 lun = l.id,
                 disk = %l.disk.display(),
+                format = %l.format,
                 read_only = l.read_only,
                 "serving"
             );

@@ -518,7 +518,54 @@ fn hostile_and_many_sessions() {
 #[test]
 fn iscsi_test_cu_conformance() {
     need("iscsi-test-cu");
-    let t = Iscsid::start(&[]);
+    conformance(&Iscsid::start(&[]));
+}
+
+/// The same suite on a qcow2 overlay over a raw golden image (64 MiB, as
+/// the raw disk): the same results.
+#[test]
+fn iscsi_test_cu_conformance_on_a_qcow2_overlay() {
+    need("iscsi-test-cu");
+    need("qemu-img");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("golden.raw"),
+        netboot_testkit::content(64 << 20, 3),
+    )
+    .unwrap();
+    let (t, overlay) = serve_overlay(dir, "pc.qcow2");
+    conformance(&t);
+    let (status, _) = t.daemon.terminate();
+    assert!(status.success());
+    let o = run(Command::new("qemu-img")
+        .args(["check", "-f", "qcow2"])
+        .arg(&overlay));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Serves a new qcow2 overlay `name` over `golden.raw` in `dir` (made by
+/// `qemu-img create -b golden.raw -F raw`).
+fn serve_overlay(dir: tempfile::TempDir, name: &str) -> (Iscsid, std::path::PathBuf) {
+    let o = run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "golden.raw",
+            "-F",
+            "raw",
+            name,
+        ])
+        .current_dir(dir.path()));
+    assert!(o.status.success(), "{}", text(&o));
+    let overlay = dir.path().join(name);
+    (Iscsid::start_with(dir, &overlay, &[]), overlay)
+}
+
+/// Runs iscsi-test-cu against LUN 0 of `t` and checks its results.
+fn conformance(t: &Iscsid) {
     let url = t.url(0);
     let o = run(Command::new("iscsi-test-cu").args([
         "-d",
@@ -867,4 +914,70 @@ fn the_open_file_limit_is_raised_to_the_hard_one() {
         .unwrap();
     let n: Vec<&str> = line.split_whitespace().collect();
     assert_eq!((n[3], n[4]), ("8192", "8192"), "{line}");
+}
+
+/// A qcow2 overlay made by `qemu-img create -b golden.raw -F raw`, served
+/// by iscsid: libiscsi's qemu-io reads the golden data through it and
+/// writes its own; after SIGTERM `qemu-img check` finds the overlay clean,
+/// qemu reads the writes from the file, and the golden image is unchanged.
+#[test]
+fn a_qcow2_overlay_is_served_over_its_golden_image() {
+    need("qemu-img");
+    need("qemu-io");
+    let dir = tempfile::tempdir().unwrap();
+    let golden = netboot_testkit::content(16 << 20, 7);
+    std::fs::write(dir.path().join("golden.raw"), &golden).unwrap();
+    let (t, overlay) = serve_overlay(dir, "pc1.qcow2");
+    assert!(t.log_contains("format=qcow2"), "{}", t.daemon.log_text());
+    let url = t.url(0);
+    // The golden image's data, through the overlay.
+    let o = run(Command::new("qemu-io").args(["-f", "raw", "-r", "-c", "read -v 0 16", &url]));
+    assert!(o.status.success(), "{}", text(&o));
+    let first: String = golden[..4].iter().map(|b| format!("{b:02x} ")).collect();
+    assert!(text(&o).contains(first.trim_end()), "{}", text(&o));
+    let o = run(Command::new("qemu-io").args([
+        "-f",
+        "raw",
+        "-c",
+        "write -P 0x5a 1M 3M",
+        "-c",
+        "flush",
+        "-c",
+        "read -P 0x5a 1M 3M",
+        &url,
+    ]));
+    assert!(
+        o.status.success() && !text(&o).contains("fail"),
+        "{}",
+        text(&o)
+    );
+    let (status, _) = t.daemon.terminate();
+    assert!(status.success());
+    let o = run(Command::new("qemu-img")
+        .args(["check", "-f", "qcow2"])
+        .arg(&overlay));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(Command::new("qemu-io")
+        .args(["-f", "qcow2", "-r", "-c", "read -P 0x5a 1M 3M"])
+        .arg(&overlay));
+    assert!(
+        !text(&o).contains("Pattern verification failed"),
+        "{}",
+        text(&o)
+    );
+    // qemu's view of the whole disk: the writes over the golden image.
+    let flat = t.dir.path().join("flat.raw");
+    let o = run(Command::new("qemu-img")
+        .args(["convert", "-f", "qcow2", "-O", "raw"])
+        .arg(&overlay)
+        .arg(&flat));
+    assert!(o.status.success(), "{}", text(&o));
+    let mut want = golden.clone();
+    want[1 << 20..4 << 20].fill(0x5a);
+    assert!(
+        std::fs::read(&flat).unwrap() == want,
+        "qemu reads another disk"
+    );
+    let after = std::fs::read(t.dir.path().join("golden.raw")).unwrap();
+    assert!(after == golden, "the golden image changed");
 }
