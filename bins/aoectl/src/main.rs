@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use netboot_aoe::ata::{get_string, word, Identity};
 use netboot_aoe::client::{Client, ClientConfig, Completion, Event, RequestId, TargetInfo};
 use netboot_aoe::wire::{self, MacAddr, BROADCAST_SHELF, BROADCAST_SLOT};
@@ -82,17 +82,17 @@ enum Cmd {
     },
     /// Measure sequential read/write MB/s or random-read IOPS.
     Bench {
-        /// seq-read, seq-write or rand-read.
-        #[arg(long, default_value = "seq-read")]
-        mode: String,
+        /// What to measure.
+        #[arg(long, value_enum, default_value = "seq-read")]
+        mode: BenchMode,
         /// Bytes to transfer (sequential modes).
         #[arg(long, default_value_t = 64 << 20)]
         size: u64,
         /// Seconds to run (rand-read).
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
-        /// Bytes per request.
-        #[arg(long, default_value_t = 4096)]
+        /// Bytes per request: a positive multiple of 512.
+        #[arg(long, default_value_t = 4096, value_parser = parse_io_size)]
         io_size: u64,
         /// Requests in flight.
         #[arg(long, default_value_t = 32)]
@@ -101,10 +101,81 @@ enum Cmd {
     /// Send one hand-made frame (hex) and print the AoE frames that come
     /// back within --wait seconds, in hex.
     Raw {
-        /// The frame in hex, Ethernet header included.
-        #[arg(long)]
-        frame: String,
+        /// The frame in hex (colons and spaces allowed), Ethernet header
+        /// included: 14 bytes at least.
+        #[arg(long, value_parser = hex)]
+        frame: Frame,
     },
+}
+
+/// What `bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BenchMode {
+    /// Sequential reads, MB/s.
+    SeqRead,
+    /// Sequential writes (then a flush), MB/s.
+    SeqWrite,
+    /// Random reads of --io-size, IOPS.
+    RandRead,
+}
+
+impl BenchMode {
+    fn name(self) -> &'static str {
+        match self {
+            BenchMode::SeqRead => "seq-read",
+            BenchMode::SeqWrite => "seq-write",
+            BenchMode::RandRead => "rand-read",
+        }
+    }
+}
+
+/// A hand-made frame for `raw`.
+#[derive(Debug, Clone)]
+struct Frame(Vec<u8>);
+
+fn parse_io_size(s: &str) -> Result<u64, String> {
+    let n: u64 = s.parse().map_err(|e| format!("{e}"))?;
+    if n == 0 || n % 512 != 0 {
+        return Err(format!("{n} is not a positive multiple of 512"));
+    }
+    Ok(n)
+}
+
+/// Why aoectl stops: a usage error (exit status 2, as clap's own) or a
+/// failure while running (1).
+#[derive(Debug)]
+enum Fail {
+    Usage(String),
+    Run(String),
+}
+
+impl From<String> for Fail {
+    fn from(e: String) -> Fail {
+        Fail::Run(e)
+    }
+}
+
+impl From<&str> for Fail {
+    fn from(e: &str) -> Fail {
+        Fail::Run(e.to_owned())
+    }
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fail::Usage(e) | Fail::Run(e) => f.write_str(e),
+        }
+    }
+}
+
+impl Fail {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Fail::Usage(_) => ExitCode::from(2),
+            Fail::Run(_) => ExitCode::FAILURE,
+        }
+    }
 }
 
 fn parse_target(s: &str) -> Result<(u16, u8), String> {
@@ -130,9 +201,19 @@ struct Session {
 }
 
 impl Session {
-    fn open(cli: &Cli) -> Result<Session, String> {
-        let name = cli.interface.as_deref().ok_or("--interface is required")?;
-        let iface = Iface::lookup(name).map_err(|e| e.to_string())?;
+    fn open(cli: &Cli) -> Result<Session, Fail> {
+        let name = cli.interface.as_deref().ok_or_else(|| {
+            Fail::Usage("--interface (-i) is required: the Ethernet interface to use".into())
+        })?;
+        let iface = Iface::lookup(name).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Fail::Usage(format!("--interface {name:?}: no such interface"))
+            }
+            std::io::ErrorKind::InvalidInput => {
+                Fail::Usage(format!("--interface {name:?}: not an interface name"))
+            }
+            _ => Fail::Run(e.to_string()),
+        })?;
         let sock =
             PacketSocket::open(iface.index).map_err(|e| format!("packet socket on {name}: {e}"))?;
         sock.set_buffers(8 << 20);
@@ -341,7 +422,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("aoectl: {e}");
-            ExitCode::FAILURE
+            e.exit_code()
         }
     }
 }
@@ -351,7 +432,7 @@ const CHUNK: u64 = 256;
 /// Requests kept in flight by the streaming commands.
 const DEPTH: usize = 8;
 
-fn run(cli: &Cli) -> Result<(), String> {
+fn run(cli: &Cli) -> Result<(), Fail> {
     let wait = Duration::from_secs_f64(cli.wait.clamp(0.01, 60.0));
     let mut s = Session::open(cli)?;
     match &cli.cmd {
@@ -418,10 +499,21 @@ fn run(cli: &Cli) -> Result<(), String> {
             output,
             sha256,
         } => {
-            s.attach(cli.target, wait)?;
+            let t = s.attach(cli.target, wait)?;
             let count = match count {
                 Some(c) => *c,
-                None => s.capacity()?.saturating_sub(*lba),
+                None => {
+                    let sectors = s.capacity()?;
+                    if *lba >= sectors {
+                        return Err(Fail::Run(format!(
+                            "--lba {lba} is past the end of e{}.{} ({sectors} sectors: 0-{})",
+                            t.shelf,
+                            t.slot,
+                            sectors.saturating_sub(1)
+                        )));
+                    }
+                    sectors - lba
+                }
             };
             let mut out: Box<dyn Write> = match output {
                 Some(p) => Box::new(std::io::BufWriter::new(
@@ -514,11 +606,11 @@ fn run(cli: &Cli) -> Result<(), String> {
             depth,
         } => {
             s.attach(cli.target, wait)?;
-            bench(&mut s, mode, *size, *seconds, *io_size, (*depth).max(1))?;
+            bench(&mut s, *mode, *size, *seconds, *io_size, (*depth).max(1))?;
         }
         Cmd::Raw { frame } => {
-            let bytes = hex(frame)?;
-            s.sock.send(&bytes).map_err(|e| format!("send: {e}"))?;
+            let bytes = &frame.0;
+            s.sock.send(bytes).map_err(|e| format!("send: {e}"))?;
             let until = Instant::now() + wait;
             while Instant::now() < until {
                 let ms = until
@@ -551,17 +643,21 @@ fn run(cli: &Cli) -> Result<(), String> {
     Ok(())
 }
 
-fn hex(s: &str) -> Result<Vec<u8>, String> {
+fn hex(s: &str) -> Result<Frame, String> {
     let s: String = s
         .chars()
         .filter(|c| !c.is_whitespace() && *c != ':')
         .collect();
-    if s.len() % 2 != 0 || s.len() < 28 {
-        return Err("--frame needs an even number of hex digits, 14 bytes at least".into());
+    if s.len() % 2 != 0 || s.len() < 28 || !s.is_ascii() {
+        return Err("expected an even number of hex digits, 14 bytes at least".into());
     }
     (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| format!("--frame: {e}")))
-        .collect()
+        .map(|i| {
+            u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+                .map_err(|e| format!("{:?} at byte {i}: {e}", &s[2 * i..2 * i + 2]))
+        })
+        .collect::<Result<Vec<u8>, String>>()
+        .map(Frame)
 }
 
 /// The client's loss-recovery counters as JSON members.
@@ -580,15 +676,12 @@ fn stats_json(c: &Client) -> String {
 
 fn bench(
     s: &mut Session,
-    mode: &str,
+    mode: BenchMode,
     size: u64,
     seconds: f64,
     io_size: u64,
     depth: usize,
 ) -> Result<(), String> {
-    if io_size == 0 || io_size % 512 != 0 {
-        return Err("--io-size must be a positive multiple of 512".into());
-    }
     let sectors = s.capacity()?;
     let per = io_size / 512;
     if per > sectors {
@@ -598,9 +691,9 @@ fn bench(
     let mut ios = 0u64;
     let mut inflight = 0usize;
     match mode {
-        "seq-read" | "seq-write" => {
+        BenchMode::SeqRead | BenchMode::SeqWrite => {
             let total = (size / 512).min(sectors);
-            let write = mode == "seq-write";
+            let write = mode == BenchMode::SeqWrite;
             let payload = vec![0x5au8; io_size as usize];
             let mut next = 0u64;
             let mut done = 0u64;
@@ -630,14 +723,15 @@ fn bench(
             }
             let secs = start.elapsed().as_secs_f64();
             println!(
-                "{{\"mode\":\"{mode}\",\"bytes\":{},\"seconds\":{secs:.3},\"mb_per_s\":{:.1},\"iops\":{:.0},{}}}",
+                "{{\"mode\":\"{}\",\"bytes\":{},\"seconds\":{secs:.3},\"mb_per_s\":{:.1},\"iops\":{:.0},{}}}",
+                mode.name(),
                 total * 512,
                 (total * 512) as f64 / secs / 1e6,
                 ios as f64 / secs,
                 stats_json(&s.client)
             );
         }
-        "rand-read" => {
+        BenchMode::RandRead => {
             let until = start + Duration::from_secs_f64(seconds);
             let slots = sectors / per;
             let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
@@ -667,11 +761,6 @@ fn bench(
                 ios as f64 / secs,
                 stats_json(&s.client)
             );
-        }
-        m => {
-            return Err(format!(
-                "unknown --mode {m} (seq-read, seq-write, rand-read)"
-            ))
         }
     }
     Ok(())

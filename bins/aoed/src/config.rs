@@ -44,8 +44,9 @@ pub struct Cli {
     /// Refuse writes to --disk.
     #[arg(long)]
     read_only: bool,
-    /// Serve --disk only to this source MAC (repeatable; default: everyone).
-    #[arg(long, value_name = "MAC")]
+    /// Serve --disk only to this source MAC, e.g. 52:54:00:12:34:56
+    /// (repeatable; default: everyone).
+    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
     allow_mac: Vec<MacAddr>,
     /// Initial config string of --disk.
     #[arg(long, value_name = "TEXT")]
@@ -74,6 +75,14 @@ pub struct Cli {
     /// TOML configuration file.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+/// A MAC address as `--allow-mac` and `allow_macs` take it; the error
+/// says what was expected (the wire type's own error only names the field).
+fn parse_mac(s: &str) -> Result<MacAddr, String> {
+    s.parse().map_err(|_| {
+        format!("{s:?} is not a MAC address: expected six hex bytes such as 52:54:00:12:34:56")
+    })
 }
 
 /// One `[[disk]]` of the TOML file.
@@ -140,8 +149,8 @@ impl Config {
                 .allow_macs
                 .iter()
                 .map(|m| {
-                    m.parse()
-                        .map_err(|_| format!("disk {}.{}: bad MAC {m:?}", d.shelf, d.slot))
+                    parse_mac(m)
+                        .map_err(|e| format!("[[disk]] e{}.{}: allow_macs: {e}", d.shelf, d.slot))
                 })
                 .collect::<Result<Vec<MacAddr>, String>>()?;
             disks.push(DiskConfig {
@@ -209,5 +218,59 @@ impl Config {
             log_level,
             disks,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(args: &[&str], toml: Option<&str>) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aoed.toml");
+        let p = path.to_str().unwrap().to_owned();
+        let mut argv = vec!["aoed"];
+        argv.extend_from_slice(args);
+        if let Some(t) = toml {
+            std::fs::write(&path, t).unwrap();
+            argv.extend_from_slice(&["--config", &p]);
+        }
+        Config::load(Cli::try_parse_from(argv).map_err(|e| e.to_string())?)
+    }
+
+    const DISK: [&str; 8] = [
+        "-i", "eth0", "--shelf", "1", "--slot", "2", "--disk", "/d.img",
+    ];
+
+    #[test]
+    fn allow_mac_errors_name_the_flag_and_the_value() {
+        let mut args = DISK.to_vec();
+        args.extend_from_slice(&["--allow-mac", "zz:zz"]);
+        let e = load(&args, None).unwrap_err();
+        assert!(e.contains("'--allow-mac <MAC>'"), "{e}");
+        assert!(e.contains("\"zz:zz\" is not a MAC address"), "{e}");
+        assert!(!e.contains("invalid value 0"), "{e}");
+        let e = load(
+            &["-i", "eth0"],
+            Some(
+                "[[disk]]\nshelf = 3\nslot = 4\ndisk = \"/d\"\nallow_macs = [\"52:54:00:12:34\"]\n",
+            ),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("[[disk]] e3.4: allow_macs: \"52:54:00:12:34\" is not a MAC address"),
+            "{e}"
+        );
+        // Good ones, in both spellings.
+        let mut args = DISK.to_vec();
+        args.extend_from_slice(&[
+            "--allow-mac",
+            "52:54:00:12:34:56",
+            "--allow-mac",
+            "02-00-00-00-00-0a",
+        ]);
+        let c = load(&args, None).unwrap();
+        assert_eq!(c.disks[0].allow_macs.len(), 2);
+        assert_eq!(c.disks[0].allow_macs[1].0, [2, 0, 0, 0, 0, 10]);
     }
 }

@@ -26,14 +26,70 @@ pub mod cmd {
     pub const SET_FEATURES: u8 = 0xEF;
 }
 
-/// Bits of the ATA error register.
+/// Bits of the ATA error register (ACS-3 6.3, for the READ/WRITE commands).
 pub mod err {
+    /// NM: no media.
+    pub const NM: u8 = 0x02;
     /// ABRT: command aborted (unsupported command or bad argument).
     pub const ABRT: u8 = 0x04;
+    /// MCR: media change request (obsolete).
+    pub const MCR: u8 = 0x08;
     /// IDNF: the address is outside the device.
     pub const IDNF: u8 = 0x10;
+    /// MC: media changed (obsolete).
+    pub const MC: u8 = 0x20;
     /// UNC: uncorrectable data error (our I/O error mapping).
     pub const UNC: u8 = 0x40;
+    /// ICRC: interface CRC error.
+    pub const ICRC: u8 = 0x80;
+
+    /// What the set bits of an error register say, most telling first,
+    /// joined with `, `: `LBA out of range (IDNF)` for 0x10.
+    pub fn describe(error: u8) -> String {
+        const MEANING: [(u8, &str); 8] = [
+            (IDNF, "LBA out of range (IDNF)"),
+            (
+                ABRT,
+                "command aborted (ABRT: not supported or not allowed, e.g. a write to a read-only disk)",
+            ),
+            (UNC, "uncorrectable data error (UNC: the target's disk failed)"),
+            (ICRC, "interface CRC error (ICRC)"),
+            (NM, "no media (NM)"),
+            (MC, "media changed (MC)"),
+            (MCR, "media change request (MCR)"),
+            (0x01, "error bit 0 (obsolete AMNF)"),
+        ];
+        let parts: Vec<&str> = MEANING
+            .iter()
+            .filter(|(bit, _)| error & bit != 0)
+            .map(|(_, m)| *m)
+            .collect();
+        if parts.is_empty() {
+            "no error bit set".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn test_describe_error_register() {
+            assert_eq!(describe(IDNF), "LBA out of range (IDNF)");
+            assert!(describe(ABRT).starts_with("command aborted (ABRT"));
+            assert_eq!(
+                describe(IDNF | ICRC),
+                "LBA out of range (IDNF), interface CRC error (ICRC)"
+            );
+            assert_eq!(describe(0), "no error bit set");
+            // Every bit has a meaning.
+            for bit in 0..8 {
+                assert_ne!(describe(1 << bit), "no error bit set", "bit {bit}");
+            }
+        }
+    }
 }
 
 /// Largest LBA28 address + 1.

@@ -50,11 +50,15 @@ pub enum Error {
     #[error("target answered AoE error {0}")]
     Aoe(ErrorCode),
     /// The target answered with the ATA ERR status bit set.
-    #[error("ATA command failed: status {status}, error register {error:#04x}")]
+    #[error(
+        "ATA command failed: {}; status {status}, error register {error:#04x}",
+        crate::ata::err::describe(*.error)
+    )]
     Ata {
         /// The status register.
         status: AtaStatus,
-        /// The error register (ABRT 0x04, IDNF 0x10, ...).
+        /// The error register (ABRT 0x04, IDNF 0x10, ...; see
+        /// [`crate::ata::err::describe`]).
         error: u8,
     },
     /// The target did not answer after all retransmissions.

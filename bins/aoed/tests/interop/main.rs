@@ -21,6 +21,14 @@ fn sha_of(out: &str) -> String {
     out.trim().to_owned()
 }
 
+/// `o` exited with `code` and its stderr says `want` (`what` names the
+/// case in the panic).
+fn assert_fails(o: &std::process::Output, code: i32, want: &str, what: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "{what}: {err}");
+    assert!(err.contains(want), "{what}: missing {want:?} in {err}");
+}
+
 /// Discover, identify, read everything (checksum), write, read back and
 /// check the image file: the client against one target.
 fn read_write_verify(ns: &Netns, img: &Image, target: &str, buffers: &str) {
@@ -70,6 +78,37 @@ fn read_write_verify(ns: &Netns, img: &Image, target: &str, buffers: &str) {
         "--sha256",
     ]);
     assert_eq!(sha_of(&back), sha256(&new));
+    // Past the end (and across it): the target's IDNF, said in words.
+    let sectors = img.data.len() / 512;
+    for (lba, count) in [(sectors + 10, 1), (sectors - 1, 2)] {
+        let o = ns.aoectl(&[
+            "read",
+            "--target",
+            target,
+            "--lba",
+            &lba.to_string(),
+            "--count",
+            &count.to_string(),
+            "--sha256",
+        ]);
+        assert_fails(
+            &o,
+            1,
+            "ATA command failed: LBA out of range (IDNF); status 0x41, error register 0x10",
+            &format!("{target} {lba}+{count}"),
+        );
+    }
+    // Without --count, aoectl sees it first (it asked for the size).
+    let o = ns.aoectl(&["read", "--target", target, "--lba", &sectors.to_string()]);
+    assert_fails(
+        &o,
+        1,
+        &format!(
+            "--lba {sectors} is past the end of {target} ({sectors} sectors: 0-{})",
+            sectors - 1
+        ),
+        "read without --count",
+    );
 }
 
 #[test]
@@ -546,7 +585,13 @@ fn config_file_several_disks_read_only_and_clean_shutdown() {
         input.to_str().unwrap(),
     ]);
     assert!(!o.status.success(), "write to a read-only disk");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("error register 0x04"));
+    assert_fails(
+        &o,
+        1,
+        "command aborted (ABRT: not supported or not allowed, e.g. a write to a read-only \
+         disk); status 0x41, error register 0x04",
+        "write to a read-only disk",
+    );
     assert_eq!(b.on_disk(), b.data);
     let status = d.terminate();
     assert_eq!(status.code(), Some(0));
@@ -626,30 +671,54 @@ fn help_and_bad_arguments() {
     );
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("discover"));
-    let o = run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_aoed")).args([
-            "--interface",
-            "lo",
-            "--shelf",
-            "1",
-        ]),
-        Duration::from_secs(10),
-    );
-    assert_eq!(o.status.code(), Some(2));
-    let o = run(
-        std::process::Command::new(env!("CARGO_BIN_EXE_aoed")).args([
-            "--interface",
-            "lo",
-            "--shelf",
-            "65535",
-            "--slot",
-            "1",
-            "--disk",
-            "/nonexistent",
-        ]),
-        Duration::from_secs(10),
-    );
-    assert_eq!(o.status.code(), Some(2));
+    // Usage errors exit 2, as clap's own do, naming what is wrong.
+    for (args, want) in [
+        (&["discover"][..], "--interface (-i) is required"),
+        (
+            &["-i", "nonexistent0", "discover"][..],
+            "--interface \"nonexistent0\": no such interface",
+        ),
+        (
+            &["-i", "lo", "bench", "--mode", "fast"][..],
+            "invalid value 'fast'",
+        ),
+        (
+            &["-i", "lo", "bench", "--io-size", "100"][..],
+            "100 is not a positive multiple of 512",
+        ),
+        (&["-i", "lo", "raw", "--frame", "zz"][..], "--frame <FRAME>"),
+    ] {
+        let o = run(
+            std::process::Command::new(aoectl_bin()).args(args),
+            Duration::from_secs(10),
+        );
+        assert_fails(&o, 2, want, &format!("aoectl {args:?}"));
+    }
+    // aoed's bad settings exit 2 and name the flag; a MAC that is not one
+    // is named with its value.
+    let disk = ["--interface", "lo", "--slot", "1", "--disk", "/nonexistent"];
+    for (args, want) in [
+        (&disk[..4], "--shelf, --slot and --disk go together"),
+        (
+            &["--shelf", "65535"][..],
+            "e65535.1: 65535 and 255 are broadcast addresses",
+        ),
+        (
+            &["--shelf", "1", "--allow-mac", "zz:zz"][..],
+            "invalid value 'zz:zz' for '--allow-mac <MAC>': \"zz:zz\" is not a MAC address",
+        ),
+    ] {
+        let all: Vec<&str> = if args[0] == "--interface" {
+            args.to_vec()
+        } else {
+            disk.iter().chain(args).copied().collect()
+        };
+        let o = run(
+            std::process::Command::new(env!("CARGO_BIN_EXE_aoed")).args(&all),
+            Duration::from_secs(10),
+        );
+        assert_fails(&o, 2, want, &format!("aoed {all:?}"));
+    }
 }
 
 /// The iPXE ROMs qemu loads for its e1000 NIC (package ipxe-qemu).

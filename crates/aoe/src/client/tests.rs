@@ -207,6 +207,11 @@ fn test_errors_are_reported() {
     p.run();
     let done = p.done();
     assert!(matches!(done[0], (id, Err(Error::Ata { error: 0x10, .. })) if id == r));
+    // The error says what the register means, not only its bits.
+    assert_eq!(
+        done[0].1.as_ref().unwrap_err().to_string(),
+        "ATA command failed: LBA out of range (IDNF); status 0x41, error register 0x10"
+    );
     assert!(p.client.write(0, vec![0; 100]).is_err());
     assert!(p.client.read(AtaHeader::MAX_LBA, 2).is_err());
     let mut c = Client::new(CMAC, ClientConfig::default());
