@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 mod qcow2;
+pub mod store;
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -51,6 +52,7 @@ use std::sync::{Arc, Mutex, Weak};
 use netboot_blockdev::{BlockDevice, FileDisk};
 
 pub use qcow2::Qcow2Disk;
+pub use store::{create_overlay, create_qcow2, Mode, Store, StoreError};
 
 /// Backing chains deeper than this are refused.
 pub const MAX_DEPTH: usize = 16;
