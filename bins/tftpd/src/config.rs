@@ -33,7 +33,7 @@ pub struct Cli {
     /// Largest upload accepted, in bytes (suffixes K, M, G: powers of 1024).
     /// A larger announced `tsize` is refused at once; an upload that grows
     /// past it gets ERROR 3 and its temporary file is removed. Default: no
-    /// limit but the disk.
+    /// limit but the disk. TOML: `max_upload = "512M"` or a number of bytes.
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     max_upload: Option<u64>,
     /// Most transfers at once; further requests get ERROR 0 "server busy".
@@ -104,6 +104,32 @@ fn parse_range(s: &str) -> Result<(u16, u16), String> {
     Ok((lo, hi))
 }
 
+/// `max_upload` in the TOML file: a number of bytes (`1048576`) or a string
+/// as on the command line (`"1M"`).
+fn size_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a size in bytes (1048576) or a string like \"512M\"")
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+            Ok(Some(n))
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+            u64::try_from(n)
+                .map(Some)
+                .map_err(|_| E::custom(format!("max_upload {n}: a size cannot be negative")))
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            parse_size(s)
+                .map(Some)
+                .map_err(|e| E::custom(format!("max_upload: {e}")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
 /// The same settings as the command line, from a TOML file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,7 +138,8 @@ struct FileConfig {
     listen: Option<Vec<SocketAddr>>,
     allow_write: Option<bool>,
     allow_overwrite: Option<bool>,
-    max_upload: Option<String>,
+    #[serde(default, deserialize_with = "size_or_string")]
+    max_upload: Option<u64>,
     max_transfers: Option<usize>,
     blksize_max: Option<u16>,
     windowsize_max: Option<u16>,
@@ -192,11 +219,7 @@ impl Config {
             listen,
             allow_write: cli.allow_write || file.allow_write.unwrap_or(false),
             allow_overwrite: cli.allow_overwrite || file.allow_overwrite.unwrap_or(false),
-            max_upload: match (cli.max_upload, file.max_upload) {
-                (Some(n), _) => Some(n),
-                (None, Some(s)) => Some(parse_size(&s)?),
-                (None, None) => None,
-            },
+            max_upload: cli.max_upload.or(file.max_upload),
             max_transfers,
             port_range,
             shutdown_grace: Duration::from_secs(
@@ -259,6 +282,35 @@ mod tests {
             .unwrap_err()
             .contains("bogus"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn max_upload_in_the_file_as_number_or_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tftpd.toml");
+        let with = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            load(&["--config", f.to_str().unwrap()])
+        };
+        assert_eq!(
+            with("max_upload = 1048576\n").unwrap().max_upload,
+            Some(1 << 20)
+        );
+        assert_eq!(
+            with("max_upload = \"1M\"\n").unwrap().max_upload,
+            Some(1 << 20)
+        );
+        assert_eq!(with("max_upload = 0\n").unwrap().max_upload, Some(0));
+        let e = with("max_upload = -1\n").unwrap_err();
+        assert!(e.contains("max_upload") && e.contains("-1"), "{e}");
+        let e = with("max_upload = \"lots\"\n").unwrap_err();
+        assert!(e.contains("max_upload") && e.contains("lots"), "{e}");
+        let e = with("max_upload = 1.5\n").unwrap_err();
+        assert!(e.contains("max_upload") && e.contains("512M"), "{e}");
+        // The command line wins.
+        std::fs::write(&f, "max_upload = 1048576\n").unwrap();
+        let c = load(&["--config", f.to_str().unwrap(), "--max-upload", "2K"]).unwrap();
+        assert_eq!(c.max_upload, Some(2048));
     }
 
     #[test]

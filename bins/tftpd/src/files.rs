@@ -36,9 +36,20 @@ fn refuse(code: ErrorCode, message: &'static str, reason: impl Into<String>) -> 
     }
 }
 
+/// `what` is the step that failed (`open`, `resolve directory`...), for the
+/// log; a missing file is logged as "not found" (a missing directory of an
+/// upload as "directory not found"), which is what the operator looks for.
 fn from_io(e: &io::Error, what: &str) -> Refusal {
     match e.kind() {
-        io::ErrorKind::NotFound => refuse(ErrorCode::FileNotFound, "File not found", what),
+        io::ErrorKind::NotFound => refuse(
+            ErrorCode::FileNotFound,
+            "File not found",
+            if what.contains("directory") {
+                "directory not found"
+            } else {
+                "not found"
+            },
+        ),
         io::ErrorKind::PermissionDenied => refuse(
             ErrorCode::AccessViolation,
             "Access violation",
@@ -331,9 +342,13 @@ mod tests {
             let e = r.open_read(name).unwrap_err();
             assert_eq!(e.code, ErrorCode::AccessViolation, "{name}: {e:?}");
         }
+        let e = r.open_read("missing").unwrap_err();
+        assert_eq!(e.code, ErrorCode::FileNotFound);
+        assert_eq!(e.reason, "not found");
+        let e = r.open_read("nodir/missing").unwrap_err();
         assert_eq!(
-            r.open_read("missing").unwrap_err().code,
-            ErrorCode::FileNotFound
+            (e.code, e.reason.as_str()),
+            (ErrorCode::FileNotFound, "not found")
         );
     }
 
@@ -387,9 +402,10 @@ mod tests {
             r.create_upload("out", true, None).unwrap_err().code,
             ErrorCode::AccessViolation
         );
+        let e = r.create_upload("nodir/x", false, None).unwrap_err();
         assert_eq!(
-            r.create_upload("nodir/x", false, None).unwrap_err().code,
-            ErrorCode::FileNotFound
+            (e.code, e.reason.as_str()),
+            (ErrorCode::FileNotFound, "directory not found")
         );
     }
 }

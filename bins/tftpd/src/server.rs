@@ -218,6 +218,8 @@ async fn handle_request(
         }) => {
             if code == ErrorCode::AccessViolation {
                 warn!(%client, file = ?req.filename, "refused {kind}: {reason}");
+            } else if code == ErrorCode::FileNotFound {
+                info!(%client, file = ?req.filename, kind, "{reason}");
             } else {
                 info!(%client, file = ?req.filename, "refused {kind}: {reason}");
             }

@@ -60,6 +60,11 @@ impl Tftpd {
         self.daemon.log_contains(needle)
     }
 
+    /// The first log line containing `needle` (waiting up to 5 s for it).
+    pub fn daemon_line(&self, needle: &str) -> Option<String> {
+        self.daemon.wait_for(needle, Duration::from_secs(5))
+    }
+
     pub fn log_text(&self) -> String {
         self.daemon.log_text()
     }

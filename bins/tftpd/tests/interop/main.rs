@@ -274,6 +274,32 @@ fn missing_file_is_error_1() {
     assert_eq!(code, ErrorCode::FileNotFound);
 }
 
+/// curl asking for a missing file: ERROR 1, logged as "not found" (not as a
+/// refusal with the internal step that failed).
+#[test]
+fn missing_file_is_logged_as_not_found() {
+    need("curl");
+    let s = Tftpd::start(&[]);
+    std::fs::create_dir(s.root().join("dir")).unwrap();
+    let out = s.dir.path().join("out");
+    assert!(!curl_get(&s, "missing.bin", &out, &[]));
+    assert!(!curl_get(&s, "dir/missing.bin", &out, &[]));
+    for name in ["missing.bin", "dir/missing.bin"] {
+        let line = s
+            .daemon_line(&format!("file=\"{name}\""))
+            .unwrap_or_else(|| panic!("no log line for {name}:\n{}", s.log_text()));
+        assert!(line.contains("not found"), "{line}");
+        assert!(
+            !line.contains("refused") && !line.contains("resolve"),
+            "{line}"
+        );
+        assert!(
+            line.contains("INFO"),
+            "a client's typo is no warning: {line}"
+        );
+    }
+}
+
 #[test]
 fn escape_attempts_are_refused_and_logged() {
     let s = Tftpd::start(&[]);
@@ -490,6 +516,36 @@ fn max_upload_is_enforced() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, vec!["ok.bin".to_owned()], "{names:?}");
+}
+
+/// `max_upload = 1048576` (a number, not only `"1M"`) in the TOML file is
+/// accepted and enforced.
+#[test]
+fn max_upload_from_the_toml_file_as_a_number() {
+    need("curl");
+    let conf = tempfile::tempdir().unwrap();
+    let toml = conf.path().join("tftpd.toml");
+    std::fs::write(&toml, "allow_write = true\nmax_upload = 1048576\n").unwrap();
+    let s = Tftpd::start(&["--config", toml.to_str().unwrap()]);
+    let src = s.dir.path().join("src.bin");
+    std::fs::write(&src, content((1 << 20) + 1, 79)).unwrap();
+    let put = |name: &str| {
+        run(
+            Command::new("curl")
+                .args(["-s", "-S", "-T"])
+                .arg(&src)
+                .arg(s.url(name)),
+            LIMIT,
+        )
+    };
+    assert!(!put("over.bin").status.success(), "1 MiB + 1 accepted");
+    assert!(s.log_contains("larger than --max-upload"));
+    assert!(!s.root().join("over.bin").exists());
+    let fits = content(1 << 20, 80);
+    std::fs::write(&src, &fits).unwrap();
+    let o = put("fits.bin");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same_file(&s.root().join("fits.bin"), &fits, "curl put at the limit");
 }
 
 #[test]
