@@ -20,7 +20,9 @@
 //! first, then replaces a TOML file atomically (temporary file, fsync,
 //! rename, directory fsync), then removes what is no longer named. A kill
 //! at any point leaves the store before or after the change, at worst with
-//! a stray file that the next change removes.
+//! a stray file that the next change to that image or client removes
+//! (the next change removes whatever the metadata does not name: keep
+//! other files out of these directories).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -413,6 +415,41 @@ impl Store {
         read_toml(&p)
     }
 
+    /// Removes what a change killed half-way left in image `name`'s
+    /// directory: files no version names, an edit no metadata names,
+    /// temporary files. Called with the lock held.
+    fn sweep_image(&self, name: &str, meta: &ImageMeta) {
+        let dir = self.image_dir(name);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let f = e.file_name().to_string_lossy().into_owned();
+            let named = f == "image.toml"
+                || meta.versions.iter().any(|v| v.file == f)
+                || (f == "edit.qcow2" && meta.edit_base.is_some());
+            if !named {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// The same for client `name`: only its metadata and current overlay
+    /// stay.
+    fn sweep_client(&self, name: &str, meta: &ClientMeta) {
+        let dir = self.client_dir(name);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        let disk = meta.disk_file();
+        for e in entries.flatten() {
+            let f = e.file_name().to_string_lossy().into_owned();
+            if f != "client.toml" && Some(&f) != disk.as_ref() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+
     fn save_image(&self, name: &str, meta: &ImageMeta) -> R<()> {
         write_toml(&self.image_dir(name).join("image.toml"), meta)
     }
@@ -571,6 +608,7 @@ impl Store {
     pub fn image_edit(&self, name: &str) -> R<PathBuf> {
         let _lock = self.lock()?;
         let mut meta = self.image_meta(name)?;
+        self.sweep_image(name, &meta);
         let dir = self.image_dir(name);
         let edit = dir.join("edit.qcow2");
         if meta.edit_base.is_some() && edit.exists() {
@@ -595,6 +633,7 @@ impl Store {
     pub fn image_commit(&self, name: &str) -> R<u32> {
         let _lock = self.lock()?;
         let mut meta = self.image_meta(name)?;
+        self.sweep_image(name, &meta);
         let dir = self.image_dir(name);
         let edit = dir.join("edit.qcow2");
         let Some(base) = meta.edit_base.filter(|_| edit.exists()) else {
@@ -633,6 +672,7 @@ impl Store {
     pub fn image_rollback(&self, name: &str, to: Option<u32>) -> R<u32> {
         let _lock = self.lock()?;
         let mut meta = self.image_meta(name)?;
+        self.sweep_image(name, &meta);
         let to = match to {
             Some(n) => {
                 meta.version(n).ok_or_else(|| StoreError::NoVersion {
@@ -702,6 +742,7 @@ impl Store {
     pub fn image_gc(&self, name: &str) -> R<Vec<u32>> {
         let _lock = self.lock()?;
         let mut meta = self.image_meta(name)?;
+        self.sweep_image(name, &meta);
         let mut need: BTreeSet<u32> = [meta.current].into();
         need.extend(meta.edit_base);
         for (_, c) in self.clients_meta()? {
@@ -803,6 +844,7 @@ impl Store {
     pub fn client_disk(&self, name: &str) -> R<PathBuf> {
         let _lock = self.lock()?;
         let meta = self.client_meta(name)?;
+        self.sweep_client(name, &meta);
         let existing = meta.disk_file().map(|f| self.client_dir(name).join(f));
         match (meta.mode, existing) {
             (Mode::Persistent, Some(p)) if p.exists() => Ok(p),
@@ -820,6 +862,7 @@ impl Store {
     /// Makes generation G+1 over the current version, records it, then
     /// removes generation G.
     fn new_overlay(&self, name: &str, mut meta: ClientMeta) -> R<PathBuf> {
+        self.sweep_client(name, &meta);
         let image = self.image_meta(&meta.image)?;
         let v = image
             .version(image.current)
