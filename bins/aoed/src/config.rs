@@ -19,6 +19,7 @@ use serde::Deserialize;
 /// shelf = 1
 /// slot = 0
 /// disk = "/srv/aoe/root.img"
+/// format = "raw"      # default: qcow2 for *.qcow2, raw otherwise
 /// read_only = false
 /// allow_macs = ["52:54:00:12:34:56"]
 /// ```
@@ -41,6 +42,11 @@ pub struct Cli {
     /// Disk image or block device to export.
     #[arg(long, value_name = "PATH")]
     disk: Option<PathBuf>,
+    /// The format of --disk; never guessed from its contents. Default:
+    /// qcow2 for a `*.qcow2` file, raw otherwise. A qcow2 overlay's backing
+    /// files must lie in its directory and record their format.
+    #[arg(long, value_name = "raw|qcow2")]
+    format: Option<netboot_image::Format>,
     /// Refuse writes to --disk.
     #[arg(long)]
     read_only: bool,
@@ -93,6 +99,8 @@ struct FileDisk {
     slot: u8,
     disk: PathBuf,
     #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
     read_only: bool,
     #[serde(default)]
     allow_macs: Vec<String>,
@@ -119,6 +127,7 @@ pub struct DiskConfig {
     pub shelf: u16,
     pub slot: u8,
     pub path: PathBuf,
+    pub format: netboot_image::Format,
     pub read_only: bool,
     pub allow_macs: Vec<MacAddr>,
     pub config_string: String,
@@ -153,9 +162,16 @@ impl Config {
                         .map_err(|e| format!("[[disk]] e{}.{}: allow_macs: {e}", d.shelf, d.slot))
                 })
                 .collect::<Result<Vec<MacAddr>, String>>()?;
+            let format = match d.format.as_deref() {
+                Some(f) => f
+                    .parse()
+                    .map_err(|e| format!("[[disk]] e{}.{}: format: {e}", d.shelf, d.slot))?,
+                None => netboot_image::Format::for_path(&d.disk),
+            };
             disks.push(DiskConfig {
                 shelf: d.shelf,
                 slot: d.slot,
+                format,
                 path: d.disk,
                 read_only: d.read_only,
                 allow_macs,
@@ -167,6 +183,9 @@ impl Config {
             (Some(shelf), Some(slot), Some(path)) => disks.push(DiskConfig {
                 shelf,
                 slot,
+                format: cli
+                    .format
+                    .unwrap_or_else(|| netboot_image::Format::for_path(&path)),
                 path,
                 read_only: cli.read_only,
                 allow_macs: cli.allow_mac,
@@ -241,6 +260,21 @@ mod tests {
     const DISK: [&str; 8] = [
         "-i", "eth0", "--shelf", "1", "--slot", "2", "--disk", "/d.img",
     ];
+
+    #[test]
+    fn formats_come_from_the_flag_the_key_or_the_name() {
+        use netboot_image::Format;
+        assert_eq!(load(&DISK, None).unwrap().disks[0].format, Format::Raw);
+        let mut args = DISK.to_vec();
+        args.extend_from_slice(&["--format", "qcow2"]);
+        assert_eq!(load(&args, None).unwrap().disks[0].format, Format::Qcow2);
+        let t = "[[disk]]\nshelf = 3\nslot = 4\ndisk = \"/d.qcow2\"\n";
+        let c = load(&["-i", "eth0"], Some(t)).unwrap();
+        assert_eq!(c.disks[0].format, Format::Qcow2);
+        let t = "[[disk]]\nshelf = 3\nslot = 4\ndisk = \"/d\"\nformat = \"vmdk\"\n";
+        let e = load(&["-i", "eth0"], Some(t)).unwrap_err();
+        assert!(e.contains("e3.4: format: unknown image format \"vmdk\""), "{e}");
+    }
 
     #[test]
     fn allow_mac_errors_name_the_flag_and_the_value() {

@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use netboot_aoe::target::{Ignored, Target, TargetConfig, Work};
 use netboot_aoe::wire::MacAddr;
-use netboot_blockdev::{BlockDevice, FileDisk, OpenOptions};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
@@ -25,18 +24,20 @@ const BATCH: usize = 32;
 pub fn run(cfg: Config) -> Result<(), String> {
     let iface = Iface::lookup(&cfg.interface).map_err(|e| e.to_string())?;
     let mut targets = Vec::new();
+    // Overlays over one golden image share it.
+    let images = netboot_image::Images::default();
     for d in &cfg.disks {
-        let disk = FileDisk::open(
-            &d.path,
-            &OpenOptions {
-                read_only: d.read_only,
-                block_size: 512,
-                create_size: None,
-                direct: d.direct,
-            },
-        )
-        .map_err(|e| format!("e{}.{}: {}: {e}", d.shelf, d.slot, d.path.display()))?;
-        let disk: Arc<dyn BlockDevice> = Arc::new(disk);
+        let disk = images
+            .open(
+                &d.path,
+                &netboot_image::OpenOptions {
+                    format: d.format,
+                    read_only: d.read_only,
+                    direct: d.direct,
+                    ..netboot_image::OpenOptions::default()
+                },
+            )
+            .map_err(|e| format!("e{}.{}: {}: {e}", d.shelf, d.slot, d.path.display()))?;
         let mut tc = TargetConfig::new(d.shelf, d.slot);
         tc.mtu = iface.mtu;
         tc.buffer_count = cfg.buffer_count;
@@ -47,6 +48,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         info!(
             target = %format!("e{}.{}", d.shelf, d.slot),
             disk = %d.path.display(),
+            format = %d.format,
             sectors = t.sectors(),
             read_only = d.read_only,
             allow_macs = ?d.allow_macs,

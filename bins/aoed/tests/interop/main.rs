@@ -123,6 +123,97 @@ fn aoectl_against_aoed() {
     assert_eq!(d.terminate().code(), Some(0));
 }
 
+/// A qcow2 overlay made by `qemu-img create -b disk.img -F raw`, exported
+/// by aoed: aoectl reads the golden data through it and writes its own;
+/// after SIGTERM `qemu-img check` finds it clean, qemu's view of it (`qemu-img
+/// convert`) is the golden image with the write, and the golden file is
+/// unchanged.
+#[test]
+fn aoed_exports_a_qcow2_overlay_over_its_golden_image() {
+    need("qemu-img");
+    let ns = Netns::new("qcow2");
+    let img = Image::new(8 * MIB, 4);
+    let overlay = img.dir.path().join("pc.qcow2");
+    let o = run(
+        std::process::Command::new("qemu-img")
+            .args([
+                "create", "-q", "-f", "qcow2", "-b", "disk.img", "-F", "raw", "pc.qcow2",
+            ])
+            .current_dir(img.dir.path()),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let d = Daemon::aoed(
+        &ns,
+        &[
+            "--shelf",
+            "3",
+            "--slot",
+            "1",
+            "--disk",
+            overlay.to_str().unwrap(),
+        ],
+    );
+    assert!(d.log_contains("format=qcow2"), "{}", d.log_text());
+    let sum = ns.aoectl_ok(&["read", "--target", "e3.1", "--sha256"]);
+    assert_eq!(
+        sha_of(&sum),
+        sha256(&img.data),
+        "the golden data through the overlay"
+    );
+    let new = content(MIB + 512, 5);
+    let input = img.dir.path().join("input.bin");
+    std::fs::write(&input, &new).unwrap();
+    ns.aoectl_ok(&[
+        "write",
+        "--target",
+        "e3.1",
+        "--lba",
+        "333",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    let back = ns.aoectl_ok(&[
+        "read",
+        "--target",
+        "e3.1",
+        "--lba",
+        "333",
+        "--count",
+        &(new.len() / 512).to_string(),
+        "--sha256",
+    ]);
+    assert_eq!(sha_of(&back), sha256(&new));
+    assert_eq!(d.terminate().code(), Some(0));
+    let o = run(
+        std::process::Command::new("qemu-img")
+            .args(["check", "-f", "qcow2"])
+            .arg(&overlay),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let flat = img.dir.path().join("flat.raw");
+    let o = run(
+        std::process::Command::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .arg(&overlay)
+            .arg(&flat),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let mut want = img.data.clone();
+    want[333 * 512..333 * 512 + new.len()].copy_from_slice(&new);
+    assert!(
+        std::fs::read(&flat).unwrap() == want,
+        "qemu reads another disk"
+    );
+    assert_eq!(
+        sha256(&img.on_disk()),
+        sha256(&img.data),
+        "golden image unchanged"
+    );
+}
+
 #[test]
 fn aoectl_against_vblade() {
     if !need("vblade") {
