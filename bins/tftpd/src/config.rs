@@ -39,6 +39,11 @@ pub struct Cli {
     /// Most transfers at once; further requests get ERROR 0 "server busy".
     #[arg(long, value_name = "N")]
     max_transfers: Option<usize>,
+    /// Most transfers at once from one client address (any port); further
+    /// requests from it get ERROR 0 "too many transfers from your address",
+    /// so that one host cannot take every slot of --max-transfers. Default: 8.
+    #[arg(long, value_name = "N")]
+    max_transfers_per_address: Option<usize>,
     /// Largest block size granted (8..=65464).
     #[arg(long, value_name = "BYTES")]
     blksize_max: Option<u16>,
@@ -49,7 +54,9 @@ pub struct Cli {
     /// between 50 ms and 4x this value (or the client's `timeout` option).
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
-    /// Retransmissions before a transfer is abandoned.
+    /// Retransmissions before a transfer is abandoned. A client that never
+    /// answers at all (no ACK of the first DATA or OACK, no DATA 1 of an
+    /// upload) is given up sooner: after 3x --timeout.
     #[arg(long, value_name = "N")]
     retries: Option<u32>,
     /// Local ports for transfers (default: any ephemeral port).
@@ -141,6 +148,7 @@ struct FileConfig {
     #[serde(default, deserialize_with = "size_or_string")]
     max_upload: Option<u64>,
     max_transfers: Option<usize>,
+    max_transfers_per_address: Option<usize>,
     blksize_max: Option<u16>,
     windowsize_max: Option<u16>,
     timeout: Option<f64>,
@@ -160,6 +168,7 @@ pub struct Config {
     pub allow_overwrite: bool,
     pub max_upload: Option<u64>,
     pub max_transfers: usize,
+    pub max_transfers_per_address: usize,
     pub port_range: Option<(u16, u16)>,
     pub shutdown_grace: Duration,
     pub log_level: String,
@@ -213,6 +222,13 @@ impl Config {
         if max_transfers == 0 {
             return Err("--max-transfers must be at least 1".into());
         }
+        let max_transfers_per_address = cli
+            .max_transfers_per_address
+            .or(file.max_transfers_per_address)
+            .unwrap_or(8);
+        if max_transfers_per_address == 0 {
+            return Err("--max-transfers-per-address 0: must be at least 1".into());
+        }
         let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
         Ok(Config {
             root,
@@ -221,6 +237,7 @@ impl Config {
             allow_overwrite: cli.allow_overwrite || file.allow_overwrite.unwrap_or(false),
             max_upload: cli.max_upload.or(file.max_upload),
             max_transfers,
+            max_transfers_per_address,
             port_range,
             shutdown_grace: Duration::from_secs(
                 cli.shutdown_grace.or(file.shutdown_grace).unwrap_or(5),
@@ -260,6 +277,25 @@ mod tests {
         assert!(!c.allow_write);
         assert_eq!(c.transfer.blksize_max, 65464);
         assert_eq!(c.transfer.timing.initial_rto, Duration::from_secs(1));
+        assert_eq!((c.max_transfers, c.max_transfers_per_address), (512, 8));
+    }
+
+    #[test]
+    fn per_address_limit_from_flag_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("tftpd.toml");
+        std::fs::write(&f, "max_transfers_per_address = 3\n").unwrap();
+        let conf = f.to_str().unwrap();
+        assert_eq!(
+            load(&["--config", conf]).unwrap().max_transfers_per_address,
+            3
+        );
+        let c = load(&["--config", conf, "--max-transfers-per-address", "20"]).unwrap();
+        assert_eq!(c.max_transfers_per_address, 20, "command line wins");
+        let e = load(&["--max-transfers-per-address", "0"]).unwrap_err();
+        assert!(e.contains("--max-transfers-per-address 0"), "{e}");
+        std::fs::write(&f, "max_transfers_per_address = 0\n").unwrap();
+        assert!(load(&["--config", conf]).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod config;
 mod files;
+mod first_answer;
 mod net;
 mod server;
 

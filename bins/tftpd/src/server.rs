@@ -1,10 +1,10 @@
 //! The daemon's event loop: one task per listening socket, one task per
 //! transfer, each transfer on its own socket (its TID).
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use netboot_tftp::client::{drive, drive_to_end};
 use netboot_tftp::netascii::{NetasciiSink, NetasciiSource};
@@ -17,20 +17,78 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::files::{Refusal, Root};
+use crate::first_answer::{FirstAnswer, PATIENCE_IN_TIMEOUTS};
 use crate::net;
+use netboot_daemon::RateLimit;
 
 struct Shared {
     cfg: Config,
     root: Root,
     permits: Arc<Semaphore>,
-    /// Clients with a transfer in progress: a retransmitted request from
-    /// the same address and port must not start a second one.
-    active: Mutex<HashSet<SocketAddr>>,
+    active: Mutex<Clients>,
+    /// Refusals for load (per address, server busy) logged: a flood must
+    /// not fill the log.
+    refusal_log: Mutex<RateLimit>,
     /// Flips to true when transfers must stop now.
     abort: watch::Receiver<bool>,
 }
 
+/// The clients with a transfer in progress. At most one entry per running
+/// transfer, so bounded by `--max-transfers` (plus requests being admitted).
+#[derive(Debug, Default)]
+struct Clients {
+    /// A retransmitted request from the same address and port must not
+    /// start a second transfer.
+    ports: HashSet<SocketAddr>,
+    /// Transfers per client address, for `--max-transfers-per-address`.
+    per_address: HashMap<IpAddr, usize>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    Admitted,
+    /// A transfer for this address and port runs already.
+    Duplicate,
+    /// The address has `--max-transfers-per-address` transfers running.
+    TooMany,
+}
+
+impl Clients {
+    fn admit(&mut self, client: SocketAddr, per_address: usize) -> Admission {
+        if self.ports.contains(&client) {
+            return Admission::Duplicate;
+        }
+        let n = self
+            .per_address
+            .entry(client.ip().to_canonical())
+            .or_insert(0);
+        if *n >= per_address {
+            return Admission::TooMany;
+        }
+        *n += 1;
+        self.ports.insert(client);
+        Admission::Admitted
+    }
+
+    /// The end of a transfer [`Clients::admit`] admitted.
+    fn release(&mut self, client: SocketAddr) {
+        if !self.ports.remove(&client) {
+            return;
+        }
+        let ip = client.ip().to_canonical();
+        if let Some(n) = self.per_address.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_address.remove(&ip);
+            }
+        }
+    }
+}
+
 pub async fn run(cfg: Config) -> Result<(), String> {
+    // Handlers first: a SIGTERM right after "listening" is logged must stop
+    // the daemon cleanly, not kill it.
+    let shutdown = shutdown_signal()?;
     let root = Root::open(&cfg.root).map_err(|e| format!("root {}: {e}", cfg.root.display()))?;
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
@@ -45,6 +103,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         write = cfg.allow_write,
         overwrite = cfg.allow_overwrite,
         max_transfers = cfg.max_transfers,
+        per_address = cfg.max_transfers_per_address,
         "serving"
     );
     let (abort_tx, abort_rx) = watch::channel(false);
@@ -52,14 +111,15 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         permits: Arc::new(Semaphore::new(cfg.max_transfers)),
         cfg,
         root,
-        active: Mutex::new(HashSet::new()),
+        active: Mutex::new(Clients::default()),
+        refusal_log: Mutex::new(RateLimit::new(Duration::from_secs(10), 5)),
         abort: abort_rx,
     });
     let mut tasks = JoinSet::new();
     for (sock, local) in listeners {
         tasks.spawn(listen(Arc::new(sock), local, shared.clone()));
     }
-    shutdown_signal().await;
+    shutdown.await;
     info!("shutting down: no new transfers");
     tasks.abort_all();
     let max = shared.cfg.max_transfers as u32;
@@ -80,13 +140,21 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGINT and SIGTERM handlers now; the future ends at the
+/// first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let handler = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| format!("cannot handle {name}: {e}"))
+    };
+    let mut term = handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
 
 async fn listen(sock: Arc<UdpSocket>, local: SocketAddr, shared: Arc<Shared>) {
@@ -145,16 +213,49 @@ async fn handle_request(
         )
         .await;
     }
-    if !shared.active.lock().expect("lock").insert(client) {
-        debug!(%client, file = req.filename, "duplicate request for a running transfer");
-        return;
+    let per_address = shared.cfg.max_transfers_per_address;
+    let admission = shared
+        .active
+        .lock()
+        .expect("lock")
+        .admit(client, per_address);
+    match admission {
+        Admission::Admitted => {}
+        Admission::Duplicate => {
+            debug!(%client, file = req.filename, "duplicate request for a running transfer");
+            return;
+        }
+        Admission::TooMany => {
+            if let Some(suppressed) = shared
+                .refusal_log
+                .lock()
+                .expect("lock")
+                .allow(Instant::now())
+            {
+                warn!(%client, file = req.filename, suppressed, "refused: {per_address} transfers from this address running (--max-transfers-per-address)");
+            }
+            return reply_error(
+                sock,
+                client,
+                ErrorCode::NotDefined,
+                "Too many transfers from your address, try later",
+            )
+            .await;
+        }
     }
     let guard = ActiveGuard {
         shared: shared.clone(),
         client,
     };
     let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-        warn!(%client, file = req.filename, "refused: {} transfers running", shared.cfg.max_transfers);
+        if let Some(suppressed) = shared
+            .refusal_log
+            .lock()
+            .expect("lock")
+            .allow(Instant::now())
+        {
+            warn!(%client, file = req.filename, suppressed, "refused: {} transfers running", shared.cfg.max_transfers);
+        }
         return reply_error(
             sock,
             client,
@@ -263,14 +364,14 @@ struct ActiveGuard {
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         if let Ok(mut a) = self.shared.active.lock() {
-            a.remove(&self.client);
+            a.release(self.client);
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 fn spawn_transfer<T: Transfer + Send + 'static>(
-    mut t: T,
+    t: T,
     sock: UdpSocket,
     client: SocketAddr,
     file: String,
@@ -283,8 +384,10 @@ fn spawn_transfer<T: Transfer + Send + 'static>(
     let mode = req.mode.as_str();
     let asked = req.options;
     debug!(%client, file, kind, mode, ?asked, "transfer starting");
+    let started = Instant::now();
+    let patience = guard.shared.cfg.transfer.timing.initial_rto * PATIENCE_IN_TIMEOUTS;
+    let mut t = FirstAnswer::new(t, client, started, patience);
     tokio::spawn(async move {
-        let started = Instant::now();
         // Until the outcome is known (for an upload: the final ACK is out).
         let aborted = tokio::select! {
             _ = drive(&sock, &mut t) => false,
@@ -301,9 +404,17 @@ fn spawn_transfer<T: Transfer + Send + 'static>(
         let bytes = t.bytes();
         match t.outcome() {
             Some(Ok(())) => info!(%client, file, kind, mode, bytes, ms, "transfer complete"),
+            Some(Err(_)) if t.gave_up() => info!(
+                %client, file, kind, mode, ms,
+                "transfer abandoned: no answer from the client in {patience:?}"
+            ),
             Some(Err(e)) => warn!(%client, file, kind, mode, bytes, ms, "transfer failed: {e}"),
             None => warn!(%client, file, kind, mode, bytes, ms, "transfer aborted"),
         }
+        // The client is done: its address may start its next transfer (an
+        // upload's dally must not count against --max-transfers-per-address,
+        // or quick successive uploads would be refused).
+        drop(guard);
         if !aborted && !t.is_done() {
             // An upload lingers to repeat the final ACK if it was lost.
             tokio::select! {
@@ -311,7 +422,34 @@ fn spawn_transfer<T: Transfer + Send + 'static>(
                 _ = abort.wait_for(|a| *a) => {}
             }
         }
-        drop(guard);
         drop(permit);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_address_admission_counts_ports_of_one_address() {
+        let mut c = Clients::default();
+        let a = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        assert_eq!(c.admit(a("127.0.0.2:1000"), 2), Admission::Admitted);
+        assert_eq!(c.admit(a("127.0.0.2:1000"), 2), Admission::Duplicate);
+        assert_eq!(c.admit(a("127.0.0.2:1001"), 2), Admission::Admitted);
+        assert_eq!(c.admit(a("127.0.0.2:1002"), 2), Admission::TooMany);
+        // An IPv4-mapped IPv6 address is the same host.
+        assert_eq!(c.admit(a("[::ffff:127.0.0.2]:1003"), 2), Admission::TooMany);
+        // Other addresses are not affected.
+        assert_eq!(c.admit(a("127.0.0.1:1000"), 2), Admission::Admitted);
+        c.release(a("127.0.0.2:1000"));
+        assert_eq!(c.admit(a("127.0.0.2:1002"), 2), Admission::Admitted);
+        // A release of something never admitted changes nothing.
+        c.release(a("127.0.0.2:9999"));
+        assert_eq!(c.admit(a("127.0.0.2:1004"), 2), Admission::TooMany);
+        for p in ["127.0.0.2:1001", "127.0.0.2:1002", "127.0.0.1:1000"] {
+            c.release(a(p));
+        }
+        assert!(c.ports.is_empty() && c.per_address.is_empty(), "{c:?}");
+    }
 }

@@ -7,7 +7,7 @@ mod harness;
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use harness::*;
 use netboot_tftp::wire::{ErrorCode, Options, Packet};
@@ -604,9 +604,12 @@ fn garbage_does_not_disturb_others() {
 
 #[test]
 fn request_flood_is_bounded() {
+    // The global limit; the per-address one has its own test.
     let mut s = Tftpd::start(&[
         "--max-transfers",
         "20",
+        "--max-transfers-per-address",
+        "500",
         "--timeout",
         "0.2",
         "--retries",
@@ -650,7 +653,8 @@ fn request_flood_is_bounded() {
         fds <= fds_before + 1,
         "fds not released: {fds_before} -> {fds}"
     );
-    assert!(s.log_contains("timed out"));
+    // Never answered: given up after 3x --timeout.
+    assert!(s.log_contains("transfer abandoned: no answer"));
     let raw = Raw::new(s.addr);
     raw.send(s.addr, &rrq(b"f.bin"));
     let (d, _) = raw.recv().unwrap();
@@ -659,6 +663,97 @@ fn request_flood_is_bounded() {
         Ok(Packet::Data { block: 1, .. })
     ));
     assert!(s.is_running());
+}
+
+/// One host (127.0.0.2: loopback answers all of 127/8) asks for a file from
+/// 512 ports and never acknowledges, then closes its sockets. With the
+/// defaults (512 transfers, 8 per address, 1 s time-out) it gets 8
+/// transfers and ERROR 0 for the rest, a real client on 127.0.0.1 is
+/// served at once, and the 8 silent transfers are given up after 3 s
+/// instead of the whole retry budget.
+#[test]
+fn one_flooding_address_cannot_take_every_slot() {
+    need("curl");
+    let s = Tftpd::start(&[]);
+    let data = content(300_000, 17);
+    s.put_file("f.bin", &data);
+    let started = Instant::now();
+    let flood: Vec<std::net::UdpSocket> = (0..512)
+        .map(|_| {
+            let u = std::net::UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+            u.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            u
+        })
+        .collect();
+    for u in &flood {
+        u.send_to(&rrq(b"f.bin"), s.addr).unwrap();
+    }
+    let (mut served, mut refused) = (0, 0);
+    let mut b = vec![0u8; 70000];
+    for u in &flood {
+        let Ok(n) = u.recv(&mut b) else { continue };
+        match Packet::parse(&b[..n]) {
+            Ok(Packet::Data { block: 1, .. }) => served += 1,
+            Ok(Packet::Error {
+                code: ErrorCode::NotDefined,
+                message,
+            }) if message.contains("Too many transfers from your address") => refused += 1,
+            other => panic!("unexpected answer to the flood: {other:?}"),
+        }
+    }
+    assert_eq!((served, refused), (8, 504), "DATA 1 / ERROR 0 answers");
+    drop(flood);
+    let out = s.dir.path().join("out");
+    let t = Instant::now();
+    assert!(curl_get(&s, "f.bin", &out, &[]), "{}", s.log_text());
+    let took = t.elapsed();
+    assert_same_file(&out, &data, "curl from 127.0.0.1 during the flood");
+    assert!(took < Duration::from_secs(3), "curl took {took:?}");
+    // The silent transfers are abandoned 3 s (3x --timeout) after they
+    // started, not after 6 retries (about 23 s).
+    let mut abandoned = Vec::new();
+    while abandoned.len() < 8 && started.elapsed() < Duration::from_secs(10) {
+        abandoned = s
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("transfer abandoned") && l.contains("127.0.0.2:"))
+            .map(str::to_owned)
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(abandoned.len(), 8, "{}", s.log_text());
+    for l in &abandoned {
+        let ms: u64 = l
+            .split("ms=")
+            .nth(1)
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no ms= in {l}"));
+        assert!((2900..4500).contains(&ms), "abandoned after {ms} ms: {l}");
+    }
+    // Then the address is served again.
+    let again = Raw {
+        sock: std::net::UdpSocket::bind("127.0.0.2:0").unwrap(),
+    };
+    again
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    again.send(s.addr, &rrq(b"f.bin"));
+    let (d, _) = again.recv().expect("an answer");
+    assert!(
+        matches!(Packet::parse(&d), Ok(Packet::Data { block: 1, .. })),
+        "{:?}",
+        Packet::parse(&d)
+    );
+    // 504 refusals, a few log lines (rate-limited: 5 per 10 s).
+    let lines = s
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("--max-transfers-per-address"))
+        .count();
+    assert!((1..=5).contains(&lines), "{lines} refusal lines");
 }
 
 #[test]
