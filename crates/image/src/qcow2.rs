@@ -14,6 +14,11 @@ use crate::{Error, Layer};
 #[derive(Debug)]
 pub struct Qcow2Disk {
     image: RwLock<Layer>,
+    /// The image file again, to punch the holes of freed clusters.
+    file: Option<std::fs::File>,
+    /// Its cluster size, when holes may be punched (qcow2 v3, whose zero
+    /// clusters need no allocation).
+    cluster_size: Option<u64>,
     path: PathBuf,
     size: u64,
     block_size: u32,
@@ -38,8 +43,25 @@ impl Qcow2Disk {
                 what: format!("size {size} is not a whole number of {block_size}-byte blocks"),
             });
         }
+        let file = if read_only {
+            None
+        } else {
+            Some(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|source| Error::Io {
+                        image: path.clone(),
+                        source,
+                    })?,
+            )
+        };
+        let cluster_size = file.as_ref().and_then(v3_cluster_size);
         Ok(Qcow2Disk {
             image: RwLock::new(image),
+            file,
+            cluster_size,
             path,
             size,
             block_size,
@@ -98,15 +120,43 @@ impl BlockDevice for Qcow2Disk {
     }
 
     /// The range reads zeros afterwards (never the backing image showing
-    /// through) and the overlay's clusters in it are freed.
+    /// through), the overlay's clusters in it are freed, and their space
+    /// goes back to the file system. imago only marks freed clusters free,
+    /// so their holes are punched here, with care that no cluster freed is
+    /// used again before its hole is punched: first whatever may allocate
+    /// is done (zeroing the partial clusters at the ends, and the clusters
+    /// that are not the overlay's own), then the overlay's own whole
+    /// clusters are discarded (which allocates nothing) and punched.
     fn discard(&self, offset: u64, len: u64) -> Result<()> {
         self.writable(offset, len)?;
         if len == 0 {
             return Ok(());
         }
         let mut l = self.image.write().unwrap_or_else(|e| e.into_inner());
-        l.discard_to_zero(offset, len)
-            .map_err(io("discard", offset))
+        let (Some(file), Some(cs)) = (&self.file, self.cluster_size) else {
+            return l
+                .discard_to_zero(offset, len)
+                .map_err(io("discard", offset));
+        };
+        let end = offset + len;
+        let (lo, hi) = (offset.next_multiple_of(cs), end - end % cs);
+        if lo >= hi {
+            return l.write_zeroes(offset, len).map_err(io("discard", offset));
+        }
+        l.write_zeroes(offset, lo - offset)
+            .map_err(io("discard", offset))?;
+        l.write_zeroes(hi, end - hi).map_err(io("discard", hi))?;
+        let mut at = lo;
+        for (g, r, _) in raw_runs(&l, lo, hi - lo).map_err(io("map", lo))? {
+            l.write_zeroes(at, g - at).map_err(io("discard", at))?;
+            at = g + r;
+        }
+        l.write_zeroes(at, hi - at).map_err(io("discard", at))?;
+        for (g, r, host) in raw_runs(&l, lo, hi - lo).map_err(io("map", lo))? {
+            l.discard_to_zero(g, r).map_err(io("discard", g))?;
+            punch(file, host, r);
+        }
+        Ok(())
     }
 
     fn write_zeroes(&self, offset: u64, len: u64) -> Result<()> {
@@ -147,4 +197,54 @@ impl BlockDevice for Qcow2Disk {
             (Allocation::Data, bs.min(len))
         })
     }
+}
+
+/// The runs of `offset..offset+len` that the overlay stores itself:
+/// (guest offset, length, host offset).
+fn raw_runs(l: &Layer, offset: u64, len: u64) -> std::io::Result<Vec<(u64, u64, u64)>> {
+    let mut v = Vec::new();
+    let end = offset + len;
+    let mut at = offset;
+    while at < end {
+        let (m, run) = l.get_shallow_mapping(at, end - at)?;
+        if run == 0 {
+            break;
+        }
+        if let ShallowMapping::Raw { offset: host, .. } = m {
+            v.push((at, run, host));
+        }
+        at += run;
+    }
+    Ok(v)
+}
+
+/// Gives `len` bytes at `offset` of the image file back to the file system
+/// (best effort: a file system without hole punching keeps them).
+fn punch(file: &std::fs::File, offset: u64, len: u64) {
+    use nix::fcntl::{fallocate, FallocateFlags};
+    use std::os::fd::AsRawFd;
+    if len == 0 {
+        return;
+    }
+    let (Ok(off), Ok(l)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    let _ = fallocate(
+        file.as_raw_fd(),
+        FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
+        off,
+        l,
+    );
+}
+
+/// The cluster size of a version 3 qcow2 file (header: version at byte 4,
+/// cluster_bits at byte 20, both big-endian u32), `None` for another
+/// version or a value out of qcow2's range (512 B to 2 MiB).
+fn v3_cluster_size(file: &std::fs::File) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut h = [0u8; 24];
+    file.read_exact_at(&mut h, 0).ok()?;
+    let version = u32::from_be_bytes(h[4..8].try_into().ok()?);
+    let bits = u32::from_be_bytes(h[20..24].try_into().ok()?);
+    (version == 3 && (9..=21).contains(&bits)).then(|| 1u64 << bits)
 }

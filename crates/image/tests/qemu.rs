@@ -353,3 +353,30 @@ proptest::proptest! {
         proptest::prop_assert!(flat == model, "qemu reads another disk");
     }
 }
+
+/// Bytes a file takes on disk.
+fn allocated(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().blocks() * 512
+}
+
+/// UNMAP (discard) gives the overlay's space back to the file system: the
+/// file's allocated size shrinks, and qemu-img check stays clean.
+#[test]
+fn discard_returns_the_space_of_the_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    golden(dir.path(), "golden.raw", 32 * MIB);
+    let pc = overlay(dir.path(), "pc.qcow2", "golden.raw", "raw");
+    let d = Images::default().open(&pc, &qcow2()).unwrap();
+    d.write_at(&vec![3u8; 16 * MIB as usize], 8 * MIB).unwrap();
+    d.flush().unwrap();
+    let full = allocated(&pc);
+    assert!(full >= 16 * MIB, "{full}");
+    d.discard(8 * MIB, 16 * MIB).unwrap();
+    d.flush().unwrap();
+    let after = allocated(&pc);
+    assert!(after < full / 4, "allocated {full} -> {after} bytes");
+    drop(d);
+    check(&pc);
+    qemu_io_reads(&pc, 0, 8 * MIB, 16 * MIB);
+}
