@@ -273,7 +273,10 @@ mod tests {
         assert_eq!(c.disks[0].format, Format::Qcow2);
         let t = "[[disk]]\nshelf = 3\nslot = 4\ndisk = \"/d\"\nformat = \"vmdk\"\n";
         let e = load(&["-i", "eth0"], Some(t)).unwrap_err();
-        assert!(e.contains("e3.4: format: unknown image format \"vmdk\""), "{e}");
+        assert!(
+            e.contains("e3.4: format: unknown image format \"vmdk\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -389,21 +389,7 @@ fn kill_9_loses_no_acknowledged_write_in_an_overlay() {
     need("qemu-img");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("golden.raw"), vec![0u8; 64 << 20]).unwrap();
-    let o = run(Command::new("qemu-img")
-        .args([
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "golden.raw",
-            "-F",
-            "raw",
-            "pc.qcow2",
-        ])
-        .current_dir(dir.path()));
-    assert!(o.status.success(), "{}", text(&o));
-    let overlay = dir.path().join("pc.qcow2");
+    let overlay = make_overlay(dir.path(), "pc.qcow2");
     kill_9_during_fua_writes(&overlay);
     let o = run(Command::new("qemu-img")
         .args(["check", "-f", "qcow2"])
@@ -584,9 +570,9 @@ fn iscsi_test_cu_conformance_on_a_qcow2_overlay() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
-/// Serves a new qcow2 overlay `name` over `golden.raw` in `dir` (made by
-/// `qemu-img create -b golden.raw -F raw`).
-fn serve_overlay(dir: tempfile::TempDir, name: &str) -> (Iscsid, std::path::PathBuf) {
+/// Makes a qcow2 overlay `name` over `golden.raw` in `dir` with
+/// `qemu-img create -b golden.raw -F raw`.
+fn make_overlay(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     let o = run(Command::new("qemu-img")
         .args([
             "create",
@@ -599,9 +585,14 @@ fn serve_overlay(dir: tempfile::TempDir, name: &str) -> (Iscsid, std::path::Path
             "raw",
             name,
         ])
-        .current_dir(dir.path()));
+        .current_dir(dir));
     assert!(o.status.success(), "{}", text(&o));
-    let overlay = dir.path().join(name);
+    dir.join(name)
+}
+
+/// Serves a new overlay `name` over `golden.raw` in `dir`.
+fn serve_overlay(dir: tempfile::TempDir, name: &str) -> (Iscsid, std::path::PathBuf) {
+    let overlay = make_overlay(dir.path(), name);
     (Iscsid::start_with(dir, &overlay, &[]), overlay)
 }
 
