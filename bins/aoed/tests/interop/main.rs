@@ -828,13 +828,46 @@ fn need_ipxe_rom() {
 /// checks them, prints a marker on COM1 and exits through isa-debug-exit.
 #[test]
 fn ipxe_sanboots_from_aoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("boot.img");
+    std::fs::write(&disk, sanboot::disk_image()).unwrap();
+    ipxe_sanboot_aoe(&disk);
+}
+
+/// The same boot from a qcow2 overlay over the golden boot disk.
+#[test]
+fn ipxe_sanboots_a_qcow2_overlay_from_aoed() {
+    need("qemu-img");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("golden.raw"), sanboot::disk_image()).unwrap();
+    let o = run(
+        std::process::Command::new("qemu-img")
+            .args([
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-b",
+                "golden.raw",
+                "-F",
+                "raw",
+                "pc.qcow2",
+            ])
+            .current_dir(dir.path()),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{o:?}");
+    ipxe_sanboot_aoe(&dir.path().join("pc.qcow2"));
+}
+
+/// iPXE in qemu (in a namespace bridged to aoed's) sanboots `disk` from
+/// aoed as e0.0; its boot sector checks 512 sectors.
+fn ipxe_sanboot_aoe(disk: &std::path::Path) {
     need("qemu-system-x86_64");
     need_ipxe_rom();
     let ns = Netns::new("ipxe");
     ns.bridge_tap();
     let dir = tempfile::tempdir().unwrap();
-    let disk = dir.path().join("boot.img");
-    std::fs::write(&disk, sanboot::disk_image()).unwrap();
     let tftp = dir.path().join("tftp");
     std::fs::create_dir(&tftp).unwrap();
     std::fs::write(

@@ -245,6 +245,14 @@ fn read_only_target_refuses_writes() {
 /// iscsid whose first sector is `sector`. Returns qemu's exit, what the
 /// guest wrote on COM1, and the target.
 fn ipxe_sanboot(sector: &[u8; 512]) -> (Output, String, Iscsid) {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("boot.img");
+    std::fs::write(&disk, sanboot::disk_image_with(sector)).unwrap();
+    ipxe_sanboot_disk(&disk)
+}
+
+/// iPXE in qemu sanboots `disk` served by a new iscsid.
+fn ipxe_sanboot_disk(disk: &std::path::Path) -> (Output, String, Iscsid) {
     need("qemu-system-x86_64");
     assert!(
         std::path::Path::new("/usr/lib/ipxe/qemu/efi-e1000.rom").exists()
@@ -252,11 +260,9 @@ fn ipxe_sanboot(sector: &[u8; 512]) -> (Output, String, Iscsid) {
         "iPXE ROMs missing: install ipxe-qemu"
     );
     let dir = tempfile::tempdir().unwrap();
-    let disk = dir.path().join("boot.img");
-    std::fs::write(&disk, sanboot::disk_image_with(sector)).unwrap();
     let tftp = dir.path().join("tftp");
     std::fs::create_dir(&tftp).unwrap();
-    let t = Iscsid::start_with(tempfile::tempdir().unwrap(), &disk, &[]);
+    let t = Iscsid::start_with(tempfile::tempdir().unwrap(), disk, &[]);
     std::fs::write(
         tftp.join("boot.ipxe"),
         format!(
@@ -300,6 +306,45 @@ fn ipxe_sanboots_from_iscsid() {
     );
     assert_eq!(o.status.code(), Some(sanboot::EXIT_OK), "{log}");
     assert!(t.log_contains("logged in"));
+}
+
+/// The seed's remote-access case: the same chain (a qcow2 overlay over the
+/// golden boot disk) boots a PC through iPXE over iSCSI and a VM in qemu
+/// directly (`-drive file=OVERLAY`); both read 512 sectors of the golden
+/// image through the overlay and report success.
+#[test]
+fn an_overlay_boots_a_pc_over_iscsi_and_a_vm_directly() {
+    need("qemu-img");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("golden.raw"),
+        sanboot::disk_image_with(&sanboot::boot_sector()),
+    )
+    .unwrap();
+    let overlay = make_overlay(dir.path(), "pc.qcow2");
+    let (o, log, t) = ipxe_sanboot_disk(&overlay);
+    assert!(log.contains(sanboot::MARKER_OK), "PC: {log}\n{}", text(&o));
+    assert_eq!(o.status.code(), Some(sanboot::EXIT_OK), "{log}");
+    assert!(t.log_contains("format=qcow2"));
+    let (status, _) = t.daemon.terminate();
+    assert!(status.success());
+    let serial = dir.path().join("vm-serial.log");
+    let o = run(Command::new("qemu-system-x86_64")
+        .args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "128"])
+        .args(["-display", "none", "-nodefaults", "-no-reboot"])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-drive")
+        .arg(format!("file={},format=qcow2,if=ide", overlay.display()))
+        .args([
+            "-boot",
+            "c",
+            "-device",
+            "isa-debug-exit,iobase=0x501,iosize=1",
+        ]));
+    let log = std::fs::read_to_string(&serial).unwrap_or_default();
+    assert!(log.contains(sanboot::MARKER_OK), "VM: {log}\n{}", text(&o));
+    assert_eq!(o.status.code(), Some(sanboot::EXIT_OK), "{log}");
 }
 
 /// The iBFT golden vector of netboot-ibft, made again: iPXE sanboots a disk
