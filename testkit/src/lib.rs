@@ -68,6 +68,32 @@ pub fn content(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Makes the qcow2 overlay `name` in `dir` over `backing` (a name in
+/// `dir`, of format `format`) with `qemu-img create -f qcow2 -b BACKING -F
+/// FORMAT`, and returns its path. qemu-img is required.
+pub fn qemu_overlay(
+    dir: &std::path::Path,
+    name: &str,
+    backing: &str,
+    format: &str,
+) -> std::path::PathBuf {
+    need("qemu-img");
+    let o = run(
+        Command::new("qemu-img")
+            .args([
+                "create", "-q", "-f", "qcow2", "-b", backing, "-F", format, name,
+            ])
+            .current_dir(dir),
+        Duration::from_secs(60),
+    );
+    assert!(
+        o.status.success(),
+        "qemu-img create {name} over {backing}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    dir.join(name)
+}
+
 /// Runs `cmd` to completion within `limit` (panics when it takes longer);
 /// stdout and stderr are collected.
 pub fn run(cmd: &mut Command, limit: Duration) -> Output {

@@ -37,13 +37,7 @@ fn golden(dir: &Path, name: &str, size: u64) -> Vec<u8> {
 }
 
 fn overlay(dir: &Path, name: &str, backing: &str, fmt: &str) -> PathBuf {
-    qemu_img(
-        &[
-            "create", "-q", "-f", "qcow2", "-b", backing, "-F", fmt, name,
-        ],
-        dir,
-    );
-    dir.join(name)
+    netboot_testkit::qemu_overlay(dir, name, backing, fmt)
 }
 
 fn qcow2() -> OpenOptions {

@@ -133,16 +133,7 @@ fn aoed_exports_a_qcow2_overlay_over_its_golden_image() {
     need("qemu-img");
     let ns = Netns::new("qcow2");
     let img = Image::new(8 * MIB, 4);
-    let overlay = img.dir.path().join("pc.qcow2");
-    let o = run(
-        std::process::Command::new("qemu-img")
-            .args([
-                "create", "-q", "-f", "qcow2", "-b", "disk.img", "-F", "raw", "pc.qcow2",
-            ])
-            .current_dir(img.dir.path()),
-        Duration::from_secs(30),
-    );
-    assert!(o.status.success(), "{o:?}");
+    let overlay = netboot_testkit::qemu_overlay(img.dir.path(), "pc.qcow2", "disk.img", "raw");
     let d = Daemon::aoed(
         &ns,
         &[
@@ -840,24 +831,12 @@ fn ipxe_sanboots_a_qcow2_overlay_from_aoed() {
     need("qemu-img");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("golden.raw"), sanboot::disk_image()).unwrap();
-    let o = run(
-        std::process::Command::new("qemu-img")
-            .args([
-                "create",
-                "-q",
-                "-f",
-                "qcow2",
-                "-b",
-                "golden.raw",
-                "-F",
-                "raw",
-                "pc.qcow2",
-            ])
-            .current_dir(dir.path()),
-        Duration::from_secs(30),
-    );
-    assert!(o.status.success(), "{o:?}");
-    ipxe_sanboot_aoe(&dir.path().join("pc.qcow2"));
+    ipxe_sanboot_aoe(&netboot_testkit::qemu_overlay(
+        dir.path(),
+        "pc.qcow2",
+        "golden.raw",
+        "raw",
+    ));
 }
 
 /// iPXE in qemu (in a namespace bridged to aoed's) sanboots `disk` from

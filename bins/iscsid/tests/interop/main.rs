@@ -618,21 +618,7 @@ fn iscsi_test_cu_conformance_on_a_qcow2_overlay() {
 /// Makes a qcow2 overlay `name` over `golden.raw` in `dir` with
 /// `qemu-img create -b golden.raw -F raw`.
 fn make_overlay(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
-    let o = run(Command::new("qemu-img")
-        .args([
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-b",
-            "golden.raw",
-            "-F",
-            "raw",
-            name,
-        ])
-        .current_dir(dir));
-    assert!(o.status.success(), "{}", text(&o));
-    dir.join(name)
+    netboot_testkit::qemu_overlay(dir, name, "golden.raw", "raw")
 }
 
 /// Serves a new overlay `name` over `golden.raw` in `dir`.
