@@ -417,6 +417,7 @@ impl Session {
 }
 
 fn main() -> ExitCode {
+    netboot_daemon::die_quietly_on_closed_pipe();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,11 +3,24 @@
 //! the same TOML file handling, and the same exit codes (2: bad
 //! configuration, 1: failure while running, 0: clean stop on SIGINT or
 //! SIGTERM).
+//!
+//! Output that cannot be written never stops or kills a daemon: log lines
+//! go through a lossy queue to a writer thread ([`lost_lines`] counts what
+//! was lost), and the few direct writes ignore errors. Tools call
+//! [`die_quietly_on_closed_pipe`] instead.
 
-#![forbid(unsafe_code)]
+// Only `sigpipe` has (one block of) unsafe code.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod log_writer;
+mod sigpipe;
+
+pub use log_writer::{flush as flush_logs, lost_lines};
+pub use sigpipe::die_quietly_on_closed_pipe;
+
 use std::future::Future;
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -40,28 +53,34 @@ pub fn log_level(verbose: u8, configured: Option<String>) -> String {
 
 /// Logs to stderr at `level` (a level or a tracing filter); the environment
 /// variable `env_var` (e.g. `TFTPD_LOG`), when set, wins. Colours only on a
-/// terminal.
+/// terminal. Lines are queued for a writer thread of their own and dropped
+/// (counted, then noted in the log) when stderr is closed, full or slow:
+/// serving never waits for the log. [`finish`] writes out what is queued.
 pub fn init_logging(env_var: &str, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env_var)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(log_writer::stderr())
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Its own report of a failed write is an eprintln!, which panics
+        // on a closed stderr (and took tftpd's listener task with it).
+        .log_internal_errors(false)
         .init();
 }
 
 /// A configuration error: printed as `NAME: error` (logging is not set up
-/// yet), exit status 2.
+/// yet; a closed stderr is ignored), exit status 2.
 pub fn config_error(name: &str, e: &str) -> ExitCode {
-    eprintln!("{name}: {e}");
+    let _ = writeln!(std::io::stderr(), "{name}: {e}");
     ExitCode::from(2)
 }
 
-/// The end of a daemon's run: `stopped` and status 0, or the error and 1.
+/// The end of a daemon's run: `stopped` and status 0, or the error and 1;
+/// the log lines still queued are written out.
 pub fn finish(result: Result<(), String>) -> ExitCode {
-    match result {
+    let code = match result {
         Ok(()) => {
             info!("stopped");
             ExitCode::SUCCESS
@@ -70,7 +89,9 @@ pub fn finish(result: Result<(), String>) -> ExitCode {
             error!("{e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    flush_logs();
+    code
 }
 
 /// Which tokio runtime a daemon runs on.
@@ -95,10 +116,7 @@ pub fn block_on(rt: Runtime<'_>, fut: impl Future<Output = Result<(), String>>) 
     };
     match built {
         Ok(rt) => finish(rt.block_on(fut)),
-        Err(e) => {
-            error!("cannot start the runtime: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => finish(Err(format!("cannot start the runtime: {e}"))),
     }
 }
 

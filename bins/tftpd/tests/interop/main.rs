@@ -1094,3 +1094,209 @@ fn tshark_finds_no_malformed_packets() {
         "malformed or warned-about packets in our traffic:\n{bad}"
     );
 }
+
+/// A pipe whose read end is already closed: every write to it fails
+/// (EPIPE, or SIGPIPE where it is not ignored).
+fn closed_pipe() -> std::process::Stdio {
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    drop(read);
+    std::process::Stdio::from(write)
+}
+
+fn tftpd_with_piped_stderr(root: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tftpd"))
+        .arg("--root")
+        .arg(root)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tftpd")
+}
+
+/// Reads the log up to the "serving" line; returns the listening address.
+fn read_until_serving(log: &mut impl std::io::BufRead) -> SocketAddr {
+    let mut addr = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "tftpd ended early");
+        addr = addr.or_else(|| Daemon::local_addr(&line));
+        if line.contains("serving") {
+            return addr.expect("a listening line before serving");
+        }
+    }
+}
+
+fn curl_fetches(addr: SocketAddr, name: &str, want: &[u8], out: &std::path::Path, times: usize) {
+    for i in 0..times {
+        let o = run(
+            Command::new("curl")
+                .args(["-s", "-S", "--max-time", "10", "-o"])
+                .arg(out)
+                .arg(format!("tftp://{addr}/{name}")),
+            LIMIT,
+        );
+        assert!(
+            o.status.success(),
+            "fetch {i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_same_file(out, want, &format!("fetch {i}"));
+    }
+}
+
+fn sigterm(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(std::time::Instant::now() < until, "tftpd ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `tftpd -v` whose log reader goes away (the read end of its stderr pipe
+/// closed, every log write EPIPE) keeps serving curl, and stops cleanly on
+/// SIGTERM (status 0, not a panic's 101).
+#[test]
+fn serving_goes_on_when_the_log_reader_goes_away() {
+    need("curl");
+    let dir = tempfile::tempdir().unwrap();
+    let data = content(50_000, 21);
+    std::fs::write(dir.path().join("f.bin"), &data).unwrap();
+    let mut child = tftpd_with_piped_stderr(dir.path(), &["-v"]);
+    let mut log = std::io::BufReader::new(child.stderr.take().unwrap());
+    let addr = read_until_serving(&mut log);
+    drop(log);
+    let out = dir.path().join("out");
+    curl_fetches(addr, "f.bin", &data, &out, 5);
+    assert!(child.try_wait().unwrap().is_none(), "tftpd died");
+    let status = sigterm(&mut child);
+    assert!(status.success(), "{status:?}");
+}
+
+/// `tftpd -v` whose log reader stops reading (its stderr pipe, shrunk to
+/// 4 KiB, stays full) keeps serving: the lines wait in the log queue (up
+/// to 16,384 of them; more would be dropped and counted, see
+/// netboot-daemon's log_writer), not in the threads that serve, and they
+/// all arrive once the reader reads again.
+#[test]
+fn serving_goes_on_when_the_log_pipe_is_full() {
+    need("curl");
+    let dir = tempfile::tempdir().unwrap();
+    let data = content(20_000, 22);
+    std::fs::write(dir.path().join("f.bin"), &data).unwrap();
+    let mut child = tftpd_with_piped_stderr(dir.path(), &["-v"]);
+    let stderr = child.stderr.take().unwrap();
+    {
+        use nix::fcntl::{fcntl, FcntlArg};
+        use std::os::fd::AsRawFd;
+        fcntl(stderr.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+    }
+    let mut log = std::io::BufReader::new(stderr);
+    let addr = read_until_serving(&mut log);
+    // Each fetch logs about 400 bytes at debug: 40 fetches fill the pipe
+    // four times over, and nobody reads it.
+    let out = dir.path().join("out");
+    let started = std::time::Instant::now();
+    curl_fetches(addr, "f.bin", &data, &out, 40);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(30), "40 fetches took {took:?}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut log, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let complete = rest.matches("transfer complete").count();
+    assert_eq!(complete, 40, "{rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+}
+
+/// Every binary with stdout (and for the failing runs stderr) closed: no
+/// panic ("failed printing to stdout: Broken pipe", status 101). Tools end
+/// as `cat` does (SIGPIPE) or with their own status, daemons with theirs.
+/// The other packages' binaries come from the same target directory
+/// (`cargo build --workspace --bins`, which scripts/test runs first).
+#[test]
+fn no_binary_panics_on_a_closed_pipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let tftpd = std::path::Path::new(env!("CARGO_BIN_EXE_tftpd"));
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/ibft/tests/data/ipxe-1.0.0-git20190125-iscsi.bin");
+    let fixture = fixture.to_str().unwrap();
+    let cases: &[(&str, &[&str], bool)] = &[
+        // (binary, arguments, stderr closed too)
+        ("tftpd", &["--help"], false),
+        ("tftpd", &["--version"], false),
+        (
+            "tftpd",
+            &["--root", "/nonexistent", "--listen", "127.0.0.1:0"],
+            true,
+        ),
+        ("tftpd", &["--blksize-max", "1"], true),
+        ("iscsid", &["--help"], false),
+        ("iscsid", &[], true),
+        ("aoed", &["--help"], false),
+        ("aoed", &[], true),
+        ("pxed", &["--help"], false),
+        ("pxed", &[], true),
+        ("aoectl", &["--help"], false),
+        ("aoectl", &[], true),
+        ("ibft", &["--help"], false),
+        ("ibft", &["--version"], false),
+        ("ibft", &["dump", fixture], false),
+        ("ibft", &["dump", fixture], true),
+        ("ibft", &["dump", "/nonexistent"], true),
+    ];
+    for (name, args, close_stderr) in cases {
+        let bin = tftpd.with_file_name(name);
+        assert!(
+            bin.exists(),
+            "{} is missing: run cargo build --workspace --bins first",
+            bin.display()
+        );
+        // The output is more than a pipe holds only for some cases; a
+        // closed pipe fails the first write whatever its size.
+        let mut cmd = Command::new(&bin);
+        cmd.args(*args)
+            .stdin(std::process::Stdio::null())
+            .stdout(closed_pipe());
+        if *close_stderr {
+            cmd.stderr(closed_pipe());
+        } else {
+            cmd.stderr(std::process::Stdio::piped());
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+        }
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > until {
+                let _ = child.kill();
+                panic!("{name} {args:?} did not end");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let what = format!("{name} {args:?}: {status:?}, stderr {err:?}");
+        assert_ne!(status.code(), Some(101), "{what}");
+        assert!(!err.contains("panicked"), "{what}");
+        assert!(
+            status.code().is_some() || status.signal() == Some(13),
+            "{what}"
+        );
+    }
+}
