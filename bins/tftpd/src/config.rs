@@ -37,6 +37,7 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     max_upload: Option<u64>,
     /// Most transfers at once; further requests get ERROR 0 "server busy".
+    /// Default: 512.
     #[arg(long, value_name = "N")]
     max_transfers: Option<usize>,
     /// Most transfers at once from one client address (any port); further
@@ -56,7 +57,7 @@ pub struct Cli {
     timeout: Option<f64>,
     /// Retransmissions before a transfer is abandoned. A client that never
     /// answers at all (no ACK of the first DATA or OACK, no DATA 1 of an
-    /// upload) is given up sooner: after 3x --timeout.
+    /// upload) is given up sooner: after 3x --timeout (at least 1 s).
     #[arg(long, value_name = "N")]
     retries: Option<u32>,
     /// Local ports for transfers (default: any ephemeral port).

@@ -22,6 +22,15 @@ use netboot_tftp::Error;
 /// and again at 1 s).
 pub const PATIENCE_IN_TIMEOUTS: u32 = 3;
 
+/// The least patience, whatever `--timeout` says: slow firmware may take
+/// a few hundred milliseconds to answer an OACK.
+pub const MIN_PATIENCE: Duration = Duration::from_secs(1);
+
+/// The patience for a transfer whose initial time-out is `initial_rto`.
+pub fn patience(initial_rto: Duration) -> Duration {
+    (initial_rto * PATIENCE_IN_TIMEOUTS).max(MIN_PATIENCE)
+}
+
 /// A transfer that is abandoned when its client has not answered at all by
 /// a deadline.
 #[derive(Debug)]
@@ -144,6 +153,13 @@ mod tests {
                 _ => return sent,
             }
         }
+    }
+
+    #[test]
+    fn patience_is_three_time_outs_and_at_least_a_second() {
+        assert_eq!(patience(Duration::from_secs(1)), Duration::from_secs(3));
+        assert_eq!(patience(Duration::from_millis(200)), Duration::from_secs(1));
+        assert_eq!(patience(Duration::from_secs(5)), Duration::from_secs(15));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::files::{Refusal, Root};
-use crate::first_answer::{FirstAnswer, PATIENCE_IN_TIMEOUTS};
+use crate::first_answer::{patience, FirstAnswer};
 use crate::net;
 use netboot_daemon::RateLimit;
 
@@ -385,7 +385,7 @@ fn spawn_transfer<T: Transfer + Send + 'static>(
     let asked = req.options;
     debug!(%client, file, kind, mode, ?asked, "transfer starting");
     let started = Instant::now();
-    let patience = guard.shared.cfg.transfer.timing.initial_rto * PATIENCE_IN_TIMEOUTS;
+    let patience = patience(guard.shared.cfg.transfer.timing.initial_rto);
     let mut t = FirstAnswer::new(t, client, started, patience);
     tokio::spawn(async move {
         // Until the outcome is known (for an upload: the final ACK is out).
