@@ -45,6 +45,7 @@ pub const TOML_EXAMPLE: &str = r#"Example configuration file (every key is optio
   id = 1
   disk = "/srv/images/pc1-data.qcow2"   # an overlay over a golden image
   format = "qcow2"     # default: qcow2 for *.qcow2, raw otherwise
+  overlay_max = "10G"  # most space the overlay may take
 "#;
 
 #[derive(Debug, Parser)]
@@ -67,6 +68,10 @@ pub struct Cli {
     /// must lie in the disk's directory and record their format.
     #[arg(long, value_name = "raw|qcow2")]
     format: Option<netboot_image::Format>,
+    /// Most space a qcow2 --disk may take on the server (e.g. 10G): writes
+    /// past it fail with SPACE ALLOCATION FAILED; a warning at 80 %.
+    #[arg(long, value_name = "SIZE")]
+    overlay_max: Option<String>,
     /// Refuse writes.
     #[arg(long)]
     read_only: bool,
@@ -147,6 +152,7 @@ struct FileLun {
     id: u64,
     disk: PathBuf,
     format: Option<String>,
+    overlay_max: Option<String>,
     size: Option<String>,
     #[serde(default)]
     read_only: bool,
@@ -179,33 +185,14 @@ fn parse_chap(s: &str, what: &str) -> Result<Chap, String> {
     })
 }
 
-/// Parses `20G`, `512M`, `4096K`, `1T` or a byte count.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mul) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_uppercase() {
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'T' => 1 << 40,
-                _ => return Err(format!("size {s:?}: unknown unit {c:?}")),
-            };
-            (&s[..i], m)
-        }
-        _ => (s, 1),
-    };
-    let n: u64 = num.trim().parse().map_err(|e| format!("size {s:?}: {e}"))?;
-    n.checked_mul(mul)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| format!("size {s:?} out of range"))
-}
+use netboot_image::parse_size;
 
 #[derive(Debug, Clone)]
 pub struct LunConfig {
     pub id: u64,
     pub disk: PathBuf,
     pub format: netboot_image::Format,
+    pub overlay_max: Option<u64>,
     pub size: Option<u64>,
     pub read_only: bool,
     pub block_size: u32,
@@ -298,6 +285,7 @@ impl Config {
                     .map_err(|e| format!("target {} LUN {}: {e}", t.name, l.id))?;
                 luns.push(LunConfig {
                     id: l.id,
+                    overlay_max: l.overlay_max.as_deref().map(parse_size).transpose()?,
                     format: disk_format(format, &l.disk, size)?,
                     disk: l.disk,
                     size: check_size(size, block_size, "size")?,
@@ -342,6 +330,7 @@ impl Config {
                 allow_initiators: cli.allow_initiator.clone(),
                 luns: vec![LunConfig {
                     id: 0,
+                    overlay_max: cli.overlay_max.as_deref().map(parse_size).transpose()?,
                     disk: disk.clone(),
                     format: disk_format(
                         cli.format,
@@ -371,6 +360,18 @@ impl Config {
                 return Err(format!(
                     "target name {:?} is not an iqn./eui./naa. name",
                     t.name
+                ));
+            }
+            if let Some(l) = t
+                .luns
+                .iter()
+                .find(|l| l.overlay_max.is_some() && l.format == netboot_image::Format::Raw)
+            {
+                return Err(format!(
+                    "target {} LUN {} ({}): a size limit applies to qcow2 overlays only",
+                    t.name,
+                    l.id,
+                    l.disk.display()
                 ));
             }
             if targets[..i]
@@ -559,6 +560,17 @@ disk = "/tmp/c.img"
         ])
         .unwrap_err();
         assert!(e.contains("a size creates raw images only"), "{e}");
+        let lim =
+            |disk: &str| load(&["--target", "iqn.x:y", "--disk", disk, "--overlay-max", "2G"]);
+        assert_eq!(
+            lim("/x/a.qcow2").unwrap().targets[0].luns[0].overlay_max,
+            Some(2 << 30)
+        );
+        let e = lim("/x/a.img").unwrap_err();
+        assert!(
+            e.contains("a size limit applies to qcow2 overlays only"),
+            "{e}"
+        );
     }
 
     /// The example of the long help, pasted into a file (indentation

@@ -48,6 +48,7 @@ impl Luns {
                         create_size: l.size,
                         direct,
                         root: None,
+                        overlay_max: l.overlay_max,
                     },
                 )
                 .map_err(|e| format!("LUN {} ({}): {e}", l.id, l.disk.display()))?;

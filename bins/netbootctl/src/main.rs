@@ -98,6 +98,10 @@ enum ClientCmd {
         image: String,
         #[arg(long, value_name = "volatile|persistent", default_value = "persistent")]
         mode: Mode,
+        /// Most space its overlay may take (e.g. 20G): writes past it fail
+        /// cleanly, a warning at 80 %.
+        #[arg(long, value_name = "SIZE", value_parser = netboot_image::parse_size)]
+        overlay_max: Option<u64>,
     },
     /// Every PC: image, version, mode, whether it is behind, overlay size.
     Ls,
@@ -115,9 +119,14 @@ fn print(text: &str) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("netbootctl: cannot write the output: {e}");
+        say_error(&format!("cannot write the output: {e}"));
         std::process::exit(1);
     }
+}
+
+/// Writes `netbootctl: E` to stderr; a closed stderr is not a panic.
+fn say_error(e: &str) {
+    let _ = writeln!(std::io::stderr(), "netbootctl: {e}");
 }
 
 fn json(v: &impl serde::Serialize) -> String {
@@ -304,8 +313,11 @@ fn run(cli: Cli) -> Result<String, String> {
                 mac,
                 image,
                 mode,
+                overlay_max,
             } => {
-                let m = store.client_add(&name, &mac, &image, mode).map_err(e)?;
+                let m = store
+                    .client_add(&name, &mac, &image, mode, overlay_max)
+                    .map_err(e)?;
                 if j {
                     json(&m)
                 } else {
@@ -334,7 +346,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("netbootctl: {e}");
+            say_error(&e);
             ExitCode::FAILURE
         }
     }

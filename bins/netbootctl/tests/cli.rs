@@ -253,3 +253,30 @@ fn the_store_survives_kill_9_in_any_change() {
     let d = ok(&store, &["client", "reset", "pc"]);
     qemu_img_check(d.trim());
 }
+
+/// A closed stdout (`| head`) or stderr ends netbootctl quietly, never in
+/// a panic.
+#[test]
+fn closed_pipes_are_no_panic() {
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    for args in [
+        &["image", "ls"][..],
+        &["client", "disk", "nobody"],
+        &["--help"],
+    ] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_netbootctl"))
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(c.stdout.take());
+        drop(c.stderr.take());
+        let status = c.wait().unwrap();
+        assert_ne!(status.code(), Some(101), "{args:?}: panicked");
+    }
+}

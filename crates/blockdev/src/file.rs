@@ -54,7 +54,16 @@ pub struct FileDisk {
 }
 
 fn io(op: &'static str, offset: u64) -> impl FnOnce(io::Error) -> Error {
-    move |source| Error::Io { op, offset, source }
+    move |source| {
+        if source.kind() == io::ErrorKind::StorageFull {
+            Error::NoSpace {
+                offset,
+                what: "the file system is full".into(),
+            }
+        } else {
+            Error::Io { op, offset, source }
+        }
+    }
 }
 
 impl FileDisk {

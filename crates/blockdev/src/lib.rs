@@ -52,6 +52,15 @@ pub enum Error {
     /// A write, discard or write-zeroes on a read-only disk.
     #[error("disk is read-only")]
     ReadOnly,
+    /// No space for the write: the disk's size limit (an overlay's) or the
+    /// file system holding it is full. Earlier data is unaffected.
+    #[error("no space for the write at {offset}: {what}")]
+    NoSpace {
+        /// Byte offset of the request.
+        offset: u64,
+        /// Which limit: the overlay's, or the file system's.
+        what: String,
+    },
     /// The block size is not 512 or 4096, or the size not a multiple of it.
     #[error("invalid geometry: {0}")]
     Geometry(String),

@@ -215,6 +215,11 @@ pub struct OpenOptions {
     /// The directory backing files must stay in; default: the directory of
     /// the disk.
     pub root: Option<PathBuf>,
+    /// Most bytes a qcow2 overlay's file may take on disk: a write that
+    /// would pass it fails with [`netboot_blockdev::Error::NoSpace`]
+    /// (rewrites of its own clusters always succeed); a warning is logged
+    /// at 80 %.
+    pub overlay_max: Option<u64>,
 }
 
 impl Default for OpenOptions {
@@ -226,8 +231,31 @@ impl Default for OpenOptions {
             create_size: None,
             direct: false,
             root: None,
+            overlay_max: None,
         }
     }
+}
+
+/// Parses `20G`, `512M`, `4096K`, `1T` or a byte count.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mul) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("size {s:?}: unknown unit {c:?}")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num.trim().parse().map_err(|e| format!("size {s:?}: {e}"))?;
+    n.checked_mul(mul)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("size {s:?} out of range"))
 }
 
 /// The magic of a qcow2 header, `QFI\xfb`.
@@ -292,6 +320,7 @@ impl Images {
                     path.to_owned(),
                     opts.block_size,
                     opts.read_only,
+                    opts.overlay_max,
                 )?))
             }
         }

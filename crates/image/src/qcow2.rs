@@ -19,6 +19,11 @@ pub struct Qcow2Disk {
     /// Its cluster size, when holes may be punched (qcow2 v3, whose zero
     /// clusters need no allocation).
     cluster_size: Option<u64>,
+    /// Most bytes the file may take on disk.
+    max_bytes: Option<u64>,
+    /// The 80 % warning was logged (and the file has not shrunk below 70 %
+    /// since).
+    warned: std::sync::atomic::AtomicBool,
     path: PathBuf,
     size: u64,
     block_size: u32,
@@ -26,7 +31,16 @@ pub struct Qcow2Disk {
 }
 
 fn io(op: &'static str, offset: u64) -> impl FnOnce(std::io::Error) -> DevError {
-    move |source| DevError::Io { op, offset, source }
+    move |source| {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            DevError::NoSpace {
+                offset,
+                what: "the file system holding the overlay is full".into(),
+            }
+        } else {
+            DevError::Io { op, offset, source }
+        }
+    }
 }
 
 impl Qcow2Disk {
@@ -35,6 +49,7 @@ impl Qcow2Disk {
         path: PathBuf,
         block_size: u32,
         read_only: bool,
+        max_bytes: Option<u64>,
     ) -> std::result::Result<Self, Error> {
         let size = image.size();
         if !matches!(block_size, 512 | 4096) || size % u64::from(block_size) != 0 || size == 0 {
@@ -62,6 +77,8 @@ impl Qcow2Disk {
             image: RwLock::new(image),
             file,
             cluster_size,
+            max_bytes,
+            warned: std::sync::atomic::AtomicBool::new(false),
             path,
             size,
             block_size,
@@ -83,6 +100,62 @@ impl Qcow2Disk {
             return Err(DevError::ReadOnly);
         }
         check_range(offset, len, self.size)
+    }
+
+    /// Bytes the image file takes on disk.
+    fn allocated(&self) -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Some(self.file.as_ref()?.metadata().ok()?.blocks() * 512)
+    }
+
+    /// Refuses a write of `len` bytes at `offset` that would grow the file
+    /// past its limit (rewrites of the overlay's own clusters always fit),
+    /// and warns once at 80 % of it.
+    fn check_limit(&self, l: &Layer, offset: u64, len: u64) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let (Some(max), Some(used)) = (self.max_bytes, self.allocated()) else {
+            return Ok(());
+        };
+        let own: u64 = raw_runs(l, offset, len)
+            .map_err(io("map", offset))?
+            .iter()
+            .map(|(_, r, _)| r)
+            .sum();
+        if own >= len {
+            return Ok(());
+        }
+        let cs = self.cluster_size.unwrap_or(65536);
+        let grow = (len - own).div_ceil(cs) * cs;
+        if used + grow <= max {
+            if used + grow >= max / 10 * 8 {
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        disk = %self.path.display(),
+                        used = used + grow,
+                        max,
+                        "overlay at {}% of its size limit",
+                        (used + grow) * 100 / max.max(1)
+                    );
+                }
+            } else if used < max / 10 * 7 {
+                self.warned.store(false, Ordering::Relaxed);
+            }
+        } else {
+            tracing::warn!(
+                disk = %self.path.display(),
+                used,
+                max,
+                "write refused: the overlay is full"
+            );
+            return Err(DevError::NoSpace {
+                offset,
+                what: format!(
+                    "{} would pass its size limit of {max} bytes",
+                    self.path.display()
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -106,7 +179,9 @@ impl BlockDevice for Qcow2Disk {
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         self.writable(offset, buf.len() as u64)?;
-        self.layer().write(buf, offset).map_err(io("write", offset))
+        let l = self.layer();
+        self.check_limit(&l, offset, buf.len() as u64)?;
+        l.write(buf, offset).map_err(io("write", offset))
     }
 
     /// Writes back imago's metadata caches, then `fsync`s the image.

@@ -136,6 +136,9 @@ pub struct ClientMeta {
     /// The version its overlay is over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
+    /// Most bytes its overlay may take (see [`OpenOptions::overlay_max`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay_max: Option<u64>,
 }
 
 impl ClientMeta {
@@ -783,8 +786,16 @@ impl Store {
             .collect()
     }
 
-    /// Adds client `name` (a PC by its MAC) booting `image`.
-    pub fn client_add(&self, name: &str, mac: &str, image: &str, mode: Mode) -> R<ClientMeta> {
+    /// Adds client `name` (a PC by its MAC) booting `image`; its overlay
+    /// may take `overlay_max` bytes at most.
+    pub fn client_add(
+        &self,
+        name: &str,
+        mac: &str,
+        image: &str,
+        mode: Mode,
+        overlay_max: Option<u64>,
+    ) -> R<ClientMeta> {
         check_name("client", name)?;
         let mac = parse_mac(mac)?;
         let _lock = self.lock()?;
@@ -803,6 +814,7 @@ impl Store {
             mode,
             generation: 0,
             version: None,
+            overlay_max,
         };
         self.save_client(name, &meta)?;
         Ok(meta)
@@ -850,6 +862,23 @@ impl Store {
             (Mode::Persistent, Some(p)) if p.exists() => Ok(p),
             _ => self.new_overlay(name, meta),
         }
+    }
+
+    /// Opens the overlay client `name` boots now (see
+    /// [`client_disk`](Self::client_disk)) with its size limit: what a
+    /// target serves.
+    pub fn open_client_disk(&self, name: &str) -> R<Arc<dyn BlockDevice>> {
+        let path = self.client_disk(name)?;
+        let meta = self.client_meta(name)?;
+        Ok(self.images.open(
+            &path,
+            &OpenOptions {
+                format: Format::Qcow2,
+                root: Some(self.root.clone()),
+                overlay_max: meta.overlay_max,
+                ..OpenOptions::default()
+            },
+        )?)
     }
 
     /// Gives client `name` a fresh overlay over the current version.

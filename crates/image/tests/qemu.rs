@@ -374,3 +374,35 @@ fn discard_returns_the_space_of_the_overlay() {
     check(&pc);
     qemu_io_reads(&pc, 0, 8 * MIB, 16 * MIB);
 }
+
+/// An overlay with a size limit: a write that would pass it fails cleanly
+/// with NoSpace; what was written before, rewrites in place and the file's
+/// consistency are unaffected.
+#[test]
+fn an_overlay_stops_at_its_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    golden(dir.path(), "golden.raw", 32 * MIB);
+    let pc = overlay(dir.path(), "pc.qcow2", "golden.raw", "raw");
+    let opts = OpenOptions {
+        overlay_max: Some(2 * MIB),
+        ..qcow2()
+    };
+    let d = Images::default().open(&pc, &opts).unwrap();
+    d.write_at(&vec![1u8; MIB as usize], 0).unwrap();
+    let e = d
+        .write_at(&vec![2u8; 4 * MIB as usize], 8 * MIB)
+        .unwrap_err();
+    assert!(matches!(e, netboot_blockdev::Error::NoSpace { .. }), "{e}");
+    assert!(e.to_string().contains("size limit of 2097152 bytes"), "{e}");
+    // Rewriting its own clusters still works; reads are unaffected.
+    d.write_at(&vec![3u8; MIB as usize], 0).unwrap();
+    assert_eq!(read(&*d, 0, 4096), vec![3u8; 4096]);
+    assert!(allocated(&pc) <= 2 * MIB + 65536, "{}", allocated(&pc));
+    // Space given back makes room again.
+    d.discard(0, MIB).unwrap();
+    d.write_at(&vec![4u8; MIB as usize], 16 * MIB).unwrap();
+    d.flush().unwrap();
+    drop(d);
+    check(&pc);
+    qemu_io_reads(&pc, 4, 16 * MIB, MIB);
+}

@@ -60,13 +60,13 @@ fn golden_image_versions_and_two_pcs() {
 
     // Two PCs on version 1: each sees only its own writes.
     store
-        .client_add("pc1", "52:54:00:00:00:01", "win", Mode::Persistent)
+        .client_add("pc1", "52:54:00:00:00:01", "win", Mode::Persistent, None)
         .unwrap();
     store
-        .client_add("pc2", "52-54-00-00-00-02", "win", Mode::Volatile)
+        .client_add("pc2", "52-54-00-00-00-02", "win", Mode::Volatile, None)
         .unwrap();
     assert!(matches!(
-        store.client_add("pc3", "52:54:00:00:00:01", "win", Mode::Persistent),
+        store.client_add("pc3", "52:54:00:00:00:01", "win", Mode::Persistent, None),
         Err(StoreError::MacTaken { .. })
     ));
     let d1 = store.client_disk("pc1").unwrap();
@@ -147,7 +147,7 @@ fn gc_keeps_what_clients_and_later_versions_need() {
     }
     // v4 current over v3 over v2 over v1; a client on v2.
     store
-        .client_add("pc", "02:00:00:00:00:01", "lin", Mode::Persistent)
+        .client_add("pc", "02:00:00:00:00:01", "lin", Mode::Persistent, None)
         .unwrap();
     store.image_rollback("lin", Some(2)).unwrap();
     let d = store.client_disk("pc").unwrap();
@@ -226,11 +226,11 @@ fn names_macs_and_imports_are_checked() {
     ));
     store.image_create("a", &src, None).unwrap();
     assert!(matches!(
-        store.client_add("pc", "zz:zz", "a", Mode::Volatile),
+        store.client_add("pc", "zz:zz", "a", Mode::Volatile, None),
         Err(StoreError::BadMac(_))
     ));
     assert!(matches!(
-        store.client_add("pc", "02:00:00:00:00:01", "b", Mode::Volatile),
+        store.client_add("pc", "02:00:00:00:00:01", "b", Mode::Volatile, None),
         Err(StoreError::NoImage(_))
     ));
     // A qcow2 with a backing file is not imported.
@@ -255,4 +255,31 @@ fn names_macs_and_imports_are_checked() {
         Err(StoreError::ImportHasBacking(_))
     ));
     assert!(!tmp.path().join("store/images/o/image.toml").exists());
+}
+
+/// A client's size limit holds on the disk the store opens for it.
+#[test]
+fn a_clients_overlay_has_its_size_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("base.raw");
+    std::fs::write(&src, vec![0u8; 32 * MIB as usize]).unwrap();
+    let store = Store::open(tmp.path().join("store")).unwrap();
+    store.image_create("img", &src, None).unwrap();
+    store
+        .client_add(
+            "pc",
+            "02:00:00:00:00:07",
+            "img",
+            Mode::Persistent,
+            Some(2 * MIB),
+        )
+        .unwrap();
+    let d = store.open_client_disk("pc").unwrap();
+    d.write_at(&vec![1u8; MIB as usize], 0).unwrap();
+    let e = d
+        .write_at(&vec![2u8; 4 * MIB as usize], 8 * MIB)
+        .unwrap_err();
+    assert!(matches!(e, netboot_blockdev::Error::NoSpace { .. }), "{e}");
+    drop(d);
+    check(&store.client_disk("pc").unwrap());
 }

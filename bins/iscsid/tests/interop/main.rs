@@ -607,12 +607,7 @@ fn iscsi_test_cu_conformance_on_a_qcow2_overlay() {
     .unwrap();
     let (t, overlay) = serve_overlay(dir, "pc.qcow2");
     conformance(&t);
-    let (status, _) = t.daemon.terminate();
-    assert!(status.success());
-    let o = run(Command::new("qemu-img")
-        .args(["check", "-f", "qcow2"])
-        .arg(&overlay));
-    assert!(o.status.success(), "{}", text(&o));
+    let _ = stop_and_check(t, &overlay);
 }
 
 /// Makes a qcow2 overlay `name` over `golden.raw` in `dir` with
@@ -625,6 +620,34 @@ fn make_overlay(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
 fn serve_overlay(dir: tempfile::TempDir, name: &str) -> (Iscsid, std::path::PathBuf) {
     let overlay = make_overlay(dir.path(), name);
     (Iscsid::start_with(dir, &overlay, &[]), overlay)
+}
+
+/// Stops `t` with SIGTERM (a clean stop) and has `qemu-img check` find
+/// the overlay clean.
+fn stop_and_check(t: Iscsid, overlay: &std::path::Path) -> tempfile::TempDir {
+    let (status, _) = t.daemon.terminate();
+    assert!(status.success());
+    let o = run(Command::new("qemu-img")
+        .args(["check", "-f", "qcow2"])
+        .arg(overlay));
+    assert!(o.status.success(), "{}", text(&o));
+    t.dir
+}
+
+/// Runs qemu-io's commands `cmds` on the raw disk at `url`; every one must
+/// succeed.
+fn qemu_io_ok(url: &str, cmds: &[&str]) {
+    let mut c = Command::new("qemu-io");
+    c.args(["-f", "raw"]);
+    for cmd in cmds {
+        c.args(["-c", cmd]);
+    }
+    let o = run(c.arg(url));
+    assert!(
+        o.status.success() && !text(&o).contains("fail"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// Runs iscsi-test-cu against LUN 0 of `t` and checks its results.
@@ -998,28 +1021,11 @@ fn a_qcow2_overlay_is_served_over_its_golden_image() {
     assert!(o.status.success(), "{}", text(&o));
     let first: String = golden[..4].iter().map(|b| format!("{b:02x} ")).collect();
     assert!(text(&o).contains(first.trim_end()), "{}", text(&o));
-    let o = run(Command::new("qemu-io").args([
-        "-f",
-        "raw",
-        "-c",
-        "write -P 0x5a 1M 3M",
-        "-c",
-        "flush",
-        "-c",
-        "read -P 0x5a 1M 3M",
+    qemu_io_ok(
         &url,
-    ]));
-    assert!(
-        o.status.success() && !text(&o).contains("fail"),
-        "{}",
-        text(&o)
+        &["write -P 0x5a 1M 3M", "flush", "read -P 0x5a 1M 3M"],
     );
-    let (status, _) = t.daemon.terminate();
-    assert!(status.success());
-    let o = run(Command::new("qemu-img")
-        .args(["check", "-f", "qcow2"])
-        .arg(&overlay));
-    assert!(o.status.success(), "{}", text(&o));
+    let dir = stop_and_check(t, &overlay);
     let o = run(Command::new("qemu-io")
         .args(["-f", "qcow2", "-r", "-c", "read -P 0x5a 1M 3M"])
         .arg(&overlay));
@@ -1029,7 +1035,7 @@ fn a_qcow2_overlay_is_served_over_its_golden_image() {
         text(&o)
     );
     // qemu's view of the whole disk: the writes over the golden image.
-    let flat = t.dir.path().join("flat.raw");
+    let flat = dir.path().join("flat.raw");
     let o = run(Command::new("qemu-img")
         .args(["convert", "-f", "qcow2", "-O", "raw"])
         .arg(&overlay)
@@ -1041,6 +1047,82 @@ fn a_qcow2_overlay_is_served_over_its_golden_image() {
         std::fs::read(&flat).unwrap() == want,
         "qemu reads another disk"
     );
-    let after = std::fs::read(t.dir.path().join("golden.raw")).unwrap();
+    let after = std::fs::read(dir.path().join("golden.raw")).unwrap();
     assert!(after == golden, "the golden image changed");
+}
+
+/// An overlay with `--overlay-max`: qemu-io's writes past the limit fail
+/// (SPACE ALLOCATION FAILED WRITE PROTECT), the log names the disk, and the
+/// daemon goes on serving: earlier data reads back, rewrites succeed, and
+/// the overlay passes qemu-img check.
+#[test]
+fn an_overlay_past_its_size_limit_refuses_writes_cleanly() {
+    need("qemu-io");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("golden.raw"), vec![0u8; 64 << 20]).unwrap();
+    let overlay = make_overlay(dir.path(), "pc.qcow2");
+    let t = Iscsid::start_with(dir, &overlay, &["--overlay-max", "4M"]);
+    let url = t.url(0);
+    let o = run(Command::new("qemu-io").args(["-f", "raw", "-c", "write -P 0x11 0 3584k", &url]));
+    assert!(
+        o.status.success() && !text(&o).contains("failed"),
+        "{}",
+        text(&o)
+    );
+    let o = run(Command::new("qemu-io").args(["-f", "raw", "-c", "write -P 0x22 16M 8M", &url]));
+    assert!(text(&o).contains("write failed"), "{}", text(&o));
+    assert!(t
+        .daemon
+        .wait_for("write refused: the overlay is full", Duration::from_secs(5))
+        .is_some_and(|l| l.contains("pc.qcow2")));
+    assert!(t.log_contains("of its size limit"), "the 80 % warning");
+    qemu_io_ok(
+        &url,
+        &[
+            "read -P 0x11 0 3584k",
+            "write -P 0x33 0 1M",
+            "read -P 0x33 0 1M",
+        ],
+    );
+    let _ = stop_and_check(t, &overlay);
+}
+
+/// The server's file system full (a 16 MiB tmpfs under a 64 MiB sparse
+/// raw disk): the write that finds no space fails with SPACE ALLOCATION
+/// FAILED, the daemon goes on serving what is stored.
+#[test]
+fn a_full_file_system_fails_writes_not_the_daemon() {
+    need("qemu-io");
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let o = run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&mnt));
+    assert!(o.status.success(), "mount tmpfs: {}", text(&o));
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let disk = mnt.join("d.img");
+    let t = Iscsid::start_with(tempfile::tempdir().unwrap(), &disk, &[]);
+    let url = t.url(0);
+    let o = run(Command::new("qemu-io").args(["-f", "raw", "-c", "write -P 0x44 0 4M", &url]));
+    assert!(
+        o.status.success() && !text(&o).contains("failed"),
+        "{}",
+        text(&o)
+    );
+    let o = run(Command::new("qemu-io").args(["-f", "raw", "-c", "write -P 0x55 8M 32M", &url]));
+    assert!(text(&o).contains("write failed"), "{}", text(&o));
+    let o = run(Command::new("qemu-io").args(["-f", "raw", "-r", "-c", "read -P 0x44 0 4M", &url]));
+    assert!(
+        o.status.success() && !text(&o).contains("fail"),
+        "{}",
+        text(&o)
+    );
+    drop(t);
 }

@@ -29,6 +29,7 @@ fn write_err(e: DevError) -> Sense {
     match e {
         DevError::OutOfRange { .. } => Sense::lba_out_of_range(),
         DevError::ReadOnly => Sense::write_protected(),
+        DevError::NoSpace { .. } => Sense::space_allocation_failed(),
         _ => Sense::write_error(),
     }
 }

@@ -111,6 +111,12 @@ impl Sense {
         Sense::new(SenseKey::DataProtect, 0x27, 0x02)
     }
 
+    /// DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT (0x27/0x07): a
+    /// thin disk (or the storage under it) has no space for the write.
+    pub const fn space_allocation_failed() -> Sense {
+        Sense::new(SenseKey::DataProtect, 0x27, 0x07)
+    }
+
     /// MISCOMPARE, MISCOMPARE DURING VERIFY OPERATION (0x1D/0x00) with the
     /// byte offset of the first difference in the INFORMATION field.
     pub const fn miscompare(offset: u64) -> Sense {
