@@ -41,8 +41,9 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     max_transfers: Option<usize>,
     /// Most transfers at once from one client address (any port); further
-    /// requests from it get ERROR 0 "too many transfers from your address",
-    /// so that one host cannot take every slot of --max-transfers. Default: 8.
+    /// requests from it get ERROR 0 "Too many transfers from your address,
+    /// try later", so that one host cannot take every slot of
+    /// --max-transfers. Default: 8.
     #[arg(long, value_name = "N")]
     max_transfers_per_address: Option<usize>,
     /// Largest block size granted (8..=65464).

@@ -1257,6 +1257,10 @@ fn no_binary_panics_on_a_closed_pipe() {
         ("ibft", &["dump", fixture], false),
         ("ibft", &["dump", fixture], true),
         ("ibft", &["dump", "/nonexistent"], true),
+        ("netbootctl", &["--help"], false),
+        ("netbootctl", &["--version"], false),
+        ("netbootctl", &[], true),
+        ("netbootctl", &["--store", "/dev/null/store", "image", "ls"], true),
     ];
     for (name, args, close_stderr) in cases {
         let bin = tftpd.with_file_name(name);
