@@ -1260,7 +1260,11 @@ fn no_binary_panics_on_a_closed_pipe() {
         ("netbootctl", &["--help"], false),
         ("netbootctl", &["--version"], false),
         ("netbootctl", &[], true),
-        ("netbootctl", &["--store", "/dev/null/store", "image", "ls"], true),
+        (
+            "netbootctl",
+            &["--store", "/dev/null/store", "image", "ls"],
+            true,
+        ),
     ];
     for (name, args, close_stderr) in cases {
         let bin = tftpd.with_file_name(name);
