@@ -20,6 +20,7 @@ use serde::Deserialize;
 /// slot = 0
 /// disk = "/srv/aoe/root.img"
 /// format = "raw"      # default: qcow2 for *.qcow2, raw otherwise
+/// overlay_max = "10G"  # qcow2 only: most space the overlay may take
 /// read_only = false
 /// allow_macs = ["52:54:00:12:34:56"]
 /// ```
@@ -47,6 +48,10 @@ pub struct Cli {
     /// files must lie in its directory and record their format.
     #[arg(long, value_name = "raw|qcow2")]
     format: Option<netboot_image::Format>,
+    /// Most space a qcow2 --disk may take on the server (e.g. 10G): writes
+    /// past it fail with an ATA error (ABRT); a warning at 80 %.
+    #[arg(long, value_name = "SIZE")]
+    overlay_max: Option<String>,
     /// Refuse writes to --disk.
     #[arg(long)]
     read_only: bool,
@@ -101,6 +106,8 @@ struct FileDisk {
     #[serde(default)]
     format: Option<String>,
     #[serde(default)]
+    overlay_max: Option<String>,
+    #[serde(default)]
     read_only: bool,
     #[serde(default)]
     allow_macs: Vec<String>,
@@ -128,6 +135,8 @@ pub struct DiskConfig {
     pub slot: u8,
     pub path: PathBuf,
     pub format: netboot_image::Format,
+    /// Most bytes a qcow2 overlay may take on disk.
+    pub overlay_max: Option<u64>,
     pub read_only: bool,
     pub allow_macs: Vec<MacAddr>,
     pub config_string: String,
@@ -168,10 +177,17 @@ impl Config {
                     .map_err(|e| format!("[[disk]] e{}.{}: format: {e}", d.shelf, d.slot))?,
                 None => netboot_image::Format::for_path(&d.disk),
             };
+            let overlay_max = d
+                .overlay_max
+                .as_deref()
+                .map(netboot_image::parse_size)
+                .transpose()
+                .map_err(|e| format!("[[disk]] e{}.{}: overlay_max: {e}", d.shelf, d.slot))?;
             disks.push(DiskConfig {
                 shelf: d.shelf,
                 slot: d.slot,
                 format,
+                overlay_max,
                 path: d.disk,
                 read_only: d.read_only,
                 allow_macs,
@@ -186,6 +202,12 @@ impl Config {
                 format: cli
                     .format
                     .unwrap_or_else(|| netboot_image::Format::for_path(&path)),
+                overlay_max: cli
+                    .overlay_max
+                    .as_deref()
+                    .map(netboot_image::parse_size)
+                    .transpose()
+                    .map_err(|e| format!("--overlay-max: {e}"))?,
                 path,
                 read_only: cli.read_only,
                 allow_macs: cli.allow_mac,
@@ -194,6 +216,17 @@ impl Config {
             }),
             (None, None, None) => {}
             _ => return Err("--shelf, --slot and --disk go together".into()),
+        }
+        if let Some(d) = disks
+            .iter()
+            .find(|d| d.overlay_max.is_some() && d.format == netboot_image::Format::Raw)
+        {
+            return Err(format!(
+                "e{}.{} ({}): a size limit applies to qcow2 overlays only",
+                d.shelf,
+                d.slot,
+                d.path.display()
+            ));
         }
         if disks.is_empty() {
             return Err(
@@ -260,6 +293,25 @@ mod tests {
     const DISK: [&str; 8] = [
         "-i", "eth0", "--shelf", "1", "--slot", "2", "--disk", "/d.img",
     ];
+
+    #[test]
+    fn a_size_limit_takes_sizes_and_qcow2_disks_only() {
+        let mut args = DISK.to_vec();
+        args.extend_from_slice(&["--overlay-max", "2G"]);
+        let e = load(&args, None).unwrap_err();
+        assert!(
+            e.contains("e1.2 (/d.img): a size limit applies to qcow2 overlays only"),
+            "{e}"
+        );
+        args.extend_from_slice(&["--format", "qcow2"]);
+        assert_eq!(
+            load(&args, None).unwrap().disks[0].overlay_max,
+            Some(2 << 30)
+        );
+        let t = "[[disk]]\nshelf = 3\nslot = 4\ndisk = \"/d.qcow2\"\noverlay_max = \"lots\"\n";
+        let e = load(&["-i", "eth0"], Some(t)).unwrap_err();
+        assert!(e.starts_with("[[disk]] e3.4: overlay_max: "), "{e}");
+    }
 
     #[test]
     fn formats_come_from_the_flag_the_key_or_the_name() {

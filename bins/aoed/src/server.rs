@@ -34,6 +34,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
                     format: d.format,
                     read_only: d.read_only,
                     direct: d.direct,
+                    overlay_max: d.overlay_max,
                     ..netboot_image::OpenOptions::default()
                 },
             )

@@ -24,6 +24,10 @@ pub struct Qcow2Disk {
     /// The 80 % warning was logged (and the file has not shrunk below 70 %
     /// since).
     warned: std::sync::atomic::AtomicBool,
+    /// When a refused write was last logged, and how many refusals were
+    /// not logged since: a PC that keeps writing to a full overlay makes
+    /// one line per 10 s, not one per write.
+    refusals: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
     path: PathBuf,
     size: u64,
     block_size: u32,
@@ -79,6 +83,7 @@ impl Qcow2Disk {
             cluster_size,
             max_bytes,
             warned: std::sync::atomic::AtomicBool::new(false),
+            refusals: std::sync::Mutex::new((None, 0)),
             path,
             size,
             block_size,
@@ -106,6 +111,26 @@ impl Qcow2Disk {
     fn allocated(&self) -> Option<u64> {
         use std::os::unix::fs::MetadataExt;
         Some(self.file.as_ref()?.metadata().ok()?.blocks() * 512)
+    }
+
+    /// Logs a refused write, at most once per 10 s with the count of the
+    /// refusals since the last line.
+    fn log_refusal(&self, used: u64, max: u64) {
+        let now = std::time::Instant::now();
+        let mut r = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        match r.0 {
+            Some(t) if now.duration_since(t) < std::time::Duration::from_secs(10) => r.1 += 1,
+            _ => {
+                tracing::warn!(
+                    disk = %self.path.display(),
+                    used,
+                    max,
+                    not_logged = r.1,
+                    "write refused: the overlay is full"
+                );
+                *r = (Some(now), 0);
+            }
+        }
     }
 
     /// Refuses a write of `len` bytes at `offset` that would grow the file
@@ -141,12 +166,7 @@ impl Qcow2Disk {
                 self.warned.store(false, Ordering::Relaxed);
             }
         } else {
-            tracing::warn!(
-                disk = %self.path.display(),
-                used,
-                max,
-                "write refused: the overlay is full"
-            );
+            self.log_refusal(used, max);
             return Err(DevError::NoSpace {
                 offset,
                 what: format!(

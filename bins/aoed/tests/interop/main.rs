@@ -123,6 +123,89 @@ fn aoectl_against_aoed() {
     assert_eq!(d.terminate().code(), Some(0));
 }
 
+/// aoed in a new namespace `ns`, serving as e3.`slot` a qcow2 overlay
+/// (made by qemu-img) over a golden image of `size` bytes.
+fn serve_overlay(
+    ns: &str,
+    size: usize,
+    slot: u8,
+    extra: &[&str],
+) -> (Netns, Image, std::path::PathBuf, Daemon) {
+    need("qemu-img");
+    let ns = Netns::new(ns);
+    let img = Image::new(size, u64::from(slot) + 3);
+    let overlay = netboot_testkit::qemu_overlay(img.dir.path(), "pc.qcow2", "disk.img", "raw");
+    let slot = slot.to_string();
+    let mut args = vec![
+        "--shelf",
+        "3",
+        "--slot",
+        &slot,
+        "--disk",
+        overlay.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let d = Daemon::aoed(&ns, &args);
+    (ns, img, overlay, d)
+}
+
+/// `qemu-img check` finds the qcow2 file at `overlay` clean.
+fn qemu_img_check(overlay: &std::path::Path) {
+    let o = run(
+        std::process::Command::new("qemu-img")
+            .args(["check", "-f", "qcow2"])
+            .arg(overlay),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+/// `--overlay-max`: a write that would grow the overlay past its limit
+/// fails with an ATA error that aoectl reports, the log names the disk, and
+/// the target goes on serving: earlier data reads back, a rewrite of its
+/// clusters succeeds, qemu-img check finds the overlay clean.
+#[test]
+fn an_overlay_past_its_size_limit_fails_writes_with_an_ata_error() {
+    let (ns, img, overlay, d) = serve_overlay("qcowmax", 16 * MIB, 2, &["--overlay-max", "2M"]);
+    let small = content(MIB, 7);
+    let input = img.dir.path().join("small.bin");
+    std::fs::write(&input, &small).unwrap();
+    let write = |lba: &str, file: &std::path::Path| {
+        ns.aoectl(&[
+            "write",
+            "--target",
+            "e3.2",
+            "--lba",
+            lba,
+            "--input",
+            file.to_str().unwrap(),
+        ])
+    };
+    let o = write("0", &input);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let big = img.dir.path().join("big.bin");
+    std::fs::write(&big, content(4 * MIB, 8)).unwrap();
+    let o = write("8192", &big);
+    assert_fails(&o, 1, "ABRT", "a write past the overlay's limit");
+    assert!(
+        d.log_contains("write refused: the overlay is full"),
+        "{}",
+        d.log_text()
+    );
+    let back = ns.aoectl_ok(&[
+        "read", "--target", "e3.2", "--lba", "0", "--count", "2048", "--sha256",
+    ]);
+    assert_eq!(sha_of(&back), sha256(&small), "earlier data");
+    let o = write("0", &input);
+    assert!(
+        o.status.success(),
+        "a rewrite: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(d.terminate().code(), Some(0));
+    qemu_img_check(&overlay);
+}
+
 /// A qcow2 overlay made by `qemu-img create -b disk.img -F raw`, exported
 /// by aoed: aoectl reads the golden data through it and writes its own;
 /// after SIGTERM `qemu-img check` finds it clean, qemu's view of it (`qemu-img
@@ -130,21 +213,7 @@ fn aoectl_against_aoed() {
 /// unchanged.
 #[test]
 fn aoed_exports_a_qcow2_overlay_over_its_golden_image() {
-    need("qemu-img");
-    let ns = Netns::new("qcow2");
-    let img = Image::new(8 * MIB, 4);
-    let overlay = netboot_testkit::qemu_overlay(img.dir.path(), "pc.qcow2", "disk.img", "raw");
-    let d = Daemon::aoed(
-        &ns,
-        &[
-            "--shelf",
-            "3",
-            "--slot",
-            "1",
-            "--disk",
-            overlay.to_str().unwrap(),
-        ],
-    );
+    let (ns, img, overlay, d) = serve_overlay("qcow2", 8 * MIB, 1, &[]);
     assert!(d.log_contains("format=qcow2"), "{}", d.log_text());
     let sum = ns.aoectl_ok(&["read", "--target", "e3.1", "--sha256"]);
     assert_eq!(
@@ -176,13 +245,7 @@ fn aoed_exports_a_qcow2_overlay_over_its_golden_image() {
     ]);
     assert_eq!(sha_of(&back), sha256(&new));
     assert_eq!(d.terminate().code(), Some(0));
-    let o = run(
-        std::process::Command::new("qemu-img")
-            .args(["check", "-f", "qcow2"])
-            .arg(&overlay),
-        Duration::from_secs(30),
-    );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    qemu_img_check(&overlay);
     let flat = img.dir.path().join("flat.raw");
     let o = run(
         std::process::Command::new("qemu-img")

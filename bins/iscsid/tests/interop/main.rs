@@ -1051,6 +1051,53 @@ fn a_qcow2_overlay_is_served_over_its_golden_image() {
     assert!(after == golden, "the golden image changed");
 }
 
+/// UNMAP through the target gives an overlay's space back: qemu's iSCSI
+/// driver (qemu-io `--discard=unmap`) discards 16 MiB it wrote, the overlay
+/// file's allocated size shrinks, and the range reads zeros, not the golden
+/// image (all 0x5c) showing through.
+#[test]
+fn unmap_frees_an_overlays_space_and_reads_zeros() {
+    need("qemu-io");
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("golden.raw"), vec![0x5cu8; 64 << 20]).unwrap();
+    let (t, overlay) = serve_overlay(dir, "pc.qcow2");
+    let url = t.url(0);
+    let allocated = || std::fs::metadata(&overlay).unwrap().blocks() * 512;
+    qemu_io_ok(&url, &["write -P 0x11 8M 16M", "flush"]);
+    let full = allocated();
+    assert!(full >= 16 << 20, "the writes take {full} bytes");
+    let o = run(Command::new("qemu-io").args([
+        "-f",
+        "raw",
+        "--discard=unmap",
+        "-c",
+        "discard 8M 16M",
+        "-c",
+        "flush",
+        &url,
+    ]));
+    assert!(
+        o.status.success() && !text(&o).contains("fail"),
+        "{}",
+        text(&o)
+    );
+    let after = allocated();
+    assert!(
+        after + (15 << 20) <= full,
+        "UNMAP of 16 MiB left the overlay at {after} of {full} bytes"
+    );
+    qemu_io_ok(
+        &url,
+        &[
+            "read -P 0 8M 16M",
+            "read -P 0x5c 0 8M",
+            "read -P 0x5c 24M 8M",
+        ],
+    );
+    let _ = stop_and_check(t, &overlay);
+}
+
 /// An overlay with `--overlay-max`: qemu-io's writes past the limit fail
 /// (SPACE ALLOCATION FAILED WRITE PROTECT), the log names the disk, and the
 /// daemon goes on serving: earlier data reads back, rewrites succeed, and
