@@ -47,6 +47,10 @@ pub struct FileDisk {
     file: File,
     /// A second descriptor with `O_DIRECT`, used for aligned requests.
     direct: Option<File>,
+    /// An `O_DIRECT` request was refused (EINVAL) and served through the
+    /// page cache instead: logged once per disk.
+    fell_back: std::sync::atomic::AtomicBool,
+    path: std::path::PathBuf,
     size: u64,
     block_size: u32,
     read_only: bool,
@@ -107,15 +111,67 @@ impl FileDisk {
         };
         let bs = u64::from(opts.block_size);
         let size = len - len % bs;
-        let direct = if opts.direct { open(true).ok() } else { None };
+        let direct = match opts.direct {
+            false => None,
+            true => match open(true) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::warn!(
+                        disk = %path.display(),
+                        error = %e,
+                        "O_DIRECT is not available here: this disk uses the page cache"
+                    );
+                    None
+                }
+            },
+        };
         Ok(FileDisk {
             file,
             direct,
+            fell_back: std::sync::atomic::AtomicBool::new(false),
+            path: path.to_path_buf(),
             size,
             block_size: opts.block_size,
             read_only: opts.read_only,
             is_block_device,
         })
+    }
+
+    /// Whether aligned requests bypass the page cache (`O_DIRECT` was
+    /// asked for and the file system took it).
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// What an `O_DIRECT` request's result means: done (`Some(Ok)`), a
+    /// failure of the disk (`Some(Err)`: never retried through the page
+    /// cache, which would hide it), or refused by the file system (EINVAL:
+    /// `None`, served buffered, logged once per disk).
+    fn direct_result(
+        &self,
+        r: io::Result<()>,
+        op: &'static str,
+        offset: u64,
+    ) -> Option<Result<()>> {
+        match r {
+            Ok(()) => Some(Ok(())),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
+                if !self
+                    .fell_back
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        disk = %self.path.display(),
+                        op,
+                        offset,
+                        "O_DIRECT refused a request (EINVAL): served through the page cache \
+                         (logged once per disk)"
+                    );
+                }
+                None
+            }
+            Err(e) => Some(Err(io(op, offset)(e))),
+        }
     }
 
     fn aligned(&self, offset: u64, len: usize) -> bool {
@@ -209,9 +265,9 @@ impl BlockDevice for FileDisk {
         check_range(offset, buf.len() as u64, self.size)?;
         if let (true, Some(d)) = (self.aligned(offset, buf.len()), &self.direct) {
             let (mut b, s) = aligned_buf(buf.len());
-            if d.read_exact_at(&mut b[s..s + buf.len()], offset).is_ok() {
-                buf.copy_from_slice(&b[s..s + buf.len()]);
-                return Ok(());
+            let r = d.read_exact_at(&mut b[s..s + buf.len()], offset);
+            if let Some(r) = self.direct_result(r, "read", offset) {
+                return r.map(|()| buf.copy_from_slice(&b[s..s + buf.len()]));
             }
         }
         self.file
@@ -227,8 +283,9 @@ impl BlockDevice for FileDisk {
         if let (true, Some(d)) = (self.aligned(offset, buf.len()), &self.direct) {
             let (mut b, s) = aligned_buf(buf.len());
             b[s..s + buf.len()].copy_from_slice(buf);
-            if d.write_all_at(&b[s..s + buf.len()], offset).is_ok() {
-                return Ok(());
+            let r = d.write_all_at(&b[s..s + buf.len()], offset);
+            if let Some(r) = self.direct_result(r, "write", offset) {
+                return r;
             }
         }
         self.file
@@ -540,5 +597,39 @@ mod tests {
         let mut s = vec![0u8; 512];
         d.read_at(&mut s, 512).unwrap();
         assert_eq!(s, &data[..512]);
+    }
+
+    /// EINVAL from an `O_DIRECT` request (what a file system that cannot do
+    /// the alignment says) falls back to the page cache and is noted once;
+    /// any other error (EIO: the disk failed) is the command's error, not
+    /// retried buffered where the page cache would hide it.
+    #[test]
+    fn only_a_refused_direct_request_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = disk(
+            &dir,
+            OpenOptions {
+                create_size: Some(1 << 20),
+                direct: true,
+                ..OpenOptions::default()
+            },
+        );
+        let os = |n| Err(io::Error::from_raw_os_error(n));
+        assert!(d.direct_result(Ok(()), "read", 0).unwrap().is_ok());
+        assert!(!d.fell_back.load(std::sync::atomic::Ordering::Relaxed));
+        assert!(d.direct_result(os(nix::libc::EINVAL), "read", 0).is_none());
+        assert!(d.fell_back.load(std::sync::atomic::Ordering::Relaxed));
+        let e = d.direct_result(os(nix::libc::EIO), "write", 4096).unwrap();
+        assert!(
+            matches!(
+                e,
+                Err(Error::Io {
+                    op: "write",
+                    offset: 4096,
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
     }
 }
