@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::netascii::{NetasciiSink, NetasciiSource};
+use crate::wire::{opcode, ErrorCode, Mode, Options, Packet, Request};
 use std::collections::VecDeque;
+use std::time::Duration;
 
 const CLIENT: &str = "192.0.2.1:40000";
 const LISTEN: &str = "192.0.2.2:69";
