@@ -70,7 +70,9 @@ async fn socket_for(server: SocketAddr) -> Result<UdpSocket, Error> {
     } else {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    Ok(UdpSocket::bind(local).await?)
+    UdpSocket::bind(local)
+        .await
+        .map_err(|e| Error::io("bind a UDP socket", e))
 }
 
 /// Downloads `filename` from `server` into memory.

@@ -1,16 +1,17 @@
-//! The crate's error type.
+//! The crate's errors: [`ParseError`] for a packet that cannot be read,
+//! [`EmitError`] for one that cannot be written, and [`Error`] for what ends
+//! a transfer (which carries the other two, I/O failures with their
+//! [`std::io::Error`] as the source, and the peer's own ERROR).
+
+use std::sync::Arc;
 
 use crate::wire::ErrorCode;
 
-/// Everything that can go wrong in this crate: parsing and emitting packets,
-/// and running a transfer.
-///
-/// Parse errors name the field and, where there is one, the offending value.
-/// Transfer errors map to the TFTP ERROR packet that is sent to the peer
-/// (see [`Error::tftp_code`]).
+/// A datagram that is not a TFTP packet. Each variant names the field and,
+/// where there is one, the offending value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ParseError {
     /// The datagram ended before `field` was complete.
     #[error("packet truncated in field `{field}`")]
     Truncated {
@@ -32,7 +33,8 @@ pub enum Error {
     /// A packet has bytes after its last field.
     #[error("{0} trailing bytes after the last field")]
     TrailingBytes(usize),
-    /// An option in an OACK has a value that is not a number or out of range.
+    /// An option in an OACK has a value that is not a number, out of range,
+    /// or more than the client asked for.
     #[error("option `{name}` has invalid value {value:?}")]
     InvalidOption {
         /// Option name as sent.
@@ -40,6 +42,23 @@ pub enum Error {
         /// Option value as sent.
         value: String,
     },
+}
+
+impl ParseError {
+    /// The TFTP error code that answers a packet this bad: option
+    /// negotiation (8) for a bad option, illegal operation (4) otherwise.
+    pub fn tftp_code(&self) -> ErrorCode {
+        match self {
+            ParseError::InvalidOption { .. } => ErrorCode::OptionNegotiation,
+            _ => ErrorCode::IllegalOperation,
+        }
+    }
+}
+
+/// A packet that cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
     /// The output buffer cannot hold the packet.
     #[error("buffer of {have} bytes too small, {need} needed")]
     BufferTooSmall {
@@ -48,6 +67,21 @@ pub enum Error {
         /// Bytes the buffer has.
         have: usize,
     },
+}
+
+/// What ends a transfer, or a client's call.
+///
+/// Each maps to the TFTP ERROR packet sent to the peer (see
+/// [`Error::tftp_code`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer sent a datagram that is not a TFTP packet.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A packet could not be written (the caller's buffer is too small).
+    #[error(transparent)]
+    Emit(#[from] EmitError),
     /// The peer sent an ERROR packet.
     #[error("peer sent ERROR {code}: {message}")]
     Peer {
@@ -62,12 +96,19 @@ pub enum Error {
         /// Retransmissions made before giving up.
         retries: u32,
     },
-    /// The peer broke the protocol (wrong packet, oversized block, bad OACK).
+    /// The peer broke the protocol (wrong packet, oversized block).
     #[error("protocol violation: {0}")]
     Protocol(String),
-    /// Local I/O failed while reading or writing the file.
-    #[error("I/O error: {0}")]
-    Io(String),
+    /// Local I/O failed: reading or writing the file, or the socket.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done (`read`, `write`, `finish`, `socket`...).
+        op: &'static str,
+        /// The operating system's error (shared, so that the error stays
+        /// `Clone`).
+        #[source]
+        source: Arc<std::io::Error>,
+    },
     /// The transfer was refused by local policy (e.g. a write-only request
     /// on a read-only server); carries the code and message sent.
     #[error("refused with ERROR {code}: {message}")]
@@ -83,25 +124,67 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O error while doing `op`.
+    pub fn io(op: &'static str, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            source: Arc::new(source),
+        }
+    }
+
     /// The TFTP error code to send to the peer when this error ends a transfer.
     pub fn tftp_code(&self) -> ErrorCode {
         match self {
-            Error::UnknownMode(_) | Error::UnknownOpcode(_) | Error::Protocol(_) => {
-                ErrorCode::IllegalOperation
-            }
-            Error::InvalidOption { .. } => ErrorCode::OptionNegotiation,
-            Error::Refused { code, .. } => *code,
-            Error::Peer { code, .. } => *code,
-            Error::Truncated { .. } | Error::InvalidString { .. } | Error::TrailingBytes(_) => {
-                ErrorCode::IllegalOperation
-            }
+            Error::Parse(e) => e.tftp_code(),
+            Error::Protocol(_) => ErrorCode::IllegalOperation,
+            Error::Refused { code, .. } | Error::Peer { code, .. } => *code,
             _ => ErrorCode::NotDefined,
         }
     }
 }
 
+/// Two errors are equal when they say the same; I/O errors compare by
+/// operation and [`std::io::ErrorKind`] (an `std::io::Error` itself has no
+/// equality).
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        use Error::*;
+        match (self, other) {
+            (Parse(a), Parse(b)) => a == b,
+            (Emit(a), Emit(b)) => a == b,
+            (
+                Peer {
+                    code: a,
+                    message: m,
+                },
+                Peer {
+                    code: b,
+                    message: n,
+                },
+            )
+            | (
+                Refused {
+                    code: a,
+                    message: m,
+                },
+                Refused {
+                    code: b,
+                    message: n,
+                },
+            ) => a == b && m == n,
+            (Timeout { retries: a }, Timeout { retries: b }) => a == b,
+            (Protocol(a), Protocol(b)) => a == b,
+            (Io { op: a, source: s }, Io { op: b, source: t }) => a == b && s.kind() == t.kind(),
+            (Cancelled, Cancelled) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Error {}
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Io(e.to_string())
+        Error::io("I/O", e)
     }
 }

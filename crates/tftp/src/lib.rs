@@ -58,4 +58,4 @@ pub mod wire;
 #[cfg(feature = "tokio")]
 pub mod client;
 
-pub use error::Error;
+pub use error::{EmitError, Error, ParseError};

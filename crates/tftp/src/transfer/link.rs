@@ -54,7 +54,7 @@ impl Link {
             let code = err.tftp_code();
             let msg = match &err {
                 Error::Timeout { .. } => "Transfer timed out".to_owned(),
-                Error::Io(_) => "I/O error".to_owned(),
+                Error::Io { .. } | Error::Emit(_) => "I/O error".to_owned(),
                 e => e.to_string(),
             };
             self.error_out = Some((code, msg));
@@ -93,7 +93,7 @@ impl Link {
     }
 }
 
-pub(super) fn io_error(e: io::Error) -> Error {
+pub(super) fn io_error(op: &'static str, e: io::Error) -> Error {
     match e.kind() {
         io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
             Error::Refused {
@@ -101,7 +101,7 @@ pub(super) fn io_error(e: io::Error) -> Error {
                 message: "Disk full or allocation exceeded".into(),
             }
         }
-        _ => Error::Io(e.to_string()),
+        _ => Error::io(op, e),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::wire::{Mode, Options, Packet, Request, DEFAULT_BLKSIZE, MAX_BLKSIZE, MIN_BLKSIZE};
-use crate::Error;
+use crate::ParseError;
 
 use super::timer::Timing;
 
@@ -156,8 +156,8 @@ pub(super) fn encode_request(write: bool, filename: &str, mode: Mode, options: O
 
 /// Checks a server's OACK against what the client asked for (RFC 2347: a
 /// server may only lower what was asked, and only answer what was asked).
-pub(super) fn check_oack(asked: &Options, got: &Options) -> Result<(), Error> {
-    let bad = |name: &str, v: u64| Error::InvalidOption {
+pub(super) fn check_oack(asked: &Options, got: &Options) -> Result<(), ParseError> {
+    let bad = |name: &str, v: u64| ParseError::InvalidOption {
         name: name.into(),
         value: v.to_string(),
     };

@@ -150,7 +150,7 @@ impl<K: WriteSink> ReceiveTransfer<K> {
             )));
         }
         if let Err(e) = self.sink.write_at(self.bytes, data) {
-            return self.link.fail(io_error(e));
+            return self.link.fail(io_error("write", e));
         }
         self.bytes += data.len() as u64;
         self.expected += 1;
@@ -160,7 +160,7 @@ impl<K: WriteSink> ReceiveTransfer<K> {
         self.timer.arm(now);
         if data.len() < blksize {
             if let Err(e) = self.sink.finish() {
-                return self.link.fail(io_error(e));
+                return self.link.fail(io_error("finish", e));
             }
             self.link.outcome = Some(Ok(()));
             self.phase = RecvPhase::Dally;
@@ -200,7 +200,7 @@ impl<K: WriteSink> Transfer for ReceiveTransfer<K> {
                         self.phase = RecvPhase::Data;
                         self.ack(0);
                     }
-                    Err(e) => self.link.fail(e),
+                    Err(e) => self.link.fail(e.into()),
                 }
             }
             Ok(Packet::Oack(_)) => {
@@ -221,7 +221,7 @@ impl<K: WriteSink> Transfer for ReceiveTransfer<K> {
                 "unexpected packet with opcode {} while receiving",
                 p.opcode()
             ))),
-            Err(e) if self.phase != RecvPhase::Dally => self.link.fail(e),
+            Err(e) if self.phase != RecvPhase::Dally => self.link.fail(e.into()),
             Err(_) => {}
         }
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::wire::{
     opcode, ErrorCode, Mode, Options, Packet, Request, DATA_HEADER_LEN, MAX_BLKSIZE,
 };
-use crate::Error;
+use crate::{EmitError, Error};
 
 use super::link::{io_error, Control, Link};
 use super::negotiate::{check_oack, encode_request, negotiate, params_from_oack};
@@ -172,7 +172,7 @@ impl<S: ReadSource> Transfer for SendTransfer<S> {
                         self.timer.renegotiate(self.params.timeout);
                         self.start_data(now);
                     }
-                    Err(e) => self.link.fail(e),
+                    Err(e) => self.link.fail(e.into()),
                 }
             }
             Ok(Packet::Error { code, message }) => self.link.peer_error(code, message),
@@ -180,7 +180,7 @@ impl<S: ReadSource> Transfer for SendTransfer<S> {
                 "unexpected packet with opcode {} while sending",
                 p.opcode()
             ))),
-            Err(e) => self.link.fail(e),
+            Err(e) => self.link.fail(e.into()),
         }
     }
 
@@ -208,10 +208,13 @@ impl<S: ReadSource> Transfer for SendTransfer<S> {
         }
         let blksize = usize::from(self.params.blksize);
         if buf.len() < DATA_HEADER_LEN + blksize {
-            self.link.fail(Error::Io(format!(
-                "send buffer of {} bytes too small",
-                buf.len()
-            )));
+            self.link.fail(
+                EmitError::BufferTooSmall {
+                    need: DATA_HEADER_LEN + blksize,
+                    have: buf.len(),
+                }
+                .into(),
+            );
             return self.link.poll_errors(buf);
         }
         let index = self.next;
@@ -222,7 +225,7 @@ impl<S: ReadSource> Transfer for SendTransfer<S> {
         {
             Ok(n) => n,
             Err(e) => {
-                self.link.fail(io_error(e));
+                self.link.fail(io_error("read", e));
                 return self.link.poll_errors(buf);
             }
         };

@@ -486,7 +486,7 @@ fn client_refuses_oack_with_larger_blksize() {
     ));
     assert!(matches!(
         c.outcome(),
-        Some(Err(Error::InvalidOption { .. }))
+        Some(Err(Error::Parse(crate::ParseError::InvalidOption { .. })))
     ));
 }
 

@@ -21,7 +21,7 @@ mod options;
 
 pub use options::{Options, DEFAULT_BLKSIZE, MAX_BLKSIZE, MIN_BLKSIZE};
 
-use crate::Error;
+use crate::{EmitError, ParseError};
 use std::fmt;
 
 /// Opcode values (RFC 1350, RFC 2347).
@@ -64,7 +64,7 @@ impl Mode {
         }
     }
 
-    fn parse(s: &str) -> Result<Mode, Error> {
+    fn parse(s: &str) -> Result<Mode, ParseError> {
         if s.eq_ignore_ascii_case("octet") {
             Ok(Mode::Octet)
         } else if s.eq_ignore_ascii_case("netascii") {
@@ -72,7 +72,7 @@ impl Mode {
         } else if s.eq_ignore_ascii_case("mail") {
             Ok(Mode::Mail)
         } else {
-            Err(Error::UnknownMode(s.chars().take(32).collect()))
+            Err(ParseError::UnknownMode(s.chars().take(32).collect()))
         }
     }
 }
@@ -185,17 +185,17 @@ pub enum Packet<'a> {
 }
 
 /// Splits off a NUL-terminated string.
-fn cstr<'a>(buf: &'a [u8], field: &'static str) -> Result<(&'a str, &'a [u8]), Error> {
+fn cstr<'a>(buf: &'a [u8], field: &'static str) -> Result<(&'a str, &'a [u8]), ParseError> {
     let end = buf
         .iter()
         .position(|&b| b == 0)
-        .ok_or(Error::Truncated { field })?;
-    let s = std::str::from_utf8(&buf[..end]).map_err(|_| Error::InvalidString { field })?;
+        .ok_or(ParseError::Truncated { field })?;
+    let s = std::str::from_utf8(&buf[..end]).map_err(|_| ParseError::InvalidString { field })?;
     Ok((s, &buf[end + 1..]))
 }
 
 /// Iterates over `name\0value\0` pairs; an incomplete trailing pair is dropped.
-fn option_pairs(mut rest: &[u8]) -> impl Iterator<Item = Result<(&str, &str), Error>> {
+fn option_pairs(mut rest: &[u8]) -> impl Iterator<Item = Result<(&str, &str), ParseError>> {
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
@@ -205,7 +205,7 @@ fn option_pairs(mut rest: &[u8]) -> impl Iterator<Item = Result<(&str, &str), Er
                 rest = r;
                 n
             }
-            Err(Error::Truncated { .. }) => return None,
+            Err(ParseError::Truncated { .. }) => return None,
             Err(e) => {
                 rest = &[];
                 return Some(Err(e));
@@ -216,7 +216,7 @@ fn option_pairs(mut rest: &[u8]) -> impl Iterator<Item = Result<(&str, &str), Er
                 rest = r;
                 Some(Ok((name, v)))
             }
-            Err(Error::Truncated { .. }) => {
+            Err(ParseError::Truncated { .. }) => {
                 rest = &[];
                 None
             }
@@ -229,7 +229,7 @@ fn option_pairs(mut rest: &[u8]) -> impl Iterator<Item = Result<(&str, &str), Er
 }
 
 impl<'a> Request<'a> {
-    fn parse(body: &'a [u8]) -> Result<Self, Error> {
+    fn parse(body: &'a [u8]) -> Result<Self, ParseError> {
         let (filename, rest) = cstr(body, "filename")?;
         let (mode, rest) = cstr(rest, "mode")?;
         let mode = Mode::parse(mode)?;
@@ -268,9 +268,9 @@ impl<'a> Packet<'a> {
     /// dropped, see [`Options`]); an ERROR message that is not NUL-terminated
     /// or not UTF-8 is cut to its valid part. An OACK with an invalid value
     /// is an error, as RFC 2347 asks the client to refuse it.
-    pub fn parse(buf: &'a [u8]) -> Result<Self, Error> {
+    pub fn parse(buf: &'a [u8]) -> Result<Self, ParseError> {
         if buf.len() < 2 {
-            return Err(Error::Truncated { field: "opcode" });
+            return Err(ParseError::Truncated { field: "opcode" });
         }
         let op = u16::from_be_bytes([buf[0], buf[1]]);
         let body = &buf[2..];
@@ -279,7 +279,7 @@ impl<'a> Packet<'a> {
             opcode::WRQ => Ok(Packet::Wrq(Request::parse(body)?)),
             opcode::DATA => {
                 if body.len() < 2 {
-                    return Err(Error::Truncated { field: "block" });
+                    return Err(ParseError::Truncated { field: "block" });
                 }
                 Ok(Packet::Data {
                     block: u16::from_be_bytes([body[0], body[1]]),
@@ -288,7 +288,7 @@ impl<'a> Packet<'a> {
             }
             opcode::ACK => {
                 if body.len() < 2 {
-                    return Err(Error::Truncated { field: "block" });
+                    return Err(ParseError::Truncated { field: "block" });
                 }
                 // Some clients pad ACKs; RFC 1350 says nothing of trailing
                 // bytes, so they are tolerated.
@@ -298,7 +298,7 @@ impl<'a> Packet<'a> {
             }
             opcode::ERROR => {
                 if body.len() < 2 {
-                    return Err(Error::Truncated {
+                    return Err(ParseError::Truncated {
                         field: "error code",
                     });
                 }
@@ -319,7 +319,7 @@ impl<'a> Packet<'a> {
                 }
                 Ok(Packet::Oack(options))
             }
-            n => Err(Error::UnknownOpcode(n)),
+            n => Err(ParseError::UnknownOpcode(n)),
         }
     }
 
@@ -347,10 +347,10 @@ impl<'a> Packet<'a> {
     }
 
     /// Writes the packet into `buf` and returns its length.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let need = self.buffer_len();
         if buf.len() < need {
-            return Err(Error::BufferTooSmall {
+            return Err(EmitError::BufferTooSmall {
                 need,
                 have: buf.len(),
             });

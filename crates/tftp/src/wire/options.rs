@@ -1,7 +1,7 @@
 //! TFTP options: RFC 2347 (extension), 2348 (`blksize`), 2349 (`timeout`,
 //! `tsize`) and 7440 (`windowsize`).
 
-use crate::Error;
+use crate::ParseError;
 
 /// Smallest block size a client may ask for (RFC 2348).
 pub const MIN_BLKSIZE: u16 = 8;
@@ -94,11 +94,11 @@ impl Options {
 
     /// Applies one option from an OACK, strictly: a value out of range is an
     /// error, unknown options are ignored.
-    pub(crate) fn apply_oack(&mut self, name: &str, value: &str) -> Result<(), Error> {
+    pub(crate) fn apply_oack(&mut self, name: &str, value: &str) -> Result<(), ParseError> {
         let Some(k) = known(name) else {
             return Ok(());
         };
-        let bad = || Error::InvalidOption {
+        let bad = || ParseError::InvalidOption {
             name: name.to_owned(),
             value: value.to_owned(),
         };

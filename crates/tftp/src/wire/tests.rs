@@ -99,7 +99,7 @@ fn test_parse_rrq_mail_and_unknown_mode() {
     ));
     assert_eq!(
         Packet::parse(b"\x00\x01a\x00binary\x00"),
-        Err(Error::UnknownMode("binary".into()))
+        Err(ParseError::UnknownMode("binary".into()))
     );
 }
 
@@ -107,28 +107,31 @@ fn test_parse_rrq_mail_and_unknown_mode() {
 fn test_parse_truncated() {
     assert_eq!(
         Packet::parse(b"\x00"),
-        Err(Error::Truncated { field: "opcode" })
+        Err(ParseError::Truncated { field: "opcode" })
     );
     assert_eq!(
         Packet::parse(b"\x00\x01abc"),
-        Err(Error::Truncated { field: "filename" })
+        Err(ParseError::Truncated { field: "filename" })
     );
     assert_eq!(
         Packet::parse(b"\x00\x01abc\x00octet"),
-        Err(Error::Truncated { field: "mode" })
+        Err(ParseError::Truncated { field: "mode" })
     );
     assert_eq!(
         Packet::parse(b"\x00\x03\x00"),
-        Err(Error::Truncated { field: "block" })
+        Err(ParseError::Truncated { field: "block" })
     );
     assert_eq!(
         Packet::parse(b"\x00\x04"),
-        Err(Error::Truncated { field: "block" })
+        Err(ParseError::Truncated { field: "block" })
     );
-    assert_eq!(Packet::parse(b"\x00\x09"), Err(Error::UnknownOpcode(9)));
+    assert_eq!(
+        Packet::parse(b"\x00\x09"),
+        Err(ParseError::UnknownOpcode(9))
+    );
     assert_eq!(
         Packet::parse(b"\x00\x01\xff\xfe\x00octet\x00"),
-        Err(Error::InvalidString { field: "filename" })
+        Err(ParseError::InvalidString { field: "filename" })
     );
 }
 
@@ -194,7 +197,7 @@ fn test_parse_oack() {
     );
     assert!(matches!(
         Packet::parse(b"\x00\x06blksize\x0099999\x00"),
-        Err(Error::InvalidOption { .. })
+        Err(ParseError::InvalidOption { .. })
     ));
 }
 
@@ -203,7 +206,7 @@ fn test_emit_too_small() {
     let p = Packet::Ack { block: 1 };
     assert_eq!(
         p.emit(&mut [0u8; 3]),
-        Err(Error::BufferTooSmall { need: 4, have: 3 })
+        Err(EmitError::BufferTooSmall { need: 4, have: 3 })
     );
 }
 
