@@ -44,7 +44,7 @@ use crate::wire::{
     self, AoeHeader, AtaFlags, AtaHeader, AtaStatus, Body, Command, ConfigCommand, ConfigHeader,
     EthernetHeader, Frame, MacAddr, ETHERTYPE_AOE, HEADER_LEN, SECTOR_SIZE,
 };
-use crate::Error;
+use crate::{Error, ParseError};
 
 /// Identifies a request until its [`Event::Done`].
 pub type RequestId = u64;
@@ -898,7 +898,7 @@ impl Client {
         }
         let h = match AtaHeader::parse(args) {
             Ok(h) => h,
-            Err(e) => return self.fail(req_id, e),
+            Err(e) => return self.fail(req_id, e.into()),
         };
         if AtaStatus(h.cmd_status).is_err() {
             self.fail(
@@ -917,7 +917,7 @@ impl Client {
         match req.kind {
             Kind::Read => {
                 let Some(src) = data.get(..inf.cmd.len) else {
-                    return self.fail(req_id, Error::Truncated { field: "ata data" });
+                    return self.fail(req_id, ParseError::Truncated { field: "ata data" }.into());
                 };
                 req.data[inf.cmd.offset..inf.cmd.offset + inf.cmd.len].copy_from_slice(src);
             }
@@ -925,9 +925,10 @@ impl Client {
                 let Some(src) = data.get(..512) else {
                     return self.fail(
                         req_id,
-                        Error::Truncated {
+                        ParseError::Truncated {
                             field: "identify data",
-                        },
+                        }
+                        .into(),
                     );
                 };
                 req.data = src.to_vec();

@@ -1,16 +1,18 @@
-//! The crate's error type.
+//! The crate's errors: [`ParseError`] for a frame that cannot be read,
+//! [`EmitError`] for one that cannot be written, and [`Error`] for what a
+//! client request or a target's configuration ends with (which carries the
+//! other two).
+//!
+//! Target-side protocol errors never surface here: the target maps them to
+//! the AoE error field or to ATA status/error registers in its reply.
 
 use crate::wire::{AtaStatus, ErrorCode};
 
-/// Everything that can go wrong in this crate: parsing and emitting frames,
-/// and running client requests.
-///
-/// Parse errors name the field and, where there is one, the offending value.
-/// Target-side errors never surface here: the target maps them to the AoE
-/// error field or to ATA status/error registers in its reply.
+/// A frame (or a MAC address in text) that cannot be read. Each variant
+/// names the field and, where there is one, the offending value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ParseError {
     /// The frame ended before `field` was complete.
     #[error("frame truncated in field `{field}`")]
     Truncated {
@@ -38,6 +40,12 @@ pub enum Error {
         /// The cap.
         max: usize,
     },
+}
+
+/// A frame that cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
     /// The output buffer cannot hold the frame.
     #[error("buffer of {have} bytes too small, {need} needed")]
     BufferTooSmall {
@@ -45,6 +53,47 @@ pub enum Error {
         need: usize,
         /// Bytes the buffer has.
         have: usize,
+    },
+    /// A field would need a value the format cannot carry.
+    #[error("field `{field}` cannot carry {value}")]
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+        /// The value (widened).
+        value: u64,
+    },
+    /// A list or string is longer than its field can say.
+    #[error("field `{field}` cannot carry {len} bytes, at most {max}")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// The length given.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+}
+
+/// What a client request or a target's configuration ends with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A frame could not be read.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A frame could not be written.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+    /// A target's configuration cannot be served (an MTU too small for one
+    /// sector, a broadcast address, a config string that does not fit).
+    #[error("{field} {value}: {reason}")]
+    InvalidConfig {
+        /// The setting.
+        field: &'static str,
+        /// Its value, as given.
+        value: String,
+        /// Why it cannot be served.
+        reason: &'static str,
     },
     /// The target answered with the AoE error flag set.
     #[error("target answered AoE error {0}")]

@@ -63,4 +63,4 @@ pub mod error;
 pub mod target;
 pub mod wire;
 
-pub use error::Error;
+pub use error::{EmitError, Error, ParseError};

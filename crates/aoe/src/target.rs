@@ -55,7 +55,7 @@ use crate::wire::{
     MacMaskHeader, MaskCommand, MaskError, ReserveCommand, ReserveHeader, AOE_VERSION,
     BROADCAST_SHELF, BROADCAST_SLOT, ETHERTYPE_AOE, HEADER_LEN, MAX_CONFIG_LEN, SECTOR_SIZE,
 };
-use crate::Error;
+use crate::{Error, ParseError};
 
 /// Bytes of Ethernet, AoE and ATA headers before the first sector.
 pub const ATA_DATA_OFFSET: usize = HEADER_LEN + AtaHeader::LEN;
@@ -116,7 +116,7 @@ impl TargetConfig {
 #[non_exhaustive]
 pub enum Ignored {
     /// Not an AoE frame, or its headers are truncated.
-    NotAoe(Error),
+    NotAoe(ParseError),
     /// A response (R flag set) from another target.
     Response,
     /// Sent by this interface itself.
@@ -126,7 +126,7 @@ pub enum Ignored {
     /// The source MAC is not on the non-empty MAC mask list.
     MacNotAllowed(MacAddr),
     /// The arguments are truncated.
-    Malformed(Error),
+    Malformed(ParseError),
     /// A config test (exact or prefix) did not match.
     ConfigMismatch,
 }
@@ -237,30 +237,32 @@ impl Target {
     /// the address is a broadcast value, or the config string is too long.
     pub fn new(disk: Arc<dyn BlockDevice>, cfg: TargetConfig) -> Result<Target, Error> {
         let spf = sectors_per_frame(cfg.mtu);
+        let bad = |field, value: String, reason| {
+            Err(Error::InvalidConfig {
+                field,
+                value,
+                reason,
+            })
+        };
         if spf == 0 {
-            return Err(Error::InvalidValue {
-                field: "mtu",
-                value: cfg.mtu as u64,
-            });
+            return bad(
+                "mtu",
+                cfg.mtu.to_string(),
+                "too small for one 512-byte sector",
+            );
         }
         if cfg.shelf == BROADCAST_SHELF {
-            return Err(Error::InvalidValue {
-                field: "shelf",
-                value: cfg.shelf.into(),
-            });
+            return bad("shelf", cfg.shelf.to_string(), "the broadcast shelf");
         }
         if cfg.slot == BROADCAST_SLOT {
-            return Err(Error::InvalidValue {
-                field: "slot",
-                value: cfg.slot.into(),
-            });
+            return bad("slot", cfg.slot.to_string(), "the broadcast slot");
         }
         if cfg.config_string.len() > MAX_CONFIG_LEN {
-            return Err(Error::TooLong {
-                field: "config string",
-                len: cfg.config_string.len(),
-                max: MAX_CONFIG_LEN,
-            });
+            return bad(
+                "config string",
+                format!("of {} bytes", cfg.config_string.len()),
+                "longer than an AoE config string can be",
+            );
         }
         let sectors = disk.size() / SECTOR_SIZE as u64;
         let identify = Identity {
@@ -462,8 +464,7 @@ impl Target {
         }
         let frame = match Frame::parse(rx) {
             Ok(f) => f,
-            Err(e @ Error::TooLong { .. }) => {
-                let _ = e;
+            Err(ParseError::TooLong { .. }) => {
                 work.op = Op::AoeError(ErrorCode::BAD_ARGUMENT);
                 return Ok(work);
             }

@@ -95,12 +95,15 @@ fn test_sectors_per_frame_from_mtu() {
     assert_eq!(sectors_per_frame(1 << 20), 255);
     let mut cfg = TargetConfig::new(1, 2);
     cfg.mtu = 500;
-    assert!(Target::new(Arc::new(MemDisk::new(4096, 512)), cfg).is_err());
-    assert!(Target::new(
-        Arc::new(MemDisk::new(4096, 512)),
-        TargetConfig::new(0xffff, 1)
-    )
-    .is_err());
+    let refused = |cfg| match Target::new(Arc::new(MemDisk::new(4096, 512)), cfg) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("served"),
+    };
+    assert_eq!(refused(cfg), "mtu 500: too small for one 512-byte sector");
+    assert_eq!(
+        refused(TargetConfig::new(0xffff, 1)),
+        "shelf 65535: the broadcast shelf"
+    );
 }
 
 #[test]

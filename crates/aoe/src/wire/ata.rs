@@ -1,7 +1,7 @@
 //! The ATA command arguments (command 0, spec section 3.1).
 
 use super::truncated;
-use crate::Error;
+use crate::{EmitError, ParseError};
 use std::fmt;
 
 /// The `aflags` byte of an ATA command.
@@ -100,7 +100,7 @@ impl AtaHeader {
     pub const MAX_LBA: u64 = (1 << 48) - 1;
 
     /// Parses the header from the start of `b`.
-    pub fn parse(b: &[u8]) -> Result<AtaHeader, Error> {
+    pub fn parse(b: &[u8]) -> Result<AtaHeader, ParseError> {
         if b.len() < Self::LEN {
             return Err(truncated("ata header"));
         }
@@ -116,15 +116,15 @@ impl AtaHeader {
     }
 
     /// Writes the header into the first 12 bytes of `b`.
-    pub fn emit(&self, b: &mut [u8]) -> Result<(), Error> {
+    pub fn emit(&self, b: &mut [u8]) -> Result<(), EmitError> {
         if b.len() < Self::LEN {
-            return Err(Error::BufferTooSmall {
+            return Err(EmitError::BufferTooSmall {
                 need: Self::LEN,
                 have: b.len(),
             });
         }
         if self.lba > Self::MAX_LBA {
-            return Err(Error::InvalidValue {
+            return Err(EmitError::InvalidValue {
                 field: "lba",
                 value: self.lba,
             });

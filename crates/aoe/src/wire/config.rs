@@ -1,7 +1,7 @@
 //! Query config information (command 1, spec section 3.2).
 
 use super::{truncated, wire_newtype};
-use crate::Error;
+use crate::{EmitError, ParseError};
 use std::fmt;
 
 /// Longest config string (section 3.2).
@@ -49,13 +49,13 @@ impl ConfigHeader {
 
     /// Parses the header and returns the config string it declares. Bytes
     /// after the string (Ethernet padding) are ignored.
-    pub fn parse(b: &[u8]) -> Result<(ConfigHeader, &[u8]), Error> {
+    pub fn parse(b: &[u8]) -> Result<(ConfigHeader, &[u8]), ParseError> {
         if b.len() < Self::LEN {
             return Err(truncated("config header"));
         }
         let len = usize::from(u16::from_be_bytes([b[6], b[7]]));
         if len > MAX_CONFIG_LEN {
-            return Err(Error::TooLong {
+            return Err(ParseError::TooLong {
                 field: "config string length",
                 len,
                 max: MAX_CONFIG_LEN,
@@ -77,23 +77,23 @@ impl ConfigHeader {
     }
 
     /// Writes the header and `string` into `b`; returns the bytes written.
-    pub fn emit(&self, string: &[u8], b: &mut [u8]) -> Result<usize, Error> {
+    pub fn emit(&self, string: &[u8], b: &mut [u8]) -> Result<usize, EmitError> {
         if string.len() > MAX_CONFIG_LEN {
-            return Err(Error::TooLong {
+            return Err(EmitError::TooLong {
                 field: "config string length",
                 len: string.len(),
                 max: MAX_CONFIG_LEN,
             });
         }
         if self.aoe_version > 0x0f || self.ccmd.0 > 0x0f {
-            return Err(Error::InvalidValue {
+            return Err(EmitError::InvalidValue {
                 field: "aoe version / ccmd",
                 value: u64::from(self.aoe_version.max(self.ccmd.0)),
             });
         }
         let need = Self::LEN + string.len();
         if b.len() < need {
-            return Err(Error::BufferTooSmall {
+            return Err(EmitError::BufferTooSmall {
                 need,
                 have: b.len(),
             });

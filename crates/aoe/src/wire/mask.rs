@@ -1,7 +1,7 @@
 //! MAC mask list (command 2, spec section 3.3).
 
 use super::{truncated, wire_newtype, MacAddr};
-use crate::Error;
+use crate::{EmitError, ParseError};
 use std::fmt;
 
 wire_newtype! {
@@ -71,9 +71,9 @@ pub struct DirectiveList<'a>(&'a [u8]);
 
 impl<'a> DirectiveList<'a> {
     /// Wraps encoded directives; at most 255, 8 bytes each.
-    pub fn new(bytes: &'a [u8]) -> Result<Self, Error> {
+    pub fn new(bytes: &'a [u8]) -> Result<Self, ParseError> {
         if bytes.len() % Directive::LEN != 0 || bytes.len() / Directive::LEN > 255 {
-            return Err(Error::InvalidValue {
+            return Err(ParseError::InvalidValue {
                 field: "directive list length",
                 value: bytes.len() as u64,
             });
@@ -115,7 +115,7 @@ impl MacMaskHeader {
     pub const LEN: usize = 4;
 
     /// Parses the header and the directives it declares.
-    pub fn parse(b: &[u8]) -> Result<(MacMaskHeader, DirectiveList<'_>), Error> {
+    pub fn parse(b: &[u8]) -> Result<(MacMaskHeader, DirectiveList<'_>), ParseError> {
         if b.len() < Self::LEN {
             return Err(truncated("mac mask header"));
         }
@@ -133,15 +133,15 @@ impl MacMaskHeader {
     }
 
     /// Writes the header and directives; returns the bytes written.
-    pub fn emit(&self, d: DirectiveList<'_>, b: &mut [u8]) -> Result<usize, Error> {
+    pub fn emit(&self, d: DirectiveList<'_>, b: &mut [u8]) -> Result<usize, EmitError> {
         let need = Self::LEN + d.0.len();
         if b.len() < need {
-            return Err(Error::BufferTooSmall {
+            return Err(EmitError::BufferTooSmall {
                 need,
                 have: b.len(),
             });
         }
-        let count = u8::try_from(d.len()).map_err(|_| Error::InvalidValue {
+        let count = u8::try_from(d.len()).map_err(|_| EmitError::InvalidValue {
             field: "directive count",
             value: d.len() as u64,
         })?;

@@ -35,7 +35,7 @@ pub use config::{ConfigCommand, ConfigHeader, MAX_CONFIG_LEN};
 pub use mask::{Directive, DirectiveCommand, DirectiveList, MacMaskHeader, MaskCommand, MaskError};
 pub use reserve::{MacList, ReserveCommand, ReserveHeader};
 
-use crate::Error;
+use crate::{EmitError, ParseError};
 use std::fmt;
 
 /// Ethernet type of AoE.
@@ -181,12 +181,12 @@ impl fmt::Debug for MacAddr {
 }
 
 impl std::str::FromStr for MacAddr {
-    type Err = Error;
+    type Err = ParseError;
 
     /// Parses `aa:bb:cc:dd:ee:ff` (also with `-` separators, or none).
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         let hex: String = s.chars().filter(|c| *c != ':' && *c != '-').collect();
-        let bad = Error::InvalidValue {
+        let bad = ParseError::InvalidValue {
             field: "mac address",
             value: 0,
         };
@@ -316,18 +316,18 @@ pub struct Frame<'a> {
 ///
 /// Useful on its own to match a reply's tag before looking at a body that
 /// may be short (error replies may carry no arguments).
-pub fn parse_headers(b: &[u8]) -> Result<(EthernetHeader, AoeHeader, &[u8]), Error> {
+pub fn parse_headers(b: &[u8]) -> Result<(EthernetHeader, AoeHeader, &[u8]), ParseError> {
     if b.len() < ETH_HEADER_LEN {
-        return Err(Error::Truncated {
+        return Err(ParseError::Truncated {
             field: "ethernet header",
         });
     }
     let ethertype = u16::from_be_bytes([b[12], b[13]]);
     if ethertype != ETHERTYPE_AOE {
-        return Err(Error::Ethertype(ethertype));
+        return Err(ParseError::Ethertype(ethertype));
     }
     if b.len() < HEADER_LEN {
-        return Err(Error::Truncated {
+        return Err(ParseError::Truncated {
             field: "aoe header",
         });
     }
@@ -351,7 +351,7 @@ pub fn parse_headers(b: &[u8]) -> Result<(EthernetHeader, AoeHeader, &[u8]), Err
 
 impl<'a> Frame<'a> {
     /// Parses a received frame (without FCS).
-    pub fn parse(b: &'a [u8]) -> Result<Frame<'a>, Error> {
+    pub fn parse(b: &'a [u8]) -> Result<Frame<'a>, ParseError> {
         let (eth, aoe, args) = parse_headers(b)?;
         let body = match aoe.command {
             Command::ATA => {
@@ -382,10 +382,10 @@ impl<'a> Frame<'a> {
 
     /// Writes the frame into `buf` and returns its length
     /// ([`Frame::buffer_len`]). Short frames are zero-padded to 60 bytes.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let need = self.buffer_len();
         if buf.len() < need {
-            return Err(Error::BufferTooSmall {
+            return Err(EmitError::BufferTooSmall {
                 need,
                 have: buf.len(),
             });
@@ -412,15 +412,19 @@ impl<'a> Frame<'a> {
 }
 
 /// Writes the Ethernet and AoE headers into the first 24 bytes of `buf`.
-pub fn emit_headers(eth: &EthernetHeader, aoe: &AoeHeader, buf: &mut [u8]) -> Result<(), Error> {
+pub fn emit_headers(
+    eth: &EthernetHeader,
+    aoe: &AoeHeader,
+    buf: &mut [u8],
+) -> Result<(), EmitError> {
     if buf.len() < HEADER_LEN {
-        return Err(Error::BufferTooSmall {
+        return Err(EmitError::BufferTooSmall {
             need: HEADER_LEN,
             have: buf.len(),
         });
     }
     if aoe.version > 0x0f {
-        return Err(Error::InvalidValue {
+        return Err(EmitError::InvalidValue {
             field: "version",
             value: aoe.version.into(),
         });
@@ -448,6 +452,6 @@ pub fn pad(buf: &mut [u8], len: usize) -> usize {
     MIN_FRAME_LEN
 }
 
-pub(crate) fn truncated(field: &'static str) -> Error {
-    Error::Truncated { field }
+pub(crate) fn truncated(field: &'static str) -> ParseError {
+    ParseError::Truncated { field }
 }

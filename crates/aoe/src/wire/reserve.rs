@@ -1,7 +1,7 @@
 //! Reserve/release (command 3, spec section 3.4).
 
 use super::{truncated, wire_newtype, MacAddr};
-use crate::Error;
+use crate::{EmitError, ParseError};
 use std::fmt;
 
 wire_newtype! {
@@ -22,9 +22,9 @@ pub struct MacList<'a>(&'a [u8]);
 
 impl<'a> MacList<'a> {
     /// Wraps encoded addresses; at most 255, 6 bytes each.
-    pub fn new(bytes: &'a [u8]) -> Result<Self, Error> {
+    pub fn new(bytes: &'a [u8]) -> Result<Self, ParseError> {
         if bytes.len() % 6 != 0 || bytes.len() / 6 > 255 {
-            return Err(Error::InvalidValue {
+            return Err(ParseError::InvalidValue {
                 field: "mac list length",
                 value: bytes.len() as u64,
             });
@@ -65,7 +65,7 @@ impl ReserveHeader {
     pub const LEN: usize = 2;
 
     /// Parses the header and the addresses it declares.
-    pub fn parse(b: &[u8]) -> Result<(ReserveHeader, MacList<'_>), Error> {
+    pub fn parse(b: &[u8]) -> Result<(ReserveHeader, MacList<'_>), ParseError> {
         if b.len() < Self::LEN {
             return Err(truncated("reserve header"));
         }
@@ -82,15 +82,15 @@ impl ReserveHeader {
     }
 
     /// Writes the header and addresses; returns the bytes written.
-    pub fn emit(&self, m: MacList<'_>, b: &mut [u8]) -> Result<usize, Error> {
+    pub fn emit(&self, m: MacList<'_>, b: &mut [u8]) -> Result<usize, EmitError> {
         let need = Self::LEN + m.0.len();
         if b.len() < need {
-            return Err(Error::BufferTooSmall {
+            return Err(EmitError::BufferTooSmall {
                 need,
                 have: b.len(),
             });
         }
-        let count = u8::try_from(m.len()).map_err(|_| Error::InvalidValue {
+        let count = u8::try_from(m.len()).map_err(|_| EmitError::InvalidValue {
             field: "mac count",
             value: m.len() as u64,
         })?;

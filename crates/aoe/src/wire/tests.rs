@@ -1,4 +1,5 @@
 use super::*;
+use crate::{EmitError, ParseError};
 use proptest::prelude::*;
 
 const A: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0a]);
@@ -69,7 +70,7 @@ fn test_parse_short_frames() {
     assert!(s.is_empty());
     for n in 0..b.len() {
         let e = Frame::parse(&b[..n]).unwrap_err();
-        assert!(matches!(e, Error::Truncated { .. }), "{n}: {e}");
+        assert!(matches!(e, ParseError::Truncated { .. }), "{n}: {e}");
     }
 }
 
@@ -78,10 +79,10 @@ fn test_parse_errors_name_the_field() {
     let mut b = READ_REQ.to_vec();
     b[12] = 0x08;
     b[13] = 0x00;
-    assert_eq!(Frame::parse(&b).unwrap_err(), Error::Ethertype(0x0800));
+    assert_eq!(Frame::parse(&b).unwrap_err(), ParseError::Ethertype(0x0800));
     assert_eq!(
         Frame::parse(&READ_REQ[..30]).unwrap_err(),
-        Error::Truncated {
+        ParseError::Truncated {
             field: "ata header"
         }
     );
@@ -90,7 +91,7 @@ fn test_parse_errors_name_the_field() {
     c.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0x04, 0x01]);
     assert!(matches!(
         Frame::parse(&c).unwrap_err(),
-        Error::TooLong {
+        ParseError::TooLong {
             field: "config string length",
             len: 1025,
             ..
@@ -100,7 +101,7 @@ fn test_parse_errors_name_the_field() {
     c[31] = 5;
     assert_eq!(
         Frame::parse(&c).unwrap_err(),
-        Error::Truncated {
+        ParseError::Truncated {
             field: "config string"
         }
     );
@@ -134,7 +135,7 @@ fn test_emit_buffer_too_small_and_bad_lba() {
     let mut small = [0u8; 59];
     assert_eq!(
         f.emit(&mut small).unwrap_err(),
-        Error::BufferTooSmall { need: 60, have: 59 }
+        EmitError::BufferTooSmall { need: 60, have: 59 }
     );
     let mut g = f;
     let Body::Ata(ref mut h, _) = g.body else {
@@ -144,7 +145,7 @@ fn test_emit_buffer_too_small_and_bad_lba() {
     let mut buf = [0u8; 60];
     assert!(matches!(
         g.emit(&mut buf).unwrap_err(),
-        Error::InvalidValue { field: "lba", .. }
+        EmitError::InvalidValue { field: "lba", .. }
     ));
 }
 
