@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use netboot_dhcp::wire::{Message, Repr};
-use netboot_dhcp::Error;
+use netboot_dhcp::EmitError;
 
 fn touch(m: &Message<'_>) {
     let _ = m.message_type();
@@ -37,7 +37,7 @@ fn touch(m: &Message<'_>) {
     }
 }
 
-fn emit(r: &Repr) -> Result<Vec<u8>, Error> {
+fn emit(r: &Repr) -> Result<Vec<u8>, EmitError> {
     let mut buf = vec![0u8; r.buffer_len()];
     let n = r.emit(&mut buf)?;
     assert_eq!(n, buf.len());
@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         }
         // Joining the instances of an option spread over `file` and
         // `sname` can make it too long for its field; nothing else fails.
-        Err(Error::TooLong { .. }) => {}
+        Err(EmitError::TooLong { .. }) => {}
         Err(e) => panic!("emit failed: {e}"),
     }
 });

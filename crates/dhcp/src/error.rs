@@ -1,4 +1,7 @@
-//! The crate's error type.
+//! The crate's errors: [`ParseError`] for a message or option that cannot
+//! be read, [`EmitError`] for one that cannot be written, [`PolicyError`]
+//! for a boot policy that cannot be used, and [`Error`], which carries any
+//! of them (what the policy's decisions return).
 
 use std::fmt;
 
@@ -24,15 +27,13 @@ impl fmt::Display for Area {
     }
 }
 
-/// Everything that can go wrong in this crate: parsing a message, reading a
-/// typed option, emitting a message, and reading a policy.
-///
-/// Parse errors name the field or option code and the byte offset (from the
-/// start of the DHCP payload) where the problem is, so a daemon can log one
-/// line and drop the datagram.
+/// A DHCP message or option that cannot be read. Each variant names the
+/// field or option code and the byte offset (from the start of the DHCP
+/// payload) where the problem is, so a daemon can log one line and drop the
+/// datagram.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ParseError {
     /// The datagram ended inside the fixed BOOTP header.
     #[error("message truncated in field `{field}`: {len} bytes, {need} needed")]
     Truncated {
@@ -117,6 +118,12 @@ pub enum Error {
         /// Offset of the sub-option inside the encapsulating value.
         offset: usize,
     },
+}
+
+/// A message or option that cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
     /// The output buffer cannot hold the message.
     #[error("buffer of {have} bytes too small, {need} needed")]
     BufferTooSmall {
@@ -140,6 +147,12 @@ pub enum Error {
     /// (end) cannot be emitted as ordinary options.
     #[error("option code {0} cannot be emitted as an ordinary option")]
     ReservedCode(u8),
+}
+
+/// A boot policy (or a name in it) that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
     /// An architecture name in a policy or on a command line is unknown.
     #[error("unknown client architecture {0:?}")]
     UnknownArch(String),
@@ -159,4 +172,20 @@ pub enum Error {
         /// Index of the rule in the table.
         index: usize,
     },
+}
+
+/// Any of the crate's errors: what the policy's decisions return (they
+/// read the request, and build the reply).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request could not be read.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The reply could not be written.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+    /// The policy cannot be used.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }

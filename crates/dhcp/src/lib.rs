@@ -50,4 +50,4 @@ pub mod error;
 pub mod policy;
 pub mod wire;
 
-pub use error::Error;
+pub use error::{EmitError, Error, ParseError, PolicyError};

@@ -48,7 +48,7 @@ use crate::wire::{
     code, ClientArch, Message, MessageType, Op, RawOption, Repr, VendorKind, CLIENT_PORT,
     SERVER_PORT,
 };
-use crate::Error;
+use crate::{EmitError, Error, PolicyError};
 
 /// Where the client's firmware architecture came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,7 +165,7 @@ pub struct Rule {
 impl Rule {
     /// A rule giving `boot_file` to non-iPXE clients of an architecture
     /// (a name as in [`ClientArch::from_str`](std::str::FromStr) or a number).
-    pub fn for_arch(arch: &str, boot_file: &str) -> Result<Rule, Error> {
+    pub fn for_arch(arch: &str, boot_file: &str) -> Result<Rule, PolicyError> {
         Ok(Rule {
             arch: vec![arch.parse()?],
             ipxe: Some(false),
@@ -272,10 +272,10 @@ impl Policy {
 
     /// Checks that every rule can produce a file, and that HTTP boot rules
     /// give URLs.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), PolicyError> {
         for (index, r) in self.rules.iter().enumerate() {
             if r.boot_file.is_none() && r.script_url.is_none() {
-                return Err(Error::EmptyRule { index });
+                return Err(PolicyError::EmptyRule { index });
             }
             if r.http {
                 let is_url = |u: &Option<String>| {
@@ -283,7 +283,7 @@ impl Policy {
                         .is_none_or(|u| u.starts_with("http://") || u.starts_with("https://"))
                 };
                 if !is_url(&r.boot_file) || !is_url(&r.script_url) {
-                    return Err(Error::HttpRuleWithoutUrl { index });
+                    return Err(PolicyError::HttpRuleWithoutUrl { index });
                 }
             }
         }
@@ -439,14 +439,14 @@ pub const BOOT_SERVER_TYPE: u16 = 0x8000;
 /// The menu entry and prompt text of our one-item PXE menu.
 pub const MENU_TEXT: &str = "netboot";
 
-fn put_file(r: &mut Repr, file: &str) -> Result<(), Error> {
+fn put_file(r: &mut Repr, file: &str) -> Result<(), EmitError> {
     // Leave room for a terminating NUL; longer names (script URLs) go in
     // option 67, which iPXE and PXE ROMs read when `file` is empty.
     if file.len() < r.file.len() {
         r.set_file(file.as_bytes())
     } else {
         if file.len() > 255 * 4 {
-            return Err(Error::TooLong {
+            return Err(EmitError::TooLong {
                 field: "boot file",
                 len: file.len(),
                 max: 255 * 4,

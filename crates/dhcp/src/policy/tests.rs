@@ -1,5 +1,6 @@
 use super::*;
 use crate::wire::encap::{IpxeFeature, PxeVendor};
+use crate::PolicyError;
 
 const IPXE_DISCOVER: &[u8] = include_bytes!("../../tests/data/ipxe_discover.bin");
 const IPXE_REQUEST: &[u8] = include_bytes!("../../tests/data/ipxe_request.bin");
@@ -229,7 +230,7 @@ fn test_reply_destination() {
 fn test_policy_validate() {
     assert!(server().policy.validate().is_ok());
     let p = Policy::new(vec![Rule::default()]);
-    assert_eq!(p.validate(), Err(Error::EmptyRule { index: 0 }));
+    assert_eq!(p.validate(), Err(PolicyError::EmptyRule { index: 0 }));
 }
 
 #[cfg(feature = "serde")]
@@ -336,7 +337,10 @@ fn test_http_boot_clients_get_only_http_rules() {
         boot_file: Some("ipxe.efi".into()),
         ..Rule::default()
     }]);
-    assert_eq!(bad.validate(), Err(Error::HttpRuleWithoutUrl { index: 0 }));
+    assert_eq!(
+        bad.validate(),
+        Err(PolicyError::HttpRuleWithoutUrl { index: 0 })
+    );
 }
 
 /// Option 97 is echoed only at its defined size: a spoofed DISCOVER with a

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use super::options::{code, MessageType, OVERLOAD_FILE, OVERLOAD_SNAME};
 use super::{field, Area, Header, Message, Op, BOOTP_MIN_LEN, HEADER_LEN, MAGIC_COOKIE};
-use crate::Error;
+use crate::EmitError;
 
 /// An option to emit: a code and its whole value (any length; values over
 /// 255 bytes are split on emit, RFC 3396).
@@ -107,12 +107,12 @@ impl Repr {
     }
 
     /// Sets `sname` (NUL-padded; at most 64 bytes).
-    pub fn set_sname(&mut self, name: &[u8]) -> Result<(), Error> {
+    pub fn set_sname(&mut self, name: &[u8]) -> Result<(), EmitError> {
         set_field(&mut self.sname, name, "sname")
     }
 
     /// Sets `file` (NUL-padded; at most 128 bytes).
-    pub fn set_file(&mut self, name: &[u8]) -> Result<(), Error> {
+    pub fn set_file(&mut self, name: &[u8]) -> Result<(), EmitError> {
         set_field(&mut self.file, name, "file")
     }
 
@@ -150,10 +150,10 @@ impl Repr {
     /// field is overloaded, the options in order (values over 255 bytes
     /// split into several instances), end, and zero padding up to 300
     /// bytes. Every byte of the returned length is written.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let len = self.buffer_len();
         if buf.len() < len {
-            return Err(Error::BufferTooSmall {
+            return Err(EmitError::BufferTooSmall {
                 need: len,
                 have: buf.len(),
             });
@@ -196,9 +196,9 @@ impl Repr {
     }
 }
 
-fn set_field(dst: &mut [u8], v: &[u8], field: &'static str) -> Result<(), Error> {
+fn set_field(dst: &mut [u8], v: &[u8], field: &'static str) -> Result<(), EmitError> {
     if v.len() > dst.len() {
-        return Err(Error::TooLong {
+        return Err(EmitError::TooLong {
             field,
             len: v.len(),
             max: dst.len(),
@@ -211,15 +211,15 @@ fn set_field(dst: &mut [u8], v: &[u8], field: &'static str) -> Result<(), Error>
 
 /// Writes options (split at 255 bytes) and returns the bytes written; the
 /// caller has checked that `out` is large enough, or gets an error.
-fn write_options(out: &mut [u8], opts: &[RawOption]) -> Result<usize, Error> {
+fn write_options(out: &mut [u8], opts: &[RawOption]) -> Result<usize, EmitError> {
     let mut pos = 0;
     for o in opts {
         if matches!(o.code, code::PAD | code::END | code::OPTION_OVERLOAD) {
-            return Err(Error::ReservedCode(o.code));
+            return Err(EmitError::ReservedCode(o.code));
         }
         let need = pos + o.wire_len();
         if need > out.len() {
-            return Err(Error::BufferTooSmall {
+            return Err(EmitError::BufferTooSmall {
                 need,
                 have: out.len(),
             });
@@ -237,10 +237,10 @@ fn write_options(out: &mut [u8], opts: &[RawOption]) -> Result<usize, Error> {
 }
 
 /// Fills an overloaded `file`/`sname` field: options, end, zeros.
-fn write_area(out: &mut [u8], opts: &[RawOption], field: &'static str) -> Result<(), Error> {
+fn write_area(out: &mut [u8], opts: &[RawOption], field: &'static str) -> Result<(), EmitError> {
     let need: usize = opts.iter().map(RawOption::wire_len).sum::<usize>() + 1;
     if need > out.len() {
-        return Err(Error::TooLong {
+        return Err(EmitError::TooLong {
             field,
             len: need,
             max: out.len(),

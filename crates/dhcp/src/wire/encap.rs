@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use crate::Error;
+use crate::{EmitError, ParseError, PolicyError};
 
 /// One sub-option inside an encapsulating option's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl<'a> SubOptions<'a> {
 }
 
 impl<'a> Iterator for SubOptions<'a> {
-    type Item = Result<SubOption<'a>, Error>;
+    type Item = Result<SubOption<'a>, ParseError>;
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let code = *self.value.get(self.pos)?;
@@ -62,7 +62,7 @@ impl<'a> Iterator for SubOptions<'a> {
                         .and_then(|&n| self.value.get(offset + 2..offset + 2 + usize::from(n)));
                     let Some(data) = data else {
                         self.pos = self.value.len();
-                        return Some(Err(Error::InvalidSubOption {
+                        return Some(Err(ParseError::InvalidSubOption {
                             code: self.outer,
                             sub: code,
                             offset,
@@ -76,9 +76,14 @@ impl<'a> Iterator for SubOptions<'a> {
     }
 }
 
-fn push_sub(out: &mut Vec<u8>, code: u8, data: &[u8], field: &'static str) -> Result<(), Error> {
+fn push_sub(
+    out: &mut Vec<u8>,
+    code: u8,
+    data: &[u8],
+    field: &'static str,
+) -> Result<(), EmitError> {
     if data.len() > 255 {
-        return Err(Error::TooLong {
+        return Err(EmitError::TooLong {
             field,
             len: data.len(),
             max: 255,
@@ -187,12 +192,12 @@ pub struct PxeVendor {
 
 impl PxeVendor {
     /// Parses an option 43 value.
-    pub fn parse(value: &[u8]) -> Result<PxeVendor, Error> {
+    pub fn parse(value: &[u8]) -> Result<PxeVendor, ParseError> {
         use pxe::*;
         let mut out = PxeVendor::default();
         for sub in SubOptions::new(43, value) {
             let sub = sub?;
-            let bad = || Error::InvalidSubOption {
+            let bad = || ParseError::InvalidSubOption {
                 code: 43,
                 sub: sub.code,
                 offset: sub.offset,
@@ -245,7 +250,7 @@ impl PxeVendor {
 
     /// Encodes the option 43 value, ending with 255 as PXE requires.
     /// Sub-option order: 6, 8, 9, 10, 71, then `other` (dnsmasq's order).
-    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+    pub fn encode(&self) -> Result<Vec<u8>, EmitError> {
         use pxe::*;
         let mut out = Vec::with_capacity(64);
         if let Some(dc) = self.discovery_control {
@@ -255,7 +260,7 @@ impl PxeVendor {
             let mut v = Vec::new();
             for s in &self.boot_servers {
                 v.extend_from_slice(&s.kind.to_be_bytes());
-                let n = u8::try_from(s.addrs.len()).map_err(|_| Error::TooLong {
+                let n = u8::try_from(s.addrs.len()).map_err(|_| EmitError::TooLong {
                     field: "43.8 addresses",
                     len: s.addrs.len(),
                     max: 255,
@@ -271,7 +276,7 @@ impl PxeVendor {
             let mut v = Vec::new();
             for m in &self.menu {
                 v.extend_from_slice(&m.kind.to_be_bytes());
-                let n = u8::try_from(m.description.len()).map_err(|_| Error::TooLong {
+                let n = u8::try_from(m.description.len()).map_err(|_| EmitError::TooLong {
                     field: "43.9 description",
                     len: m.description.len(),
                     max: 255,
@@ -361,12 +366,12 @@ impl fmt::Display for IpxeFeature {
 }
 
 impl FromStr for IpxeFeature {
-    type Err = Error;
+    type Err = PolicyError;
     /// A name (`http`, `https`, `iscsi`, `aoe`, ...) or a number.
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
         IpxeFeature::from_name(s)
             .or_else(|| s.parse().ok().map(IpxeFeature))
-            .ok_or_else(|| Error::UnknownFeature(s.to_string()))
+            .ok_or_else(|| PolicyError::UnknownFeature(s.to_string()))
     }
 }
 
@@ -442,7 +447,7 @@ pub struct IpxeOptions<'a> {
 
 impl<'a> IpxeOptions<'a> {
     /// Checks an option 175 value.
-    pub fn parse(value: Cow<'a, [u8]>) -> Result<Self, Error> {
+    pub fn parse(value: Cow<'a, [u8]>) -> Result<Self, ParseError> {
         for s in SubOptions::new(175, &value) {
             s?;
         }
@@ -486,7 +491,7 @@ impl<'a> IpxeOptions<'a> {
 
     /// Encodes (code, value) sub-options into an option 175 value (no end
     /// option: iPXE sends none).
-    pub fn encode(subs: &[(u8, &[u8])]) -> Result<Vec<u8>, Error> {
+    pub fn encode(subs: &[(u8, &[u8])]) -> Result<Vec<u8>, EmitError> {
         let mut out = Vec::new();
         for (c, d) in subs {
             push_sub(&mut out, *c, d, "175.x")?;

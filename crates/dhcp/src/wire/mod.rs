@@ -52,7 +52,7 @@ mod tests;
 use std::net::Ipv4Addr;
 
 pub use crate::error::Area;
-use crate::Error;
+use crate::{EmitError, ParseError};
 pub use emit::{RawOption, Repr};
 pub use options::{
     code, ClientArch, ClientNdi, ClientUuid, MessageType, UserClasses, VendorClass, VendorKind,
@@ -219,7 +219,7 @@ fn check_area(
     end: usize,
     area: Area,
     overload: Option<&mut u8>,
-) -> Result<usize, Error> {
+) -> Result<usize, ParseError> {
     let mut overload = overload;
     let mut i = start;
     while i < end {
@@ -232,7 +232,7 @@ fn check_area(
                 let len = match buf.get(i + 1) {
                     Some(&l) if i + 1 < end => usize::from(l),
                     _ => {
-                        return Err(Error::OptionTruncated {
+                        return Err(ParseError::OptionTruncated {
                             code,
                             offset: i,
                             area,
@@ -241,7 +241,7 @@ fn check_area(
                 };
                 let next = i + 2 + len;
                 if next > end {
-                    return Err(Error::OptionTruncated {
+                    return Err(ParseError::OptionTruncated {
                         code,
                         offset: i,
                         area,
@@ -249,13 +249,13 @@ fn check_area(
                 }
                 if code == options::code::OPTION_OVERLOAD {
                     let Some(ov) = overload.as_deref_mut() else {
-                        return Err(Error::OverloadLoop { offset: i, area });
+                        return Err(ParseError::OverloadLoop { offset: i, area });
                     };
                     if *ov != 0 {
-                        return Err(Error::DuplicateOverload { offset: i });
+                        return Err(ParseError::DuplicateOverload { offset: i });
                     }
                     if len != 1 {
-                        return Err(Error::InvalidOptionLength {
+                        return Err(ParseError::InvalidOptionLength {
                             code,
                             offset: i,
                             len,
@@ -264,7 +264,7 @@ fn check_area(
                     }
                     let v = buf[i + 2];
                     if !(1..=3).contains(&v) {
-                        return Err(Error::InvalidOverload {
+                        return Err(ParseError::InvalidOverload {
                             value: v,
                             offset: i,
                         });
@@ -275,7 +275,7 @@ fn check_area(
             }
         }
     }
-    Err(Error::MissingEnd { area })
+    Err(ParseError::MissingEnd { area })
 }
 
 impl<'a> Message<'a> {
@@ -286,16 +286,16 @@ impl<'a> Message<'a> {
     /// 52 appears at most once, only in the options area, with value 1–3.
     /// Bytes after the end option (padding) are ignored. Never panics,
     /// never allocates.
-    pub fn parse(buf: &'a [u8]) -> Result<Self, Error> {
+    pub fn parse(buf: &'a [u8]) -> Result<Self, ParseError> {
         if buf.len() < field::COOKIE.start {
-            return Err(Error::Truncated {
+            return Err(ParseError::Truncated {
                 field: "header",
                 len: buf.len(),
                 need: field::COOKIE.start,
             });
         }
         if buf.len() < HEADER_LEN {
-            return Err(Error::Truncated {
+            return Err(ParseError::Truncated {
                 field: "magic cookie",
                 len: buf.len(),
                 need: HEADER_LEN,
@@ -304,7 +304,7 @@ impl<'a> Message<'a> {
         let mut cookie = [0u8; 4];
         cookie.copy_from_slice(&buf[field::COOKIE]);
         if cookie != MAGIC_COOKIE {
-            return Err(Error::BadCookie(cookie));
+            return Err(ParseError::BadCookie(cookie));
         }
         let mut overload = 0u8;
         let options_end = check_area(
@@ -609,9 +609,9 @@ impl<'a> OptionValue<'a> {
         self.fragments().flat_map(|f| f.iter().copied())
     }
     /// Copies the concatenated value into `out`, returning the filled part.
-    pub fn copy_to<'b>(&self, out: &'b mut [u8]) -> Result<&'b [u8], Error> {
+    pub fn copy_to<'b>(&self, out: &'b mut [u8]) -> Result<&'b [u8], EmitError> {
         if out.len() < self.len {
-            return Err(Error::BufferTooSmall {
+            return Err(EmitError::BufferTooSmall {
                 need: self.len,
                 have: out.len(),
             });
@@ -632,24 +632,25 @@ impl<'a> OptionValue<'a> {
     }
     /// Reads a fixed-size value (e.g. an address), whether or not it was
     /// split; an error naming the option if the length differs.
-    pub fn fixed<const N: usize>(&self, expected: &'static str) -> Result<[u8; N], Error> {
+    pub fn fixed<const N: usize>(&self, expected: &'static str) -> Result<[u8; N], ParseError> {
         if self.len != N {
             return Err(self.bad_len(expected));
         }
         let mut out = [0u8; N];
-        self.copy_to(&mut out)?;
+        // The length was checked: the copy fits.
+        self.copy_to(&mut out).map_err(|_| self.bad_len(expected))?;
         Ok(out)
     }
-    pub(crate) fn bad_len(&self, expected: &'static str) -> Error {
-        Error::InvalidOptionLength {
+    pub(crate) fn bad_len(&self, expected: &'static str) -> ParseError {
+        ParseError::InvalidOptionLength {
             code: self.code,
             offset: self.offset,
             len: self.len,
             expected,
         }
     }
-    pub(crate) fn bad_value(&self, reason: &'static str) -> Error {
-        Error::InvalidOptionValue {
+    pub(crate) fn bad_value(&self, reason: &'static str) -> ParseError {
+        ParseError::InvalidOptionValue {
             code: self.code,
             offset: self.offset,
             reason,

@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use super::encap::{BootItem, IpxeOptions, SubOptions};
 use super::{Message, OptionValue};
-use crate::Error;
+use crate::{ParseError, PolicyError};
 
 /// Option codes used by this crate.
 pub mod code {
@@ -241,16 +241,16 @@ impl fmt::Display for ClientArch {
 }
 
 impl FromStr for ClientArch {
-    type Err = Error;
+    type Err = PolicyError;
     /// A name from the table (`bios`, `efi-x64`, `efi-arm64`, ...), or a
     /// number.
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
         if let Some(a) = ClientArch::from_name(s) {
             return Ok(a);
         }
         s.parse::<u16>()
             .map(ClientArch)
-            .map_err(|_| Error::UnknownArch(s.to_string()))
+            .map_err(|_| PolicyError::UnknownArch(s.to_string()))
     }
 }
 
@@ -443,14 +443,14 @@ impl Iterator for ClientArchs<'_> {
 }
 
 impl<'a> Message<'a> {
-    fn ipv4_opt(&self, code: u8) -> Result<Option<Ipv4Addr>, Error> {
+    fn ipv4_opt(&self, code: u8) -> Result<Option<Ipv4Addr>, ParseError> {
         match self.option(code) {
             None => Ok(None),
             Some(v) => Ok(Some(Ipv4Addr::from(v.fixed::<4>("4")?))),
         }
     }
 
-    fn ipv4_list(&self, code: u8) -> Result<Option<Ipv4Addrs<'a>>, Error> {
+    fn ipv4_list(&self, code: u8) -> Result<Option<Ipv4Addrs<'a>>, ParseError> {
         let Some(v) = self.option(code) else {
             return Ok(None);
         };
@@ -472,22 +472,22 @@ impl<'a> Message<'a> {
     }
 
     /// Option 53, the DHCP message type (must be 1 byte).
-    pub fn message_type(&self) -> Result<Option<MessageType>, Error> {
+    pub fn message_type(&self) -> Result<Option<MessageType>, ParseError> {
         match self.option(code::MESSAGE_TYPE) {
             None => Ok(None),
             Some(v) => Ok(Some(MessageType::from(v.fixed::<1>("1")?[0]))),
         }
     }
     /// Option 1, subnet mask.
-    pub fn subnet_mask(&self) -> Result<Option<Ipv4Addr>, Error> {
+    pub fn subnet_mask(&self) -> Result<Option<Ipv4Addr>, ParseError> {
         self.ipv4_opt(code::SUBNET_MASK)
     }
     /// Option 3, routers.
-    pub fn routers(&self) -> Result<Option<Ipv4Addrs<'a>>, Error> {
+    pub fn routers(&self) -> Result<Option<Ipv4Addrs<'a>>, ParseError> {
         self.ipv4_list(code::ROUTER)
     }
     /// Option 6, DNS servers.
-    pub fn dns_servers(&self) -> Result<Option<Ipv4Addrs<'a>>, Error> {
+    pub fn dns_servers(&self) -> Result<Option<Ipv4Addrs<'a>>, ParseError> {
         self.ipv4_list(code::DOMAIN_NAME_SERVER)
     }
     /// Option 12, host name (bytes as sent).
@@ -499,7 +499,7 @@ impl<'a> Message<'a> {
         self.option(code::DOMAIN_NAME)
     }
     /// Option 28, broadcast address.
-    pub fn broadcast_address(&self) -> Result<Option<Ipv4Addr>, Error> {
+    pub fn broadcast_address(&self) -> Result<Option<Ipv4Addr>, ParseError> {
         self.ipv4_opt(code::BROADCAST_ADDRESS)
     }
     /// Option 43, vendor-specific information (PXE sub-options for PXE
@@ -510,7 +510,7 @@ impl<'a> Message<'a> {
     }
     /// Sub-option 43.71, the PXE boot item a client asks a boot server for
     /// (in its port-4011 REQUEST).
-    pub fn pxe_boot_item(&self) -> Result<Option<BootItem>, Error> {
+    pub fn pxe_boot_item(&self) -> Result<Option<BootItem>, ParseError> {
         let Some(v) = self.vendor_specific() else {
             return Ok(None);
         };
@@ -526,18 +526,18 @@ impl<'a> Message<'a> {
         Ok(None)
     }
     /// Option 50, requested IP address.
-    pub fn requested_ip(&self) -> Result<Option<Ipv4Addr>, Error> {
+    pub fn requested_ip(&self) -> Result<Option<Ipv4Addr>, ParseError> {
         self.ipv4_opt(code::REQUESTED_IP)
     }
     /// Option 51, lease time in seconds.
-    pub fn lease_time(&self) -> Result<Option<u32>, Error> {
+    pub fn lease_time(&self) -> Result<Option<u32>, ParseError> {
         match self.option(code::LEASE_TIME) {
             None => Ok(None),
             Some(v) => Ok(Some(u32::from_be_bytes(v.fixed::<4>("4")?))),
         }
     }
     /// Option 54, server identifier.
-    pub fn server_id(&self) -> Result<Option<Ipv4Addr>, Error> {
+    pub fn server_id(&self) -> Result<Option<Ipv4Addr>, ParseError> {
         self.ipv4_opt(code::SERVER_IDENTIFIER)
     }
     /// Option 55, the parameter request list (one code per byte).
@@ -545,7 +545,7 @@ impl<'a> Message<'a> {
         self.option(code::PARAMETER_REQUEST_LIST)
     }
     /// Option 57, maximum DHCP message size.
-    pub fn max_message_size(&self) -> Result<Option<u16>, Error> {
+    pub fn max_message_size(&self) -> Result<Option<u16>, ParseError> {
         match self.option(code::MAX_MESSAGE_SIZE) {
             None => Ok(None),
             Some(v) => Ok(Some(u16::from_be_bytes(v.fixed::<2>("2")?))),
@@ -602,7 +602,7 @@ impl<'a> Message<'a> {
         self.user_classes().is_some_and(|u| u.contains(b"iPXE"))
     }
     /// Option 93, all client architectures (usually one).
-    pub fn client_archs(&self) -> Result<Option<ClientArchs<'a>>, Error> {
+    pub fn client_archs(&self) -> Result<Option<ClientArchs<'a>>, ParseError> {
         let Some(v) = self.option(code::CLIENT_ARCH) else {
             return Ok(None);
         };
@@ -615,11 +615,11 @@ impl<'a> Message<'a> {
         }))
     }
     /// Option 93, the first client architecture.
-    pub fn client_arch(&self) -> Result<Option<ClientArch>, Error> {
+    pub fn client_arch(&self) -> Result<Option<ClientArch>, ParseError> {
         Ok(self.client_archs()?.and_then(|mut a| a.next()))
     }
     /// Option 94, client network device interface.
-    pub fn client_ndi(&self) -> Result<Option<ClientNdi>, Error> {
+    pub fn client_ndi(&self) -> Result<Option<ClientNdi>, ParseError> {
         match self.option(code::CLIENT_NDI) {
             None => Ok(None),
             Some(v) => {
@@ -629,7 +629,7 @@ impl<'a> Message<'a> {
         }
     }
     /// Option 97, client machine UUID (type 0 + 16 bytes).
-    pub fn client_uuid(&self) -> Result<Option<ClientUuid>, Error> {
+    pub fn client_uuid(&self) -> Result<Option<ClientUuid>, ParseError> {
         match self.option(code::CLIENT_UUID) {
             None => Ok(None),
             Some(v) => {
@@ -644,7 +644,7 @@ impl<'a> Message<'a> {
         }
     }
     /// Option 175, iPXE's encapsulated options, checked.
-    pub fn ipxe_options(&self) -> Result<Option<IpxeOptions<'a>>, Error> {
+    pub fn ipxe_options(&self) -> Result<Option<IpxeOptions<'a>>, ParseError> {
         match self.option(code::IPXE_ENCAP) {
             None => Ok(None),
             Some(v) => IpxeOptions::parse(v.to_cow()).map(Some),

@@ -1,5 +1,6 @@
 use super::*;
 use crate::wire::encap::{IpxeFeature, PxeVendor};
+use crate::{EmitError, ParseError};
 
 const IPXE_DISCOVER: &[u8] = include_bytes!("../../tests/data/ipxe_discover.bin");
 const DNSMASQ_OFFER_BIOS: &[u8] = include_bytes!("../../tests/data/dnsmasq_offer_bios.bin");
@@ -61,7 +62,7 @@ fn test_emit_buffer_too_small() {
     let mut buf = [0u8; 399];
     assert_eq!(
         r.emit(&mut buf),
-        Err(Error::BufferTooSmall {
+        Err(EmitError::BufferTooSmall {
             need: 400,
             have: 399
         })
@@ -73,7 +74,7 @@ fn test_emit_rejects_reserved_codes() {
     for c in [0u8, 52, 255] {
         let mut r = Repr::new(Op::Reply);
         r.push(RawOption::new(c, vec![1]));
-        assert_eq!(r.emit(&mut [0u8; 600]), Err(Error::ReservedCode(c)));
+        assert_eq!(r.emit(&mut [0u8; 600]), Err(EmitError::ReservedCode(c)));
     }
 }
 
@@ -134,7 +135,7 @@ fn test_hostile_inputs() {
     for n in 0..HEADER_LEN {
         assert!(matches!(
             Message::parse(&good[..n]),
-            Err(Error::Truncated { .. })
+            Err(ParseError::Truncated { .. })
         ));
     }
     // Truncated anywhere in the options: never Ok (the end is gone).
@@ -146,12 +147,12 @@ fn test_hostile_inputs() {
     v[239] = 0x64;
     assert_eq!(
         Message::parse(&v),
-        Err(Error::BadCookie([99, 130, 83, 100]))
+        Err(ParseError::BadCookie([99, 130, 83, 100]))
     );
     // Length past the end.
     assert_eq!(
         Message::parse(&with_options(&[53, 1, 1, 60, 9, b'P'])),
-        Err(Error::OptionTruncated {
+        Err(ParseError::OptionTruncated {
             code: 60,
             offset: 243,
             area: Area::Options
@@ -160,7 +161,7 @@ fn test_hostile_inputs() {
     // Length byte missing.
     assert_eq!(
         Message::parse(&with_options(&[60])),
-        Err(Error::OptionTruncated {
+        Err(ParseError::OptionTruncated {
             code: 60,
             offset: 240,
             area: Area::Options
@@ -169,7 +170,7 @@ fn test_hostile_inputs() {
     // Missing end.
     assert_eq!(
         Message::parse(&with_options(&[53, 1, 1])),
-        Err(Error::MissingEnd {
+        Err(ParseError::MissingEnd {
             area: Area::Options
         })
     );
@@ -178,7 +179,7 @@ fn test_hostile_inputs() {
     v[108..112].copy_from_slice(&[52, 1, 2, 255]);
     assert_eq!(
         Message::parse(&v),
-        Err(Error::OverloadLoop {
+        Err(ParseError::OverloadLoop {
             offset: 108,
             area: Area::File
         })
@@ -186,31 +187,31 @@ fn test_hostile_inputs() {
     // 52 pointing twice.
     assert_eq!(
         Message::parse(&with_options(&[52, 1, 1, 52, 1, 2, 255])),
-        Err(Error::DuplicateOverload { offset: 243 })
+        Err(ParseError::DuplicateOverload { offset: 243 })
     );
     // Bad 52 values and lengths.
     assert_eq!(
         Message::parse(&with_options(&[52, 1, 4, 255])),
-        Err(Error::InvalidOverload {
+        Err(ParseError::InvalidOverload {
             value: 4,
             offset: 240
         })
     );
     assert!(matches!(
         Message::parse(&with_options(&[52, 2, 1, 1, 255])),
-        Err(Error::InvalidOptionLength { code: 52, .. })
+        Err(ParseError::InvalidOptionLength { code: 52, .. })
     ));
     // Overloaded file without end (all zeros is pad, no end).
     assert_eq!(
         Message::parse(&with_options(&[52, 1, 1, 255])),
-        Err(Error::MissingEnd { area: Area::File })
+        Err(ParseError::MissingEnd { area: Area::File })
     );
     // An option in file running past the field.
     let mut v = with_options(&[52, 1, 1, 255]);
     v[230..236].copy_from_slice(&[12, 10, 1, 1, 1, 1]);
     assert_eq!(
         Message::parse(&v),
-        Err(Error::OptionTruncated {
+        Err(ParseError::OptionTruncated {
             code: 12,
             offset: 230,
             area: Area::File
@@ -242,7 +243,7 @@ fn test_malformed_typed_options_name_code_and_offset() {
     let m = Message::parse(&m_bytes).unwrap();
     assert_eq!(
         m.message_type(),
-        Err(Error::InvalidOptionLength {
+        Err(ParseError::InvalidOptionLength {
             code: 53,
             offset: 240,
             len: 2,
@@ -251,7 +252,7 @@ fn test_malformed_typed_options_name_code_and_offset() {
     );
     assert!(matches!(
         m.client_arch(),
-        Err(Error::InvalidOptionLength {
+        Err(ParseError::InvalidOptionLength {
             code: 93,
             offset: 244,
             len: 3,
@@ -260,7 +261,7 @@ fn test_malformed_typed_options_name_code_and_offset() {
     ));
     assert_eq!(
         m.client_uuid(),
-        Err(Error::InvalidOptionValue {
+        Err(ParseError::InvalidOptionValue {
             code: 97,
             offset: 249,
             reason: "UUID type is not 0"
@@ -270,7 +271,7 @@ fn test_malformed_typed_options_name_code_and_offset() {
     let m = Message::parse(&m_bytes).unwrap();
     assert_eq!(
         m.ipxe_options(),
-        Err(Error::InvalidSubOption {
+        Err(ParseError::InvalidSubOption {
             code: 175,
             sub: 0x13,
             offset: 0
