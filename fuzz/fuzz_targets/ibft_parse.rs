@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             // so building can only fail on size.
             match t.build_with(layout) {
                 Ok(bytes) => assert_eq!(parse(&bytes).expect("built table parses"), t),
-                Err(e) => assert!(matches!(e, netboot_ibft::Error::TooLarge { .. }), "{e}"),
+                Err(e) => assert!(matches!(e, netboot_ibft::EmitError::TooLarge { .. }), "{e}"),
             }
         }
     }

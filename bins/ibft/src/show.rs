@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use netboot_ibft::wire::prefix_to_netmask;
-use netboot_ibft::{flags, Error, Nic, Table, Target};
+use netboot_ibft::{flags, Nic, ParseError, Table, Target};
 use serde_json::{json, Value};
 
 /// Rendering options.
@@ -225,7 +225,7 @@ fn target_text(s: &mut String, k: usize, g: &Target, o: Options) {
 }
 
 /// The table as JSON.
-pub fn json(t: &Table, bytes: &[u8], problems: &[Error], o: Options) -> Value {
+pub fn json(t: &Table, bytes: &[u8], problems: &[ParseError], o: Options) -> Value {
     let a = &t.acpi;
     let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     let initiator = t.initiator.as_ref().map_or(Value::Null, |i| {

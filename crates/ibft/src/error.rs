@@ -1,4 +1,6 @@
-//! The crate's error type.
+//! The crate's errors: [`ParseError`] for a table that cannot be read,
+//! [`EmitError`] for a model that cannot be built into one, and [`Error`],
+//! either of them.
 
 use core::fmt;
 
@@ -46,15 +48,12 @@ impl fmt::Display for StringField {
     }
 }
 
-/// Everything that can be wrong with a table, or with a model that is to be
-/// built into one.
-///
-/// Each variant names the structure or field and the offending value. The
-/// lenient parser ([`crate::parse_lenient`]) reports the problems it
-/// tolerated with the same variants.
+/// What is wrong with a table. Each variant names the structure or field
+/// and the offending value. The lenient parser ([`crate::parse_lenient`])
+/// reports the problems it tolerated with the same variants.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ParseError {
     /// The bytes end before `what` is complete.
     #[error("table is {len} bytes, too short for the {what} ({needed} bytes needed)")]
     Truncated {
@@ -228,6 +227,20 @@ pub enum Error {
         /// Index of the NUL byte.
         position: usize,
     },
+}
+
+/// Why a model cannot be built into a table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// A string of the model cannot be stored (it contains a NUL byte).
+    #[error("{field} contains a NUL byte at position {position}")]
+    StringHasNul {
+        /// Which string.
+        field: StringField,
+        /// Index of the NUL byte.
+        position: usize,
+    },
     /// The built table would not fit 16-bit offsets.
     #[error("the table would be {len} bytes; iBFT offsets are 16-bit (at most 65535)")]
     TooLarge {
@@ -237,4 +250,16 @@ pub enum Error {
     /// The layout's alignment is not a power of two between 1 and 4096.
     #[error("alignment {0} is not a power of two between 1 and 4096")]
     Alignment(usize),
+}
+
+/// Either of the crate's errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A table could not be read.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A model could not be built.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
 }

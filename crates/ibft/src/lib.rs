@@ -63,7 +63,7 @@ pub mod error;
 pub mod model;
 pub mod wire;
 
-pub use error::{Error, StringField, Structure};
+pub use error::{EmitError, Error, ParseError, StringField, Structure};
 pub use model::{
     flags, lun_from_number, AcpiHeader, ChapType, Control, Initiator, Nic, Origin, Table, Target,
 };

@@ -8,7 +8,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::error::{Error, StringField, Structure};
+use crate::error::{EmitError, ParseError, StringField, Structure};
 use crate::model::{AcpiHeader, ChapType, Control, Initiator, Nic, Origin, Table, Target};
 
 /// Size of the ACPI header.
@@ -149,7 +149,7 @@ pub struct Lenient {
     /// The table.
     pub table: Table,
     /// Problems tolerated, in the order found.
-    pub problems: Vec<Error>,
+    pub problems: Vec<ParseError>,
 }
 
 /// Parses a table strictly: every rule of the spec, and every check the
@@ -157,7 +157,7 @@ pub struct Lenient {
 ///
 /// `bytes` may be longer than the table (a memory dump); the ACPI header's
 /// length decides where it ends.
-pub fn parse(bytes: &[u8]) -> Result<Table, Error> {
+pub fn parse(bytes: &[u8]) -> Result<Table, ParseError> {
     Parser::new(bytes, true).run()
 }
 
@@ -168,7 +168,7 @@ pub fn parse(bytes: &[u8]) -> Result<Table, Error> {
 ///
 /// Fails only when the table cannot be read at all: too short for the
 /// header, a wrong signature, a structure past the end or with the wrong id.
-pub fn parse_lenient(bytes: &[u8]) -> Result<Lenient, Error> {
+pub fn parse_lenient(bytes: &[u8]) -> Result<Lenient, ParseError> {
     let mut p = Parser::new(bytes, false);
     let table = p.run()?;
     Ok(Lenient {
@@ -217,7 +217,7 @@ struct Parser<'a> {
     /// The table's bytes (cut to its length).
     b: &'a [u8],
     strict: bool,
-    problems: Vec<Error>,
+    problems: Vec<ParseError>,
     /// Regions taken by structures, for overlap checks.
     regions: Vec<(usize, usize, Structure)>,
 }
@@ -233,7 +233,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A problem that the lenient mode tolerates.
-    fn tolerate(&mut self, e: Error) -> Result<(), Error> {
+    fn tolerate(&mut self, e: ParseError) -> Result<(), ParseError> {
         if self.strict {
             Err(e)
         } else {
@@ -242,10 +242,10 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn run(&mut self) -> Result<Table, Error> {
+    fn run(&mut self) -> Result<Table, ParseError> {
         let all = self.b;
         if all.len() < MIN_TABLE_LEN {
-            return Err(Error::Truncated {
+            return Err(ParseError::Truncated {
                 what: "ACPI header and control structure",
                 len: all.len(),
                 needed: MIN_TABLE_LEN,
@@ -254,20 +254,20 @@ impl<'a> Parser<'a> {
         let signature: [u8; 4] = array(all, acpi::SIGNATURE);
         match &signature {
             b"iBFT" => {}
-            b"IBFT" | b"BIFT" => self.tolerate(Error::Signature { found: signature })?,
-            _ => return Err(Error::Signature { found: signature }),
+            b"IBFT" | b"BIFT" => self.tolerate(ParseError::Signature { found: signature })?,
+            _ => return Err(ParseError::Signature { found: signature }),
         }
         let declared = u32_at(all, acpi::LENGTH);
         let len = declared as usize;
         if len < MIN_TABLE_LEN {
-            return Err(Error::Length {
+            return Err(ParseError::Length {
                 declared,
                 available: all.len(),
                 min: MIN_TABLE_LEN,
             });
         }
         if len > all.len() {
-            self.tolerate(Error::Length {
+            self.tolerate(ParseError::Length {
                 declared,
                 available: all.len(),
                 min: MIN_TABLE_LEN,
@@ -279,11 +279,11 @@ impl<'a> Parser<'a> {
         let b = self.b;
         let revision = b[acpi::REVISION];
         if revision != 1 {
-            self.tolerate(Error::Revision { found: revision })?;
+            self.tolerate(ParseError::Revision { found: revision })?;
         }
         let sum = b.iter().fold(0u8, |s, &x| s.wrapping_add(x));
         if sum != 0 && len <= all.len() {
-            self.tolerate(Error::Checksum {
+            self.tolerate(ParseError::Checksum {
                 stored: b[acpi::CHECKSUM],
                 sum,
             })?;
@@ -420,13 +420,13 @@ impl<'a> Parser<'a> {
         want_id: u8,
         size: usize,
         index: u8,
-    ) -> Result<usize, Error> {
+    ) -> Result<usize, ParseError> {
         let b = self.b;
         // The fields are read at their fixed offsets: the whole fixed size
         // must be in the table.
         let end = at.saturating_add(size);
         if end > b.len() {
-            return Err(Error::OffsetPastEnd {
+            return Err(ParseError::OffsetPastEnd {
                 structure: s,
                 offset: at,
                 end,
@@ -434,7 +434,7 @@ impl<'a> Parser<'a> {
             });
         }
         if b[at] != want_id {
-            return Err(Error::StructureId {
+            return Err(ParseError::StructureId {
                 structure: s,
                 offset: at,
                 found: b[at],
@@ -442,7 +442,7 @@ impl<'a> Parser<'a> {
             });
         }
         if b[at + 1] != 1 {
-            self.tolerate(Error::StructureVersion {
+            self.tolerate(ParseError::StructureVersion {
                 structure: s,
                 found: b[at + 1],
             })?;
@@ -450,7 +450,7 @@ impl<'a> Parser<'a> {
         let found = u16_at(b, at + 2);
         let mut len = found as usize;
         if len != size {
-            let e = Error::StructureLength {
+            let e = ParseError::StructureLength {
                 structure: s,
                 offset: at,
                 found,
@@ -466,7 +466,7 @@ impl<'a> Parser<'a> {
             }
         }
         if b[at + 4] != index {
-            self.tolerate(Error::StructureIndex {
+            self.tolerate(ParseError::StructureIndex {
                 structure: s,
                 found: b[at + 4],
                 expected: index,
@@ -483,7 +483,7 @@ impl<'a> Parser<'a> {
         want_id: u8,
         size: usize,
         index: u8,
-    ) -> Result<(), Error> {
+    ) -> Result<(), ParseError> {
         let len = self.header(s, at, want_id, size, index)?;
         // A longer structure (tolerated) may end past the table.
         let end = (at + len).min(self.b.len());
@@ -491,13 +491,13 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn check_overlaps(&mut self) -> Result<(), Error> {
+    fn check_overlaps(&mut self) -> Result<(), ParseError> {
         let mut r = self.regions.clone();
         r.sort_by_key(|x| x.0);
         for w in r.windows(2) {
             let (a, b) = (w[0], w[1]);
             if b.0 < a.1 {
-                let e = Error::Overlap {
+                let e = ParseError::Overlap {
                     first: a.2,
                     first_start: a.0,
                     first_end: a.1,
@@ -515,18 +515,18 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn string(&mut self, f: StringField, len: usize, at: usize) -> Result<String, Error> {
+    fn string(&mut self, f: StringField, len: usize, at: usize) -> Result<String, ParseError> {
         if len == 0 {
             return Ok(String::new());
         }
         let b = self.b;
         if at == 0 {
-            self.tolerate(Error::StringOffsetZero { field: f, len })?;
+            self.tolerate(ParseError::StringOffsetZero { field: f, len })?;
             return Ok(String::new());
         }
         let end = at + len;
         if end > b.len() {
-            return Err(Error::StringPastEnd {
+            return Err(ParseError::StringPastEnd {
                 field: f,
                 offset: at,
                 len,
@@ -538,7 +538,7 @@ impl<'a> Parser<'a> {
             .iter()
             .find(|(start, stop, _)| at < *stop && *start < end)
         {
-            self.tolerate(Error::StringOverlaps {
+            self.tolerate(ParseError::StringOverlaps {
                 field: f,
                 offset: at,
                 structure: s,
@@ -548,13 +548,13 @@ impl<'a> Parser<'a> {
             Some(0) => {}
             other => {
                 let e = match other {
-                    Some(&found) => Error::StringUnterminated {
+                    Some(&found) => ParseError::StringUnterminated {
                         field: f,
                         offset: at,
                         len,
                         found,
                     },
-                    None => Error::StringPastEnd {
+                    None => ParseError::StringPastEnd {
                         field: f,
                         offset: at,
                         len: len + 1,
@@ -565,13 +565,13 @@ impl<'a> Parser<'a> {
             }
         }
         if let Some(position) = b[at..end].iter().position(|&x| x == 0) {
-            self.tolerate(Error::StringHasNul { field: f, position })?;
+            self.tolerate(ParseError::StringHasNul { field: f, position })?;
         }
         let bytes = &b[at..end];
         match core::str::from_utf8(bytes) {
             Ok(s) => Ok(String::from(s)),
             Err(_) => {
-                self.tolerate(Error::StringNotUtf8 {
+                self.tolerate(ParseError::StringNotUtf8 {
                     field: f,
                     offset: at,
                 })?;
@@ -624,17 +624,17 @@ fn align_up(x: usize, a: usize) -> usize {
 
 impl Table {
     /// Builds the table with the [`Layout::SPEC`] layout.
-    pub fn build(&self) -> Result<Vec<u8>, Error> {
+    pub fn build(&self) -> Result<Vec<u8>, EmitError> {
         self.build_with(Layout::SPEC)
     }
 
     /// Builds the table: structures in the order initiator, NICs, targets,
     /// then the strings (each NUL-terminated, in the same order; empty
     /// strings get length and offset 0), then the checksum.
-    pub fn build_with(&self, layout: Layout) -> Result<Vec<u8>, Error> {
+    pub fn build_with(&self, layout: Layout) -> Result<Vec<u8>, EmitError> {
         let a = layout.align;
         if a == 0 || !a.is_power_of_two() || a > 4096 {
-            return Err(Error::Alignment(a));
+            return Err(EmitError::Alignment(a));
         }
         // Offsets of the structures.
         let mut pos = CONTROL_OFFSET + CONTROL_LEN;
@@ -669,27 +669,28 @@ impl Table {
 
         let mut b = vec![0u8; strings_at];
         let mut strings: Vec<u8> = Vec::new();
-        let mut put = |b: &mut Vec<u8>, f: StringField, at: usize, s: &str| -> Result<(), Error> {
-            if let Some(position) = s.bytes().position(|x| x == 0) {
-                return Err(Error::StringHasNul { field: f, position });
-            }
-            let (len, off) = if s.is_empty() {
-                (0, 0)
-            } else {
-                let off = strings_at + strings.len();
-                strings.extend_from_slice(s.as_bytes());
-                strings.push(0);
-                (s.len(), off)
+        let mut put =
+            |b: &mut Vec<u8>, f: StringField, at: usize, s: &str| -> Result<(), EmitError> {
+                if let Some(position) = s.bytes().position(|x| x == 0) {
+                    return Err(EmitError::StringHasNul { field: f, position });
+                }
+                let (len, off) = if s.is_empty() {
+                    (0, 0)
+                } else {
+                    let off = strings_at + strings.len();
+                    strings.extend_from_slice(s.as_bytes());
+                    strings.push(0);
+                    (s.len(), off)
+                };
+                if off > u16::MAX as usize || len > u16::MAX as usize {
+                    return Err(EmitError::TooLarge {
+                        len: strings_at + strings.len(),
+                    });
+                }
+                b[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
+                b[at + 2..at + 4].copy_from_slice(&(off as u16).to_le_bytes());
+                Ok(())
             };
-            if off > u16::MAX as usize || len > u16::MAX as usize {
-                return Err(Error::TooLarge {
-                    len: strings_at + strings.len(),
-                });
-            }
-            b[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
-            b[at + 2..at + 4].copy_from_slice(&(off as u16).to_le_bytes());
-            Ok(())
-        };
 
         // ACPI header.
         let h = &self.acpi;
@@ -792,7 +793,7 @@ impl Table {
         b.extend_from_slice(&strings);
         let len = b.len();
         if len > u16::MAX as usize {
-            return Err(Error::TooLarge { len });
+            return Err(EmitError::TooLarge { len });
         }
         b[acpi::LENGTH..acpi::LENGTH + 4].copy_from_slice(&(len as u32).to_le_bytes());
         fix_checksum(&mut b);

@@ -2,7 +2,7 @@
 //! names it; the lenient parser reads what it can and lists the problem.
 
 use netboot_ibft::wire::{self, control, fix_checksum, target};
-use netboot_ibft::{parse, parse_lenient, Error, Layout, StringField, Structure};
+use netboot_ibft::{parse, parse_lenient, EmitError, Layout, ParseError, StringField, Structure};
 
 const IPXE: &[u8] = include_bytes!("data/ipxe-1.0.0-git20190125-iscsi.bin");
 const NIC0: usize = 0xa0;
@@ -25,7 +25,7 @@ fn bad_checksum() {
     let mut b = IPXE.to_vec();
     b[0x100] ^= 0x40;
     let e = parse(&b).unwrap_err();
-    assert!(matches!(e, Error::Checksum { sum: 0x40, .. }), "{e}");
+    assert!(matches!(e, ParseError::Checksum { sum: 0x40, .. }), "{e}");
     assert!(e.to_string().contains("checksum"), "{e}");
     let l = parse_lenient(&b).unwrap();
     assert_eq!(l.problems, vec![e]);
@@ -34,7 +34,7 @@ fn bad_checksum() {
 #[test]
 fn wrong_signature_and_spellings() {
     let b = broken(|b| b[..4].copy_from_slice(b"RSDT"));
-    assert!(matches!(parse(&b), Err(Error::Signature { found }) if &found == b"RSDT"));
+    assert!(matches!(parse(&b), Err(ParseError::Signature { found }) if &found == b"RSDT"));
     assert!(parse_lenient(&b).is_err());
     let b = broken(|b| b[..4].copy_from_slice(b"IBFT"));
     assert!(parse(&b).is_err());
@@ -47,20 +47,23 @@ fn wrong_signature_and_spellings() {
 fn truncated_and_lengths() {
     for n in [0, 10, 47, 65] {
         assert!(
-            matches!(parse(&IPXE[..n]), Err(Error::Truncated { .. })),
+            matches!(parse(&IPXE[..n]), Err(ParseError::Truncated { .. })),
             "{n}"
         );
         assert!(parse_lenient(&IPXE[..n]).is_err());
     }
     // Declared length shorter than the fixed part.
     let b = broken(|b| b[4..8].copy_from_slice(&40u32.to_le_bytes()));
-    assert!(matches!(parse(&b), Err(Error::Length { declared: 40, .. })));
+    assert!(matches!(
+        parse(&b),
+        Err(ParseError::Length { declared: 40, .. })
+    ));
     // Declared length longer than the bytes: the strings at the end are cut.
     let e = parse(&IPXE[..0x220]).unwrap_err();
     assert!(
         matches!(
             e,
-            Error::Length {
+            ParseError::Length {
                 declared: 599,
                 available: 0x220,
                 ..
@@ -69,7 +72,7 @@ fn truncated_and_lengths() {
         "{e}"
     );
     let e = parse_lenient(&IPXE[..0x220]).unwrap_err();
-    assert!(matches!(e, Error::StringPastEnd { .. }), "{e}");
+    assert!(matches!(e, ParseError::StringPastEnd { .. }), "{e}");
     // A memory dump longer than the table is fine.
     let mut b = IPXE.to_vec();
     b.extend_from_slice(&[0xee; 100]);
@@ -82,7 +85,7 @@ fn offset_past_the_end() {
     let e = parse(&b).unwrap_err();
     assert_eq!(
         e,
-        Error::OffsetPastEnd {
+        ParseError::OffsetPastEnd {
             structure: Structure::Target(1),
             offset: 0x250,
             end: 0x250 + wire::TARGET_LEN,
@@ -92,7 +95,7 @@ fn offset_past_the_end() {
     assert!(e.to_string().contains("target1"), "{e}");
     assert!(parse_lenient(&b).is_err());
     let b = broken(|b| put16(b, wire::CONTROL_OFFSET + control::NIC1, 0xffff));
-    assert!(matches!(parse(&b), Err(Error::OffsetPastEnd { .. })));
+    assert!(matches!(parse(&b), Err(ParseError::OffsetPastEnd { .. })));
 }
 
 #[test]
@@ -102,7 +105,7 @@ fn wrong_structure_id() {
     let e = parse(&b).unwrap_err();
     assert_eq!(
         e,
-        Error::StructureId {
+        ParseError::StructureId {
             structure: Structure::Nic(1),
             offset: TGT0,
             found: 4,
@@ -125,7 +128,7 @@ fn overlapping_structures() {
     let e = parse(&b).unwrap_err();
     assert_eq!(
         e,
-        Error::Overlap {
+        ParseError::Overlap {
             first: Structure::Nic(0),
             first_start: NIC0,
             first_end: NIC0 + wire::NIC_LEN,
@@ -138,7 +141,7 @@ fn overlapping_structures() {
     assert_eq!(l.table.targets[1], l.table.targets[0]);
     // Two structures at one offset cannot be read even leniently.
     let b = broken(|b| put16(b, wire::CONTROL_OFFSET + control::TARGET1, TGT0 as u16));
-    assert!(matches!(parse_lenient(&b), Err(Error::Overlap { .. })));
+    assert!(matches!(parse_lenient(&b), Err(ParseError::Overlap { .. })));
 }
 
 #[test]
@@ -149,7 +152,7 @@ fn unterminated_string() {
     let e = parse(&b).unwrap_err();
     assert_eq!(
         e,
-        Error::StringUnterminated {
+        ParseError::StringUnterminated {
             field: StringField {
                 structure: Structure::Initiator,
                 name: "name"
@@ -171,7 +174,7 @@ fn string_offsets_and_contents() {
     let b = broken(|b| put16(b, TGT0 + target::CHAP_NAME, 5));
     assert!(matches!(
         parse(&b),
-        Err(Error::StringOffsetZero { len: 5, .. })
+        Err(ParseError::StringOffsetZero { len: 5, .. })
     ));
     // A string inside a structure.
     let b = broken(|b| {
@@ -182,7 +185,7 @@ fn string_offsets_and_contents() {
     assert!(
         matches!(
             e,
-            Error::StringOverlaps {
+            ParseError::StringOverlaps {
                 structure: Structure::Nic(0),
                 ..
             }
@@ -196,14 +199,14 @@ fn string_offsets_and_contents() {
     });
     assert!(matches!(
         parse(&b),
-        Err(Error::StringOverlaps {
+        Err(ParseError::StringOverlaps {
             structure: Structure::Header,
             ..
         })
     ));
     // Not UTF-8.
     let b = broken(|b| b[0x23a] = 0xff);
-    assert!(matches!(parse(&b), Err(Error::StringNotUtf8 { .. })));
+    assert!(matches!(parse(&b), Err(ParseError::StringNotUtf8 { .. })));
     let l = parse_lenient(&b).unwrap();
     assert!(l.table.targets[0]
         .as_ref()
@@ -212,7 +215,7 @@ fn string_offsets_and_contents() {
         .starts_with('\u{fffd}'));
     // Past the end.
     let b = broken(|b| put16(b, TGT0 + target::NAME, 0x1000));
-    assert!(matches!(parse(&b), Err(Error::StringPastEnd { .. })));
+    assert!(matches!(parse(&b), Err(ParseError::StringPastEnd { .. })));
 }
 
 #[test]
@@ -225,7 +228,7 @@ fn header_fields_lenient() {
         b[NIC0 + 4] = 1;
         put16(b, NIC0 + 2, wire::NIC_LEN as u16 + 2);
     });
-    assert!(matches!(parse(&b), Err(Error::Revision { found: 2 })));
+    assert!(matches!(parse(&b), Err(ParseError::Revision { found: 2 })));
     let l = parse_lenient(&b).unwrap();
     assert_eq!(l.problems.len(), 4, "{:?}", l.problems);
     assert_eq!(l.table.nics[0], parse(IPXE).unwrap().nics[0]);
@@ -234,7 +237,7 @@ fn header_fields_lenient() {
     let b = broken(|b| put16(b, wire::CONTROL_OFFSET + 2, 20));
     assert!(matches!(
         parse(&b),
-        Err(Error::StructureLength {
+        Err(ParseError::StructureLength {
             structure: Structure::Control,
             found: 20,
             ..
@@ -248,7 +251,7 @@ fn building_rejects_what_cannot_be_stored() {
     t.targets[0].as_mut().unwrap().chap_secret = "a\0b".into();
     assert_eq!(
         t.build().unwrap_err(),
-        Error::StringHasNul {
+        EmitError::StringHasNul {
             field: StringField {
                 structure: Structure::Target(0),
                 name: "chap_secret"
@@ -258,7 +261,7 @@ fn building_rejects_what_cannot_be_stored() {
     );
     let mut t = parse(IPXE).unwrap();
     t.initiator.as_mut().unwrap().name = "x".repeat(70_000);
-    assert!(matches!(t.build(), Err(Error::TooLarge { .. })));
+    assert!(matches!(t.build(), Err(EmitError::TooLarge { .. })));
     let t = parse(IPXE).unwrap();
     for align in [0, 3, 8192] {
         assert_eq!(
@@ -267,7 +270,7 @@ fn building_rejects_what_cannot_be_stored() {
                 reserve_slots: false
             })
             .unwrap_err(),
-            Error::Alignment(align)
+            EmitError::Alignment(align)
         );
     }
 }
