@@ -30,7 +30,7 @@ fuzz_target!(|input: Input| {
     let target = Target::new(disk, cfg).expect("target");
     let mut tx = vec![0u8; target.tx_buffer_len()];
     for rx in input.frames.iter().take(64) {
-        if let Some(n) = target.handle(Instant::now(), IFACE, rx, &mut tx) {
+        if let Some(n) = target.process(Instant::now(), IFACE, rx, &mut tx) {
             let f = Frame::parse(&tx[..n]).expect("reply parses");
             assert!(f.aoe.flags.response);
             assert_eq!(f.eth.src, IFACE);

@@ -230,13 +230,13 @@ fn worker(
             let t = &targets[ti];
             if j - i == 1 {
                 let r = items[i].2;
-                tx_lens[i] = t.complete(&items[i].1, &rx[r][..lens[r]], &mut tx[i]);
+                tx_lens[i] = t.execute(&items[i].1, &rx[r][..lens[r]], &mut tx[i]);
             } else {
                 let works: Vec<&Work> = items[i..j].iter().map(|x| &x.1).collect();
                 let rxs: Vec<&[u8]> = items[i..j].iter().map(|x| &rx[x.2][..lens[x.2]]).collect();
                 let mut txs: Vec<&mut [u8]> =
                     tx[i..j].iter_mut().map(|b| b.as_mut_slice()).collect();
-                t.complete_run(&works, &rxs, &mut txs, &mut tx_lens[i..j]);
+                t.execute_run(&works, &rxs, &mut txs, &mut tx_lens[i..j]);
             }
             i = j;
         }

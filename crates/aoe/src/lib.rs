@@ -1,5 +1,6 @@
 //! ATA over Ethernet (AoE, protocol definition revision 11): wire format, a
-//! sans-IO target and a sans-IO client.
+//! target that executes frames against a block device, and a sans-IO
+//! client.
 //!
 //! Layers, bottom up:
 //!
@@ -9,14 +10,16 @@
 //! * [`ata`]: the ATA command subset and IDENTIFY DEVICE data.
 //! * [`target`]: one exported [`BlockDevice`](netboot_blockdev::BlockDevice)
 //!   at a shelf.slot address, driven by received frames, the interface MAC
-//!   and the time that the caller passes in. No sockets, no clock.
+//!   and the time that the caller passes in. No sockets, no clock, but an
+//!   executor: `prepare` decides without I/O, `execute` does the (blocking)
+//!   disk I/O, `process` is both.
 //! * [`client`]: discovery, reads, writes and flushes with tags,
 //!   retransmission with adaptive time-outs and a window of outstanding
 //!   frames, driven the same way (`handle`, `poll_transmit`,
 //!   `poll_timeout`, `handle_timeout`, `poll_event`).
 //!
 //! The `aoed` daemon and the `aoectl` tool of the netboot project move
-//! frames between these state machines and an `AF_PACKET` socket.
+//! frames between these and an `AF_PACKET` socket.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -37,7 +40,7 @@
 //! let (mut buf, mut reply) = (vec![0u8; 9000], vec![0u8; target.tx_buffer_len()]);
 //! let mut pump = |client: &mut Client| {
 //!     while let Some(n) = client.poll_transmit(now, &mut buf) {
-//!         if let Some(m) = target.handle(now, target_mac, &buf[..n], &mut reply) {
+//!         if let Some(m) = target.process(now, target_mac, &buf[..n], &mut reply) {
 //!             client.handle(now, &reply[..m]);
 //!         }
 //!     }

@@ -1,21 +1,24 @@
-//! A sans-IO AoE target: one virtual disk at one shelf.slot address.
+//! An AoE target: one virtual disk at one shelf.slot address. An
+//! **executor over a [`BlockDevice`]**, not a pure state machine: it never
+//! touches a socket or a clock, but [`Target::execute`] does the disk I/O,
+//! blocking, in the caller's thread.
 //!
-//! The target never touches a socket or a clock. The caller passes each
-//! received frame, the receiving interface's MAC and the time; the target
-//! answers with at most one frame to send (AoE targets answer each request
-//! once, and several disks on one interface are several targets).
-//!
-//! Processing is split in two so a daemon can keep disk I/O off its receive
-//! thread:
+//! The caller passes each received frame, the receiving interface's MAC and
+//! the time; the target answers with at most one frame to send (AoE targets
+//! answer each request once, and several disks on one interface are several
+//! targets). The work is split in two so a daemon can keep disk I/O off its
+//! receive thread:
 //!
 //! * [`Target::prepare`] does everything that needs no disk I/O: address
 //!   matching, the MAC mask list, version checks, parsing, the reserve list,
 //!   range checks, and the config/mask/reserve commands. It returns a small
 //!   owned [`Work`] or why the frame is [`Ignored`].
-//! * [`Target::complete`] runs the work (read, write, flush, or nothing) on
-//!   the [`BlockDevice`] and emits the reply into the caller's buffer.
+//! * [`Target::execute`] runs the work (read, write, flush, or nothing) on
+//!   the [`BlockDevice`] and emits the reply into the caller's buffer;
+//!   [`Target::execute_run`] runs a run of consecutive reads or writes as
+//!   one vectored call.
 //!
-//! [`Target::handle`] does both in one call.
+//! [`Target::process`] does both in one call.
 //!
 //! Rules (AoE r11 sections 2-3):
 //!
@@ -138,7 +141,7 @@ struct Run {
     write: bool,
 }
 
-/// Disk I/O (or none) that [`Target::complete`] runs before replying.
+/// Disk I/O (or none) that [`Target::execute`] runs before replying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Read `count` sectors from `lba` into the reply.
@@ -340,7 +343,7 @@ impl Target {
         self.state().config.clone()
     }
 
-    /// The smallest transmit buffer [`Target::complete`] may need.
+    /// The smallest transmit buffer [`Target::execute`] may need.
     pub fn tx_buffer_len(&self) -> usize {
         let ata = ATA_DATA_OFFSET + usize::from(self.spf) * SECTOR_SIZE;
         let cfg = HEADER_LEN + ConfigHeader::LEN + MAX_CONFIG_LEN;
@@ -386,9 +389,11 @@ impl Target {
         self.emit(&work, &[], tx, false)
     }
 
-    /// Receives one frame and writes the reply, if any, into `tx` (at least
-    /// [`Target::tx_buffer_len`] bytes). Returns the reply's length.
-    pub fn handle(
+    /// Receives one frame, runs it against the disk and writes the reply,
+    /// if any, into `tx` (at least [`Target::tx_buffer_len`] bytes): what
+    /// [`prepare`](Self::prepare) and [`execute`](Self::execute) do in one
+    /// call. Returns the reply's length.
+    pub fn process(
         &self,
         now: Instant,
         iface_mac: MacAddr,
@@ -396,7 +401,7 @@ impl Target {
         tx: &mut [u8],
     ) -> Option<usize> {
         match self.prepare(now, iface_mac, rx) {
-            Ok(work) => Some(self.complete(&work, rx, tx)),
+            Ok(work) => Some(self.execute(&work, rx, tx)),
             Err(_) => None,
         }
     }
@@ -646,7 +651,7 @@ impl Target {
     /// # Panics
     ///
     /// If `tx` is shorter than [`Target::tx_buffer_len`].
-    pub fn complete(&self, work: &Work, rx: &[u8], tx: &mut [u8]) -> usize {
+    pub fn execute(&self, work: &Work, rx: &[u8], tx: &mut [u8]) -> usize {
         assert!(
             tx.len() >= self.tx_buffer_len(),
             "transmit buffer too small"
@@ -668,14 +673,14 @@ impl Target {
     /// writes their replies: `lens[i]` is the length of the reply in
     /// `txs[i]` to `works[i]`, prepared from `rxs[i]`. Anything else, or a
     /// failed merged call, is run one work at a time with
-    /// [`Target::complete`], so every reply reports its own error. Replies
-    /// are the same as from [`Target::complete`] one by one, in order.
+    /// [`Target::execute`], so every reply reports its own error. Replies
+    /// are the same as from [`Target::execute`] one by one, in order.
     ///
     /// # Panics
     ///
     /// If the slices differ in length or a `tx` is shorter than
     /// [`Target::tx_buffer_len`].
-    pub fn complete_run(
+    pub fn execute_run(
         &self,
         works: &[&Work],
         rxs: &[&[u8]],
@@ -684,11 +689,11 @@ impl Target {
     ) {
         assert!(
             works.len() == rxs.len() && works.len() == txs.len() && works.len() == lens.len(),
-            "complete_run: slices differ in length"
+            "execute_run: slices differ in length"
         );
         let one_by_one = |txs: &mut [&mut [u8]], lens: &mut [usize]| {
             for (i, w) in works.iter().enumerate() {
-                lens[i] = self.complete(w, rxs[i], txs[i]);
+                lens[i] = self.execute(w, rxs[i], txs[i]);
             }
         };
         let Some(run) = Self::run_of(works) else {
@@ -769,7 +774,7 @@ impl Target {
     }
 
     /// Whether `b` continues `a`: the same direction, the next sector. A
-    /// daemon uses it to find runs for [`Target::complete_run`].
+    /// daemon uses it to find runs for [`Target::execute_run`].
     pub fn continues(a: &Work, b: &Work) -> bool {
         match (&a.op, &b.op) {
             (Op::Read { lba, count }, Op::Read { lba: l2, .. })
@@ -849,7 +854,7 @@ impl Target {
 
     /// Runs an ATA operation; writes the ATA header and data, returns the
     /// body length. With `done`, a read or write was already carried out
-    /// successfully (by [`Target::complete_run`]).
+    /// successfully (by [`Target::execute_run`]).
     fn ata_io(&self, work: &Work, rx: &[u8], tx: &mut [u8], done: bool) -> usize {
         let req = work.ata.unwrap_or(AtaHeader {
             aflags: Default::default(),

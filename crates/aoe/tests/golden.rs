@@ -149,7 +149,7 @@ fn test_our_target_answers_like_vblade() {
             golden!("vblade_cmd66_reply_error1"),
         ),
     ] {
-        let n = t.handle(now, VBLADE, req, &mut tx).unwrap();
+        let n = t.process(now, VBLADE, req, &mut tx).unwrap();
         let ours = Frame::parse(&tx[..n]).unwrap();
         let theirs = Frame::parse(rep).unwrap();
         assert_eq!(ours.eth, theirs.eth);

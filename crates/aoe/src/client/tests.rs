@@ -54,7 +54,7 @@ impl Pair {
                     continue;
                 }
                 self.now += Duration::from_micros(100);
-                if let Some(m) = self.target.handle(self.now, TMAC, &buf[..n], &mut reply) {
+                if let Some(m) = self.target.process(self.now, TMAC, &buf[..n], &mut reply) {
                     self.client.handle(self.now, &reply[..m]);
                 }
             }
@@ -373,7 +373,7 @@ impl Sim {
                 let at = self.busy_until.max(self.now)
                     + if flush { self.flush_time } else { self.service };
                 self.busy_until = at;
-                if let Some(m) = self.target.handle(at, TMAC, &frame, &mut reply) {
+                if let Some(m) = self.target.process(at, TMAC, &frame, &mut reply) {
                     self.answers += 1;
                     let mut arrive = at + self.delay;
                     if self.reorder_every > 0 && self.answers % self.reorder_every == 0 {
@@ -579,7 +579,7 @@ fn test_flush_overtaken_by_later_answers_is_not_retransmitted() {
     let mut buf = vec![0u8; 1514];
     let mut reply = vec![0u8; p.target.tx_buffer_len()];
     let mut answer = |p: &mut Pair, frame: &[u8]| {
-        let m = p.target.handle(p.now, TMAC, frame, &mut reply).unwrap();
+        let m = p.target.process(p.now, TMAC, frame, &mut reply).unwrap();
         p.client.handle(p.now, &reply[..m]);
     };
     // Earlier writes, answered: the flush may go.

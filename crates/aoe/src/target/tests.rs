@@ -65,7 +65,7 @@ fn config(ccmd: ConfigCommand) -> ConfigHeader {
 /// Sends `rx` and parses the reply into an owned copy.
 fn exchange(t: &Target, rx: &[u8]) -> Option<Vec<u8>> {
     let mut tx = vec![0xa5; t.tx_buffer_len()];
-    let n = t.handle(Instant::now(), IFACE, rx, &mut tx)?;
+    let n = t.process(Instant::now(), IFACE, rx, &mut tx)?;
     assert!(n >= 60);
     tx.truncate(n);
     Some(tx)
@@ -563,7 +563,7 @@ fn test_prepare_then_complete_off_thread() {
     let t2 = t.clone();
     let reply = std::thread::spawn(move || {
         let mut tx = vec![0; t2.tx_buffer_len()];
-        let n = t2.complete(&work, &rx, &mut tx);
+        let n = t2.execute(&work, &rx, &mut tx);
         tx.truncate(n);
         tx
     })
@@ -654,7 +654,7 @@ proptest::proptest! {
                 f[18] = 2;
                 f[19] = cmd;
             }
-            if let Some(n) = t.handle(Instant::now(), IFACE, &f, &mut tx) {
+            if let Some(n) = t.process(Instant::now(), IFACE, &f, &mut tx) {
                 let r = Frame::parse(&tx[..n]).unwrap();
                 proptest::prop_assert!(r.aoe.flags.response);
                 proptest::prop_assert!(n <= 1514);
@@ -664,7 +664,7 @@ proptest::proptest! {
     }
 }
 
-/// Runs `frames` through prepare + complete_run; returns the replies.
+/// Runs `frames` through prepare + execute_run; returns the replies.
 fn run_batch(t: &Target, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let works: Vec<Work> = frames
         .iter()
@@ -678,7 +678,7 @@ fn run_batch(t: &Target, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .collect();
     let mut txs: Vec<&mut [u8]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
     let mut lens = vec![0; frames.len()];
-    t.complete_run(&refs, &rxs, &mut txs, &mut lens);
+    t.execute_run(&refs, &rxs, &mut txs, &mut lens);
     bufs.iter()
         .zip(&lens)
         .map(|(b, n)| b[..*n].to_vec())
@@ -686,7 +686,7 @@ fn run_batch(t: &Target, frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
 }
 
 #[test]
-fn test_complete_run_merges_consecutive_reads_and_writes() {
+fn test_execute_run_merges_consecutive_reads_and_writes() {
     let reads: Vec<Vec<u8>> = (0..4)
         .map(|i| {
             frame(
