@@ -25,7 +25,8 @@
 //! A command returns a [`Response`]: [`Status`], sense bytes and Data-In
 //! truncated to the allocation length (the transport computes residuals).
 //! Every I_T nexus is named by a [`Nexus`] (initiator and target port
-//! names plus a stable id).
+//! names plus a stable id). Both live in modules of their own (`response`,
+//! `nexus`) below the logical unit and the target, which both use them.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -62,10 +63,14 @@
 
 pub mod error;
 mod lu;
+mod nexus;
+mod response;
 mod target;
 pub mod wire;
 
 pub use error::{Error, Result};
 pub use lu::{Identity, LogicalUnit, LuOptions, PrType};
-pub use target::{decode_lun, encode_lun, Nexus, Response, Status, Target};
+pub use nexus::Nexus;
+pub use response::{Response, Status};
+pub use target::{decode_lun, encode_lun, Target};
 pub use wire::{cdb_info, CdbInfo, DataDirection, FieldPointer, Sense, SenseKey};

@@ -2,7 +2,7 @@
 //! CODES.
 
 use super::{fnv1a, LogicalUnit};
-use crate::target::Nexus;
+use crate::nexus::Nexus;
 use crate::wire::cdb::COMMANDS;
 use crate::wire::{Cdb, Sense};
 

@@ -16,7 +16,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use netboot_blockdev::BlockDevice;
 
 use crate::error::{Error, Result};
-use crate::target::{Nexus, NexusKey, Response, Status};
+use crate::nexus::{Nexus, NexusKey};
+use crate::response::{Response, Status};
 use crate::wire::cdb::{cdb_len, lookup};
 use crate::wire::{op, Cdb, Sense};
 

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::{lock, Fail, LogicalUnit};
-use crate::target::Nexus;
+use crate::nexus::Nexus;
 use crate::wire::{be, Cdb, Sense};
 
 /// The mode pages, each with its 2-byte header, in page-code order.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{lock, Fail, LogicalUnit};
 use crate::error::{Error, Result};
-use crate::target::{Nexus, NexusKey};
+use crate::nexus::{Nexus, NexusKey};
 use crate::wire::{be, op, Cdb, Sense};
 
 /// A persistent reservation type (SPC-4 table 176).
