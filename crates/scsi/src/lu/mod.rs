@@ -102,8 +102,10 @@ pub(crate) fn fnv1a(data: &[u8]) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LuOptions {
     /// Where persistent-reservation state is saved (written to a temporary
-    /// file, fsynced and renamed before PERSISTENT RESERVE OUT completes)
-    /// and loaded from on creation. `None`: reservations live in memory.
+    /// file, fsynced and renamed, and the directory fsynced, before
+    /// PERSISTENT RESERVE OUT completes with GOOD; outside the mutex other
+    /// commands take, so I/O does not wait for it) and loaded from on
+    /// creation. `None`: reservations live in memory.
     pub pr_path: Option<PathBuf>,
     /// Initial WCE bit of the caching mode page. With WCE clear every
     /// write is flushed before GOOD.
@@ -244,7 +246,8 @@ impl Drop for RangeGuard<'_> {
 /// run concurrently. The disk is not locked; mode pages, reservations,
 /// unit attentions and media state each sit behind their own mutex, held
 /// only for bookkeeping, never across disk I/O (except COMPARE AND WRITE's
-/// range lock).
+/// range lock, and the save mutex of the reservation state file, which
+/// only PERSISTENT RESERVE OUT takes).
 #[derive(Debug)]
 pub struct LogicalUnit {
     dev: Arc<dyn BlockDevice>,
@@ -258,6 +261,7 @@ pub struct LogicalUnit {
     d_sense: AtomicBool,
     swp: AtomicBool,
     pr: Mutex<pr::PrLocked>,
+    pr_save: pr::PrSaver,
     ua: Mutex<UaState>,
     media: Mutex<MediaState>,
     ranges: RangeLock,
@@ -285,10 +289,8 @@ impl LogicalUnit {
             wce: AtomicBool::new(opts.write_cache),
             d_sense: AtomicBool::new(false),
             swp: AtomicBool::new(false),
-            pr: Mutex::new(pr::PrLocked {
-                state: pr_state,
-                reserve6: None,
-            }),
+            pr: Mutex::new(pr::PrLocked::new(pr_state.clone())),
+            pr_save: pr::PrSaver::new(pr_state),
             ua: Mutex::new(UaState::default()),
             media: Mutex::new(MediaState {
                 loaded: true,

@@ -1,10 +1,14 @@
 //! Persistent reservations (SPC-4 5.13, PERSISTENT RESERVE IN/OUT) and
 //! RESERVE(6)/RELEASE(6), with the access rules of SPC-4 table 63 and
-//! SBC-3 table 13, and saving of the state to a file.
+//! SBC-3 table 13, and saving of the state to a file: a PERSISTENT RESERVE
+//! OUT changes the state under the reservation mutex that every command
+//! takes, then saves a snapshot under a mutex of its own
+//! ([`PrSaver`]) and answers GOOD once that is durable.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::{lock, Fail, LogicalUnit};
 use crate::error::{Error, Result};
@@ -77,12 +81,125 @@ pub(super) struct PrState {
     aptpl: bool,
 }
 
-/// Everything behind the reservation mutex.
-#[derive(Debug)]
+/// Everything behind the reservation mutex (taken by every command).
+#[derive(Debug, Default)]
 pub(super) struct PrLocked {
+    /// The state commands see: the last durable one plus the changes of
+    /// PERSISTENT RESERVE OUT commands whose save is still under way.
     pub(super) state: PrState,
     /// Holder of a RESERVE(6) reservation (not persistent).
     pub(super) reserve6: Option<NexusKey>,
+    /// Version of `state`, bumped by every change (and by a rollback);
+    /// never reused. Not the PRgeneration the initiators see.
+    version: u64,
+    /// How many failed saves rolled `state` back ([`Saved::ended`]).
+    epoch: usize,
+}
+
+impl PrLocked {
+    pub(super) fn new(state: PrState) -> PrLocked {
+        PrLocked {
+            state,
+            ..PrLocked::default()
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            version: self.version,
+            epoch: self.epoch,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The reservation state as one PERSISTENT RESERVE OUT left it.
+#[derive(Debug)]
+struct Snapshot {
+    version: u64,
+    epoch: usize,
+    state: PrState,
+}
+
+/// The saving side of the reservation state: its own mutex, held across
+/// the file write and fsyncs, which no command but PERSISTENT RESERVE OUT
+/// waits for. Lock order: this one, then the reservation mutex.
+#[derive(Debug)]
+pub(super) struct PrSaver {
+    saved: Mutex<Saved>,
+    #[cfg(test)]
+    pub(super) hook: Mutex<Option<SaveHook>>,
+}
+
+/// What is on disk.
+#[derive(Debug)]
+struct Saved {
+    /// Version of the newest snapshot written (0: the state loaded at start).
+    version: u64,
+    /// That snapshot's state: what a failed save rolls memory back to.
+    state: PrState,
+    /// `version` at the end of each past epoch (each failed save ends one
+    /// and adds 8 bytes here).
+    ended: Vec<u64>,
+}
+
+impl Saved {
+    /// Whether the change that left `snap` is durable: `Some(true)` if it
+    /// or a later snapshot of the same history is on disk, `Some(false)` if
+    /// a failed save rolled it back, `None` if it has yet to be written.
+    fn outcome(&self, snap: &Snapshot) -> Option<bool> {
+        match self.ended.get(snap.epoch) {
+            // A rollback ended its epoch; what was on disk then survived it.
+            Some(&end) => Some(snap.version <= end),
+            None if snap.version <= self.version => Some(true),
+            None => None,
+        }
+    }
+}
+
+impl PrSaver {
+    pub(super) fn new(loaded: PrState) -> PrSaver {
+        PrSaver {
+            saved: Mutex::new(Saved {
+                version: 0,
+                state: loaded,
+                ended: Vec::new(),
+            }),
+            #[cfg(test)]
+            hook: Mutex::new(None),
+        }
+    }
+
+    #[cfg(test)]
+    fn hook(&self, stage: SaveStage, version: u64) {
+        let hook = lock(&self.hook).clone();
+        if let Some(h) = hook {
+            (h.0)(stage, version);
+        }
+    }
+}
+
+/// Where a save is when the test hook runs.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SaveStage {
+    /// Out of the reservation mutex, before the save mutex.
+    Queued,
+    /// Holding the save mutex, about to write the file.
+    Writing,
+}
+
+/// A test hook run at each [`SaveStage`] with the snapshot's version (it
+/// may block, to hold a save at that point).
+#[cfg(test)]
+#[derive(Clone)]
+pub(super) struct SaveHook(pub(super) std::sync::Arc<dyn Fn(SaveStage, u64) + Send + Sync>);
+
+#[cfg(test)]
+impl std::fmt::Debug for SaveHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SaveHook")
+    }
 }
 
 /// How a command is treated under a reservation.
@@ -476,8 +593,15 @@ impl LogicalUnit {
         Ok(v)
     }
 
-    /// PERSISTENT RESERVE OUT (SPC-4 6.16, 5.13.5-5.13.11). The change is
-    /// made on a copy, saved (when a path is configured), then installed.
+    /// PERSISTENT RESERVE OUT (SPC-4 6.16, 5.13.5-5.13.11).
+    ///
+    /// The change is made under the reservation mutex, in memory (other
+    /// commands see it from then on); with a state file, the mutex is let go
+    /// and the snapshot saved under the save mutex ([`LogicalUnit::save_pr`])
+    /// before GOOD: no command but another PERSISTENT RESERVE OUT waits for
+    /// the fsyncs. A command that changes nothing still waits until the state
+    /// it answered from is durable. Unit attentions are established once the
+    /// change is durable.
     pub(super) fn pr_out(&self, n: &Nexus, c: &Cdb, data: &[u8]) -> std::result::Result<(), Fail> {
         let sa = c.sa();
         if sa > 6 {
@@ -503,9 +627,8 @@ impl LogicalUnit {
             return Err(Sense::invalid_field_in_param(20, Some(2)).into());
         }
         let aptpl = flags & 0x01 != 0;
-        let needs_type = matches!(sa, 1 | 2 | 4 | 5);
         let typ = PrType::from_code(type_code);
-        if needs_type && (scope != 0) {
+        if matches!(sa, 1 | 2 | 4 | 5) && scope != 0 {
             return Err(Sense::invalid_field_in_cdb(2, Some(7)).into());
         }
         let mut pr = lock(&self.pr);
@@ -513,186 +636,238 @@ impl LogicalUnit {
             return Err(Fail::Conflict);
         }
         let mut st = pr.state.clone();
-        // (nexus, ASC, ASCQ) unit attentions to establish on success.
-        let mut uas: Vec<(NexusKey, u8, u8)> = Vec::new();
-        let me = n.key();
-        let my_reg = st.reg(n).cloned();
-        match sa {
-            // REGISTER, REGISTER AND IGNORE EXISTING KEY.
-            0 | 6 => {
-                match &my_reg {
-                    None => {
-                        if sa == 0 && key != 0 {
-                            return Err(Fail::Conflict);
-                        }
-                        if sa_key == 0 {
-                            return Ok(());
-                        }
-                        st.regs.push(Registration {
-                            key: sa_key,
-                            nexus: me.clone(),
-                            rel_port: n.relative_target_port,
-                            protocol: n.protocol_id,
-                        });
-                    }
-                    Some(r) => {
-                        if sa == 0 && key != r.key {
-                            return Err(Fail::Conflict);
-                        }
-                        if sa_key == 0 {
-                            let res_before = st.res.clone();
-                            st.unregister(|x| x.nexus == me);
-                            if let (Some(r), None) = (&res_before, &st.res) {
-                                if r.typ.registrants() {
-                                    for x in &st.regs {
-                                        uas.push((x.nexus.clone(), 0x2a, 0x04));
-                                    }
-                                }
-                            }
-                        } else if let Some(x) = st.regs.iter_mut().find(|x| x.nexus == me) {
-                            x.key = sa_key;
-                        }
-                    }
-                }
-                st.aptpl = aptpl;
-                st.generation = st.generation.wrapping_add(1);
-            }
-            1..=5 => {
-                let Some(r) = &my_reg else {
-                    return Err(Fail::Conflict);
-                };
-                if key != r.key {
-                    return Err(Fail::Conflict);
-                }
-                if needs_type && typ.is_none() {
-                    return Err(Sense::invalid_field_in_cdb(2, Some(3)).into());
-                }
-                match sa {
-                    // RESERVE
-                    1 => {
-                        let typ = typ.unwrap_or(PrType::WriteExclusive);
-                        match &st.res {
-                            None => {
-                                st.res = Some(Reservation {
-                                    holder: me.clone(),
-                                    typ,
-                                })
-                            }
-                            Some(res) => {
-                                if !st.is_holder(n) || res.typ != typ {
-                                    return Err(Fail::Conflict);
-                                }
-                                return Ok(());
-                            }
-                        }
-                    }
-                    // RELEASE
-                    2 => {
-                        let Some(res) = st.res.clone() else {
-                            return Ok(());
-                        };
-                        if !st.is_holder(n) {
-                            return Ok(());
-                        }
-                        if Some(res.typ) != typ {
-                            // INVALID RELEASE OF PERSISTENT RESERVATION.
-                            return Err(
-                                Sense::new(crate::SenseKey::IllegalRequest, 0x26, 0x04).into()
-                            );
-                        }
-                        st.res = None;
-                        if res.typ.registrants() {
-                            for x in st.regs.iter().filter(|x| x.nexus != me) {
-                                uas.push((x.nexus.clone(), 0x2a, 0x04));
-                            }
-                        }
-                    }
-                    // CLEAR
-                    3 => {
-                        for x in st.regs.iter().filter(|x| x.nexus != me) {
-                            uas.push((x.nexus.clone(), 0x2a, 0x03));
-                        }
-                        st.regs.clear();
-                        st.res = None;
-                        st.generation = st.generation.wrapping_add(1);
-                    }
-                    // PREEMPT, PREEMPT AND ABORT
-                    _ => {
-                        let typ = typ.unwrap_or(PrType::WriteExclusive);
-                        let res = st.res.clone();
-                        let holder_key = res.as_ref().and_then(|res| {
-                            if res.typ.all_registrants() {
-                                None
-                            } else {
-                                st.regs
-                                    .iter()
-                                    .find(|x| x.nexus == res.holder)
-                                    .map(|x| x.key)
-                            }
-                        });
-                        match res {
-                            Some(res) if res.typ.all_registrants() && sa_key == 0 => {
-                                let gone = st.unregister(|x| x.nexus != me);
-                                for g in gone {
-                                    uas.push((g, 0x2a, 0x05));
-                                }
-                                st.res = Some(Reservation {
-                                    holder: me.clone(),
-                                    typ,
-                                });
-                            }
-                            Some(res)
-                                if !res.typ.all_registrants() && holder_key == Some(sa_key) =>
-                            {
-                                let gone = st.unregister(|x| x.key == sa_key && x.nexus != me);
-                                for g in &gone {
-                                    uas.push((g.clone(), 0x2a, 0x05));
-                                }
-                                if res.typ != typ {
-                                    for x in st.regs.iter().filter(|x| x.nexus != me) {
-                                        uas.push((x.nexus.clone(), 0x2a, 0x04));
-                                    }
-                                }
-                                st.res = Some(Reservation {
-                                    holder: me.clone(),
-                                    typ,
-                                });
-                            }
-                            _ => {
-                                if sa_key == 0 {
-                                    return Err(Sense::invalid_field_in_param(8, None).into());
-                                }
-                                let gone = st.unregister(|x| x.key == sa_key);
-                                if gone.is_empty() {
-                                    return Err(Fail::Conflict);
-                                }
-                                for g in gone {
-                                    if g != me {
-                                        uas.push((g, 0x2a, 0x05));
-                                    }
-                                }
-                            }
-                        }
-                        st.generation = st.generation.wrapping_add(1);
-                    }
-                }
-            }
-            _ => return Err(Sense::invalid_field_in_cdb(1, Some(4)).into()),
-        }
+        let uas = pr_change(&mut st, n, sa, typ, key, sa_key, aptpl)?;
         if st != pr.state {
-            if let Some(path) = &self.opts.pr_path {
-                if st.save(path).is_err() {
-                    return Err(Sense::internal_failure().into());
-                }
-            }
             pr.state = st;
+            pr.version += 1;
         }
+        let snap = self.opts.pr_path.is_some().then(|| pr.snapshot());
         drop(pr);
+        if let (Some(path), Some(snap)) = (&self.opts.pr_path, snap) {
+            if !self.save_pr(path, snap) {
+                return Err(Sense::internal_failure().into());
+            }
+        }
         for (k, asc, ascq) in uas {
             self.establish_ua(|_, nk| *nk == k, asc, ascq);
         }
         Ok(())
     }
+
+    /// Makes the change that left `snap` durable; false if that failed.
+    ///
+    /// Under the save mutex: a snapshot that a newer one already on disk
+    /// includes is not written again (so the last of several PERSISTENT
+    /// RESERVE OUTs is what stays on disk); otherwise it is written
+    /// (temporary file, fsync, rename, directory fsync).
+    ///
+    /// A failed write rolls the in-memory state back to the last state
+    /// written (the one initiators were last told GOOD about) and starts a
+    /// new epoch: every change made since that state, the failed one and
+    /// those queued behind it, which were built on it, fails too. The file
+    /// then holds the old or (rename done, directory fsync failed) the
+    /// failed state; the next PERSISTENT RESERVE OUT rewrites it, even one
+    /// that changes nothing, as the rollback gave memory a new version.
+    fn save_pr(&self, path: &Path, snap: Snapshot) -> bool {
+        #[cfg(test)]
+        self.pr_save.hook(SaveStage::Queued, snap.version);
+        let mut saved = lock(&self.pr_save.saved);
+        if let Some(durable) = saved.outcome(&snap) {
+            return durable;
+        }
+        #[cfg(test)]
+        self.pr_save.hook(SaveStage::Writing, snap.version);
+        if snap.state.save(path).is_ok() {
+            saved.version = snap.version;
+            saved.state = snap.state;
+            return true;
+        }
+        let mut pr = lock(&self.pr);
+        pr.state = saved.state.clone();
+        pr.version += 1;
+        let end = saved.version;
+        saved.ended.push(end);
+        pr.epoch = saved.ended.len();
+        false
+    }
+}
+
+/// Applies a PERSISTENT RESERVE OUT with service action `sa` to `st`;
+/// returns the (nexus, ASC, ASCQ) unit attentions to establish once the
+/// change is durable. On `Err` `st` is to be thrown away.
+fn pr_change(
+    st: &mut PrState,
+    n: &Nexus,
+    sa: u8,
+    typ: Option<PrType>,
+    key: u64,
+    sa_key: u64,
+    aptpl: bool,
+) -> std::result::Result<Vec<(NexusKey, u8, u8)>, Fail> {
+    let needs_type = matches!(sa, 1 | 2 | 4 | 5);
+    // (nexus, ASC, ASCQ) unit attentions to establish on success.
+    let mut uas: Vec<(NexusKey, u8, u8)> = Vec::new();
+    let me = n.key();
+    let my_reg = st.reg(n).cloned();
+    match sa {
+        // REGISTER, REGISTER AND IGNORE EXISTING KEY.
+        0 | 6 => {
+            match &my_reg {
+                None => {
+                    if sa == 0 && key != 0 {
+                        return Err(Fail::Conflict);
+                    }
+                    if sa_key == 0 {
+                        return Ok(Vec::new());
+                    }
+                    st.regs.push(Registration {
+                        key: sa_key,
+                        nexus: me.clone(),
+                        rel_port: n.relative_target_port,
+                        protocol: n.protocol_id,
+                    });
+                }
+                Some(r) => {
+                    if sa == 0 && key != r.key {
+                        return Err(Fail::Conflict);
+                    }
+                    if sa_key == 0 {
+                        let res_before = st.res.clone();
+                        st.unregister(|x| x.nexus == me);
+                        if let (Some(r), None) = (&res_before, &st.res) {
+                            if r.typ.registrants() {
+                                for x in &st.regs {
+                                    uas.push((x.nexus.clone(), 0x2a, 0x04));
+                                }
+                            }
+                        }
+                    } else if let Some(x) = st.regs.iter_mut().find(|x| x.nexus == me) {
+                        x.key = sa_key;
+                    }
+                }
+            }
+            st.aptpl = aptpl;
+            st.generation = st.generation.wrapping_add(1);
+        }
+        1..=5 => {
+            let Some(r) = &my_reg else {
+                return Err(Fail::Conflict);
+            };
+            if key != r.key {
+                return Err(Fail::Conflict);
+            }
+            if needs_type && typ.is_none() {
+                return Err(Sense::invalid_field_in_cdb(2, Some(3)).into());
+            }
+            match sa {
+                // RESERVE
+                1 => {
+                    let typ = typ.unwrap_or(PrType::WriteExclusive);
+                    match &st.res {
+                        None => {
+                            st.res = Some(Reservation {
+                                holder: me.clone(),
+                                typ,
+                            })
+                        }
+                        Some(res) => {
+                            if !st.is_holder(n) || res.typ != typ {
+                                return Err(Fail::Conflict);
+                            }
+                            return Ok(Vec::new());
+                        }
+                    }
+                }
+                // RELEASE
+                2 => {
+                    let Some(res) = st.res.clone() else {
+                        return Ok(Vec::new());
+                    };
+                    if !st.is_holder(n) {
+                        return Ok(Vec::new());
+                    }
+                    if Some(res.typ) != typ {
+                        // INVALID RELEASE OF PERSISTENT RESERVATION.
+                        return Err(Sense::new(crate::SenseKey::IllegalRequest, 0x26, 0x04).into());
+                    }
+                    st.res = None;
+                    if res.typ.registrants() {
+                        for x in st.regs.iter().filter(|x| x.nexus != me) {
+                            uas.push((x.nexus.clone(), 0x2a, 0x04));
+                        }
+                    }
+                }
+                // CLEAR
+                3 => {
+                    for x in st.regs.iter().filter(|x| x.nexus != me) {
+                        uas.push((x.nexus.clone(), 0x2a, 0x03));
+                    }
+                    st.regs.clear();
+                    st.res = None;
+                    st.generation = st.generation.wrapping_add(1);
+                }
+                // PREEMPT, PREEMPT AND ABORT
+                _ => {
+                    let typ = typ.unwrap_or(PrType::WriteExclusive);
+                    let res = st.res.clone();
+                    let holder_key = res.as_ref().and_then(|res| {
+                        if res.typ.all_registrants() {
+                            None
+                        } else {
+                            st.regs
+                                .iter()
+                                .find(|x| x.nexus == res.holder)
+                                .map(|x| x.key)
+                        }
+                    });
+                    match res {
+                        Some(res) if res.typ.all_registrants() && sa_key == 0 => {
+                            let gone = st.unregister(|x| x.nexus != me);
+                            for g in gone {
+                                uas.push((g, 0x2a, 0x05));
+                            }
+                            st.res = Some(Reservation {
+                                holder: me.clone(),
+                                typ,
+                            });
+                        }
+                        Some(res) if !res.typ.all_registrants() && holder_key == Some(sa_key) => {
+                            let gone = st.unregister(|x| x.key == sa_key && x.nexus != me);
+                            for g in &gone {
+                                uas.push((g.clone(), 0x2a, 0x05));
+                            }
+                            if res.typ != typ {
+                                for x in st.regs.iter().filter(|x| x.nexus != me) {
+                                    uas.push((x.nexus.clone(), 0x2a, 0x04));
+                                }
+                            }
+                            st.res = Some(Reservation {
+                                holder: me.clone(),
+                                typ,
+                            });
+                        }
+                        _ => {
+                            if sa_key == 0 {
+                                return Err(Sense::invalid_field_in_param(8, None).into());
+                            }
+                            let gone = st.unregister(|x| x.key == sa_key);
+                            if gone.is_empty() {
+                                return Err(Fail::Conflict);
+                            }
+                            for g in gone {
+                                if g != me {
+                                    uas.push((g, 0x2a, 0x05));
+                                }
+                            }
+                        }
+                    }
+                    st.generation = st.generation.wrapping_add(1);
+                }
+            }
+        }
+        _ => return Err(Sense::invalid_field_in_cdb(1, Some(4)).into()),
+    }
+    Ok(uas)
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! Tests of the logical unit, command by command, on `MemDisk` (and
 //! `FileDisk` for flush and discard).
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use netboot_blockdev::{BlockDevice, MemDisk};
 use proptest::prelude::*;
 
+use super::pr::{SaveHook, SaveStage};
 use super::*;
 use crate::{Response, Status, Target};
 
@@ -1206,6 +1208,170 @@ fn test_pr_persistence() {
     // A corrupt file is an error, not an empty state.
     std::fs::write(&path, "nonsense").unwrap();
     assert!(LogicalUnit::new(disk, Identity::new("p"), o).is_err());
+}
+
+/// A gate a save hook waits at until the test opens it (20 s at most).
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let g = lock(&self.open);
+        let (g, _) = self
+            .cv
+            .wait_timeout_while(g, Duration::from_secs(20), |open| !*open)
+            .unwrap();
+        assert!(*g, "the test never opened the gate");
+    }
+
+    fn open(&self) {
+        *lock(&self.open) = true;
+        self.cv.notify_all();
+    }
+}
+
+/// Reports every save stage reached (with the snapshot's version) and
+/// holds the first save that reaches `stage` there until the returned
+/// gate opens.
+fn hold_saves(lu: &LogicalUnit, stage: SaveStage) -> (Arc<Gate>, mpsc::Receiver<(SaveStage, u64)>) {
+    let gate = Arc::new(Gate::default());
+    let (tx, rx) = mpsc::channel();
+    let g = gate.clone();
+    let held = std::sync::atomic::AtomicBool::new(false);
+    let hook = move |at: SaveStage, version: u64| {
+        // Claimed before the report, so that the save it reports is held.
+        let hold = at == stage && !held.swap(true, Ordering::SeqCst);
+        let _ = tx.send((at, version));
+        if hold {
+            g.wait();
+        }
+    };
+    *lock(&lu.pr_save.hook) = Some(SaveHook(Arc::new(hook)));
+    (gate, rx)
+}
+
+/// Waits for a save to reach `stage`; returns its snapshot's version.
+#[track_caller]
+fn reached(rx: &mpsc::Receiver<(SaveStage, u64)>, stage: SaveStage) -> u64 {
+    loop {
+        let (at, version) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        if at == stage {
+            return version;
+        }
+    }
+}
+
+fn pr_generation(lu: &LogicalUnit, n: &Nexus) -> u32 {
+    u32::from_be_bytes(prin(lu, n, 0)[..4].try_into().unwrap())
+}
+
+fn pr_file_lu(path: &std::path::Path) -> LogicalUnit {
+    let o = LuOptions {
+        pr_path: Some(path.to_owned()),
+        ..opts()
+    };
+    setup_with(o, 512).0
+}
+
+/// A temporary directory, the state file `state/lun0.pr` in it (the
+/// `state` directory made) and an LU saving its reservations there.
+fn pr_file_setup() -> (tempfile::TempDir, std::path::PathBuf, LogicalUnit) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    let path = dir.path().join("state").join("lun0.pr");
+    let lu = pr_file_lu(&path);
+    (dir, path, lu)
+}
+
+#[test]
+fn test_pr_save_does_not_block_io() {
+    let (_dir, path, lu) = pr_file_setup();
+    let (a, b) = (nexus(1), nexus(2));
+    let (gate, rx) = hold_saves(&lu, SaveStage::Writing);
+    std::thread::scope(|s| {
+        let saving = s.spawn(|| pro(&lu, &a, 6, 0, 0, 0xa));
+        reached(&rx, SaveStage::Writing);
+        // The save is held before its write and fsyncs: the LU's other
+        // commands do not wait for it.
+        good(&ex(&lu, &b, &rw10(0x2a, 0, 3, 1), &[0x5a; 512]));
+        let r = ex(&lu, &b, &rw10(0x28, 0, 3, 1), &[]);
+        good(&r);
+        assert_eq!(r.data_in, [0x5a; 512]);
+        good(&ex(&lu, &b, &[0; 6], &[]));
+        // They see the change already; its PR OUT is not answered yet.
+        assert_eq!(keys(&lu, &b), [0xa]);
+        assert!(!path.exists());
+        assert!(!saving.is_finished());
+        gate.open();
+        good(&saving.join().unwrap());
+    });
+    assert!(path.exists());
+    assert_eq!(keys(&pr_file_lu(&path), &a), [0xa]);
+}
+
+#[test]
+fn test_pr_later_save_wins() {
+    let (_dir, path, lu) = pr_file_setup();
+    let (a, b) = (nexus(1), nexus(2));
+    let (gate, rx) = hold_saves(&lu, SaveStage::Queued);
+    let first = std::thread::scope(|s| {
+        let first = s.spawn(|| pro(&lu, &a, 6, 0, 0, 0xa));
+        assert_eq!(reached(&rx, SaveStage::Queued), 1);
+        // A second PR OUT, made on top of the first, overtakes its save...
+        good(&pro(&lu, &b, 6, 0, 0, 0xb));
+        assert!(!first.is_finished());
+        gate.open();
+        first.join().unwrap()
+    });
+    // ...and the first, older than what is on disk, is not written: the
+    // second's snapshot holds its change.
+    good(&first);
+    let writes: Vec<(SaveStage, u64)> = rx.try_iter().collect();
+    assert_eq!(writes, [(SaveStage::Queued, 2), (SaveStage::Writing, 2)]);
+    let lu = pr_file_lu(&path);
+    assert_eq!(keys(&lu, &a), [0xa, 0xb]);
+    assert_eq!(pr_generation(&lu, &a), 2);
+}
+
+#[test]
+fn test_pr_save_failure_rolls_back() {
+    let (_dir, path, lu) = pr_file_setup();
+    let sub = path.parent().unwrap();
+    let (a, b, c) = (nexus(1), nexus(2), nexus(3));
+    good(&pro(&lu, &a, 6, 0, 0, 0xa));
+    // The save fails (no directory): HARDWARE ERROR, and the LU is back at
+    // the state last saved.
+    std::fs::remove_dir_all(sub).unwrap();
+    sense(&pro(&lu, &b, 6, 0, 0, 0xb), 4, 0x44, 0);
+    assert_eq!(keys(&lu, &a), [0xa]);
+    assert_eq!(pr_generation(&lu, &a), 1);
+    // A change queued behind a failing save was made on top of it: it
+    // fails too, without being written.
+    let (gate, rx) = hold_saves(&lu, SaveStage::Writing);
+    std::thread::scope(|s| {
+        let first = s.spawn(|| pro(&lu, &b, 6, 0, 0, 0xb));
+        reached(&rx, SaveStage::Writing);
+        let second = s.spawn(|| pro(&lu, &c, 6, 0, 0, 0xc));
+        reached(&rx, SaveStage::Queued);
+        assert_eq!(keys(&lu, &a), [0xa, 0xb, 0xc]);
+        gate.open();
+        sense(&first.join().unwrap(), 4, 0x44, 0);
+        sense(&second.join().unwrap(), 4, 0x44, 0);
+    });
+    assert!(rx.try_iter().all(|(at, _)| at != SaveStage::Writing));
+    assert_eq!(keys(&lu, &a), [0xa]);
+    // Once the directory is back, the next PR OUT rewrites the file, even
+    // one that changes nothing.
+    std::fs::create_dir(sub).unwrap();
+    good(&pro(&lu, &nexus(4), 6, 0, 0, 0));
+    assert_eq!(keys(&pr_file_lu(&path), &a), [0xa]);
+    good(&pro(&lu, &b, 6, 0, 0, 0xb));
+    let lu = pr_file_lu(&path);
+    assert_eq!(keys(&lu, &a), [0xa, 0xb]);
+    assert_eq!(pr_generation(&lu, &a), 2);
 }
 
 #[test]
