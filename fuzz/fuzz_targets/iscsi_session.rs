@@ -85,7 +85,7 @@ fuzz_target!(|input: Input| {
         cmd_sn: 10,
     };
     let cfg = SessionConfig::default();
-    let depth = cfg.queue_depth as usize;
+    let depth = TargetConfig::default().cmd_window as usize;
     let mut now = Instant::now();
     let mut s = TargetSession::new(&login, Arc::new(TargetConfig::default()), cfg, now);
     let digests = s.params().digests();
@@ -181,7 +181,7 @@ fuzz_target!(|input: Input| {
             } => {
                 if !pending.is_empty() {
                     let id = pending.remove(usize::from(pick) % pending.len());
-                    s.complete(
+                    s.handle_completion(
                         id,
                         Completion {
                             status,

@@ -1,16 +1,12 @@
 //! `aoed`: an ATA over Ethernet target daemon, built on `netboot-aoe`.
 //!
-//! This binary only parses the configuration, opens the disks and packet
-//! sockets, and moves frames between the sockets and the sans-IO
-//! [`netboot_aoe::target::Target`]s; it stops on SIGINT/SIGTERM.
-
-mod config;
-mod packet;
-mod server;
+//! This binary only parses the configuration, installs the signal handlers
+//! and runs [`netboot_aoed::serve`]; it stops on SIGINT/SIGTERM.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use netboot_aoed::{config, Error};
 
 fn main() -> ExitCode {
     let cfg = match config::Config::load(config::Cli::parse()) {
@@ -18,5 +14,8 @@ fn main() -> ExitCode {
         Err(e) => return netboot_daemon::config_error("aoed", &e),
     };
     netboot_daemon::init_logging("AOED_LOG", &cfg.log_level);
-    netboot_daemon::finish(server::run(cfg))
+    netboot_daemon::block_on(netboot_daemon::Runtime::CurrentThread, async {
+        let shutdown = netboot_daemon::Shutdown::on_signals().map_err(Error::Signals)?;
+        netboot_aoed::serve(cfg, shutdown).await
+    })
 }

@@ -2,10 +2,11 @@
 //!
 //! Each worker thread (one by default) owns one `AF_PACKET` socket of a `PACKET_FANOUT_LB`
 //! group, so the kernel spreads incoming frames over the threads and every
-//! thread does receive → [`Target::handle`] (disk I/O included) → send
-//! without locks or hand-offs. Frames are received and sent in batches
-//! (`recvmmsg`/`sendmmsg`). The main thread only waits for SIGINT/SIGTERM on
-//! a small tokio runtime, then stops the workers and flushes the disks.
+//! thread does receive → [`Target::prepare`] → [`Target::execute`] (disk
+//! I/O included) → send without locks or hand-offs. Frames are received and
+//! sent in batches (`recvmmsg`/`sendmmsg`). The async [`serve`] only waits
+//! for its shutdown (or a worker's failure), then stops the workers and
+//! flushes the disks.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,8 +22,57 @@ use crate::packet::{Iface, PacketSocket};
 /// Frames per receive batch.
 const BATCH: usize = 32;
 
-pub fn run(cfg: Config) -> Result<(), String> {
-    let iface = Iface::lookup(&cfg.interface).map_err(|e| e.to_string())?;
+/// Why the target cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SIGINT/SIGTERM handlers cannot be installed.
+    #[error("cannot handle SIGINT/SIGTERM: {0}")]
+    Signals(#[source] std::io::Error),
+    /// The interface cannot be used.
+    #[error(transparent)]
+    Interface(std::io::Error),
+    /// A disk (or its image chain) cannot be opened.
+    #[error("e{shelf}.{slot}: {}: {source}", path.display())]
+    Disk {
+        /// Its shelf.
+        shelf: u16,
+        /// Its slot.
+        slot: u8,
+        /// The disk.
+        path: std::path::PathBuf,
+        /// Why.
+        source: netboot_image::Error,
+    },
+    /// A target cannot be served as configured.
+    #[error("e{shelf}.{slot}: {source}")]
+    Target {
+        /// Its shelf.
+        shelf: u16,
+        /// Its slot.
+        slot: u8,
+        /// Why.
+        source: netboot_aoe::Error,
+    },
+    /// A packet socket cannot be opened or set up (`what` says which step).
+    #[error("{what}: {source}")]
+    Socket {
+        /// The step, e.g. `packet socket on eth0` or `PACKET_FANOUT`.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A worker thread failed while serving.
+    #[error("{0}")]
+    Worker(String),
+}
+
+/// Serves `cfg` until `shutdown` (or until a worker thread fails): the
+/// workers stop, every disk is flushed, and each target's statistics are
+/// logged. The workers are threads of their own; the caller's runtime only
+/// waits.
+pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
+    let iface = Iface::lookup(&cfg.interface).map_err(Error::Interface)?;
     let mut targets = Vec::new();
     // Overlays over one golden image share it.
     let images = netboot_image::Images::default();
@@ -38,14 +88,23 @@ pub fn run(cfg: Config) -> Result<(), String> {
                     ..netboot_image::OpenOptions::default()
                 },
             )
-            .map_err(|e| format!("e{}.{}: {}: {e}", d.shelf, d.slot, d.path.display()))?;
+            .map_err(|source| Error::Disk {
+                shelf: d.shelf,
+                slot: d.slot,
+                path: d.path.clone(),
+                source,
+            })?;
         let mut tc = TargetConfig::new(d.shelf, d.slot);
         tc.mtu = iface.mtu;
         tc.buffer_count = cfg.buffer_count;
         tc.allow_macs = d.allow_macs.clone();
         tc.config_string = d.config_string.clone().into_bytes();
         tc.serial = format!("e{}.{}:{}", d.shelf, d.slot, hostname());
-        let t = Target::new(disk, tc).map_err(|e| format!("e{}.{}: {e}", d.shelf, d.slot))?;
+        let t = Target::new(disk, tc).map_err(|source| Error::Target {
+            shelf: d.shelf,
+            slot: d.slot,
+            source,
+        })?;
         info!(
             target = %format!("e{}.{}", d.shelf, d.slot),
             disk = %d.path.display(),
@@ -61,8 +120,10 @@ pub fn run(cfg: Config) -> Result<(), String> {
     let group = (std::process::id() & 0xffff) as u16;
     let mut sockets = Vec::new();
     for _ in 0..cfg.threads {
-        let s = PacketSocket::open(iface.index)
-            .map_err(|e| format!("packet socket on {}: {e}", cfg.interface))?;
+        let s = PacketSocket::open(iface.index).map_err(|source| Error::Socket {
+            what: format!("packet socket on {}", cfg.interface),
+            source,
+        })?;
         // Room for every client's full window of jumbo frames.
         s.set_buffers(8 << 20);
         if cfg.qdisc_bypass {
@@ -71,8 +132,10 @@ pub fn run(cfg: Config) -> Result<(), String> {
             }
         }
         if cfg.threads > 1 {
-            s.join_fanout(group)
-                .map_err(|e| format!("PACKET_FANOUT: {e}"))?;
+            s.join_fanout(group).map_err(|source| Error::Socket {
+                what: "PACKET_FANOUT".into(),
+                source,
+            })?;
         }
         sockets.push(s);
     }
@@ -106,42 +169,40 @@ pub fn run(cfg: Config) -> Result<(), String> {
         let h = std::thread::Builder::new()
             .name(format!("aoed-{i}"))
             .spawn(move || worker(sock, &targets, mac, mtu, &stop))
-            .map_err(|e| format!("spawn: {e}"))?;
+            .map_err(|source| Error::Socket {
+                what: "spawn a worker thread".into(),
+                source,
+            })?;
         workers.push(h);
     }
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let stop2 = stop.clone();
-    let signal = rt.block_on(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| e.to_string())?;
-        let mut watch = tokio::time::interval(std::time::Duration::from_millis(200));
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => return Ok::<_, String>("SIGINT"),
-                _ = term.recv() => return Ok("SIGTERM"),
-                _ = watch.tick() => {
-                    // A worker stopped on a socket error: shut down too.
-                    if stop2.load(Ordering::Relaxed) {
-                        return Ok("worker failure");
-                    }
+    let mut watch = tokio::time::interval(std::time::Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = watch.tick() => {
+                // A worker stopped on a socket error: shut down too.
+                if stop.load(Ordering::Relaxed) {
+                    warn!("a worker failed: shutting down");
+                    break;
                 }
             }
         }
-    })?;
-    info!("{signal}: shutting down");
-    stop.store(true, Ordering::Relaxed);
-    let mut failed = None;
-    for h in workers {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failed = Some(e),
-            Err(_) => failed = Some("worker panicked".into()),
-        }
     }
+    stop.store(true, Ordering::Relaxed);
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut failed = None;
+        for h in workers {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed = Some(e),
+                Err(_) => failed = Some("worker panicked".into()),
+            }
+        }
+        failed
+    })
+    .await;
+    let failed = joined.unwrap_or_else(|_| Some("worker panicked".into()));
     for t in targets.iter() {
         if let Err(e) = t.disk().flush() {
             warn!("e{}.{}: flush at shutdown: {e}", t.shelf(), t.slot());
@@ -158,7 +219,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         );
     }
     match failed {
-        Some(e) => Err(e),
+        Some(e) => Err(Error::Worker(e)),
         None => Ok(()),
     }
 }

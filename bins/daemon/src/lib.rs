@@ -77,9 +77,65 @@ pub fn config_error(name: &str, e: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// When a daemon stops: SIGINT or SIGTERM ([`Shutdown::on_signals`], the
+/// one signal handler of a process), or a [`StopHandle`] (tests, or a
+/// process such as `netbootd` that runs several servers). Clones all see the
+/// same stop.
+#[derive(Debug, Clone)]
+pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+/// Stops the [`Shutdown`] it was made with (and every clone of it).
+#[derive(Debug)]
+pub struct StopHandle(tokio::sync::watch::Sender<bool>);
+
+impl StopHandle {
+    /// Stops now.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Shutdown {
+    /// A shutdown that `StopHandle::stop` triggers.
+    pub fn new() -> (StopHandle, Shutdown) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (StopHandle(tx), Shutdown(rx))
+    }
+
+    /// Installs the SIGINT and SIGTERM handlers now (inside a tokio
+    /// runtime): a signal right after a daemon says "listening" stops it
+    /// cleanly instead of killing it. The signal is logged.
+    pub fn on_signals() -> std::io::Result<Shutdown> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let (stop, shutdown) = Shutdown::new();
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            info!("{name}: shutting down");
+            stop.stop();
+        });
+        Ok(shutdown)
+    }
+
+    /// Whether the stop has come.
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Waits for the stop (at once if it has come; also when every
+    /// [`StopHandle`] is gone).
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|stopped| *stopped).await;
+    }
+}
+
 /// The end of a daemon's run: `stopped` and status 0, or the error and 1;
 /// the log lines still queued are written out.
-pub fn finish(result: Result<(), String>) -> ExitCode {
+pub fn finish<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
     let code = match result {
         Ok(()) => {
             info!("stopped");
@@ -104,7 +160,10 @@ pub enum Runtime<'a> {
 }
 
 /// Runs `fut` on a new runtime and [`finish`]es with its result.
-pub fn block_on(rt: Runtime<'_>, fut: impl Future<Output = Result<(), String>>) -> ExitCode {
+pub fn block_on<E: std::fmt::Display>(
+    rt: Runtime<'_>,
+    fut: impl Future<Output = Result<(), E>>,
+) -> ExitCode {
     let built = match rt {
         Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
             .enable_all()

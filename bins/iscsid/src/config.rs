@@ -220,6 +220,46 @@ pub struct Config {
     pub log_level: String,
     pub discovery_chap: Option<Chap>,
     pub targets: Vec<TargetConf>,
+    /// How sessions negotiate and how much they may ask for.
+    pub limits: Limits,
+}
+
+/// The iSCSI and SCSI limits of every session, in one place: what the
+/// target offers in negotiation, the command window, and the largest
+/// transfer of one command (which the block limits VPD page reports and
+/// the session enforces before it solicits any data).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Operational parameters the target wants (RFC 7143 §13).
+    pub preferences: netboot_iscsi::negotiate::Preferences,
+    /// Commands an initiator may queue (MaxCmdSN - ExpCmdSN + 1).
+    pub cmd_window: u32,
+    /// Largest transfer of one command, in bytes.
+    pub max_transfer: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            preferences: netboot_iscsi::negotiate::Preferences {
+                max_recv_data_segment_length: 256 * 1024,
+                max_burst_length: 1 << 20,
+                first_burst_length: 256 * 1024,
+                // Write data is always solicited with R2T and sent in
+                // Data-Out PDUs whose DataSN and offsets are checked (what
+                // iPXE does anyway). Immediate or unsolicited data would
+                // save one round trip per write, but libiscsi's conformance
+                // tests then cannot exercise DataSN checking and task abort
+                // as they assume.
+                immediate_data: false,
+                initial_r2t: true,
+                max_outstanding_r2t: 8,
+                ..netboot_iscsi::negotiate::Preferences::default()
+            },
+            cmd_window: 64,
+            max_transfer: netboot_scsi::LuOptions::default().max_transfer_bytes,
+        }
+    }
 }
 
 fn check_block_size(bs: u32) -> Result<u32, String> {
@@ -415,6 +455,7 @@ impl Config {
                 .map(|c| parse_chap(c, "discovery_chap"))
                 .transpose()?,
             targets,
+            limits: Limits::default(),
         })
     }
 }
@@ -422,6 +463,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The iSCSI session refuses what the SCSI layer would: the two
+    /// crates' defaults agree, and iscsid sets both from one value.
+    #[test]
+    fn one_largest_transfer_for_session_and_logical_unit() {
+        let lu = netboot_scsi::LuOptions::default().max_transfer_bytes;
+        assert_eq!(
+            netboot_iscsi::session::SessionConfig::default().max_transfer,
+            lu
+        );
+        assert_eq!(Limits::default().max_transfer, lu);
+    }
 
     fn load(args: &[&str]) -> Result<Config, String> {
         let mut v = vec!["iscsid"];

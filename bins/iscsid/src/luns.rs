@@ -20,23 +20,70 @@ pub struct Luns {
     disks: Vec<Arc<dyn BlockDevice>>,
 }
 
-/// Largest transfer per command, as the block limits VPD page says.
-pub const MAX_TRANSFER: u32 = 8 << 20;
+/// Why a LUN cannot be served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LunError {
+    /// The disk file is missing and no size was given to create it.
+    #[error(
+        "LUN {lun} ({}): no such file; to create a sparse image give its size \
+         (--size 20G, or size = \"20G\" in the [[target.lun]])",
+        path.display()
+    )]
+    Missing {
+        /// The LUN.
+        lun: u64,
+        /// The disk.
+        path: std::path::PathBuf,
+    },
+    /// The disk (or its image chain) cannot be opened.
+    #[error("LUN {lun} ({}): {source}", path.display())]
+    Open {
+        /// The LUN.
+        lun: u64,
+        /// The disk.
+        path: std::path::PathBuf,
+        /// Why.
+        source: netboot_image::Error,
+    },
+    /// The disk has no blocks.
+    #[error("LUN {lun} ({}): empty disk", path.display())]
+    Empty {
+        /// The LUN.
+        lun: u64,
+        /// The disk.
+        path: std::path::PathBuf,
+    },
+    /// The logical unit cannot be set up over the disk.
+    #[error("LUN {lun}: {source}")]
+    Unit {
+        /// The LUN.
+        lun: u64,
+        /// Why.
+        source: netboot_scsi::Error,
+    },
+    /// The LUN number cannot be addressed.
+    #[error("LUN {0} is out of range")]
+    Range(u64),
+}
 
 impl Luns {
     /// Opens (creating where asked) every disk of `t`; overlays share their
     /// backing images through `images`.
-    pub fn open(t: &TargetConf, direct: bool, images: &Images) -> Result<Luns, String> {
+    pub fn open(
+        t: &TargetConf,
+        direct: bool,
+        max_transfer: u32,
+        images: &Images,
+    ) -> Result<Luns, LunError> {
         let target = Target::new();
         let mut disks = Vec::new();
         for l in &t.luns {
             if l.size.is_none() && !l.disk.exists() {
-                return Err(format!(
-                    "LUN {} ({}): no such file; to create a sparse image give its size \
-                     (--size 20G, or size = \"20G\" in the [[target.lun]])",
-                    l.id,
-                    l.disk.display()
-                ));
+                return Err(LunError::Missing {
+                    lun: l.id,
+                    path: l.disk.clone(),
+                });
             }
             let disk = images
                 .open(
@@ -51,9 +98,16 @@ impl Luns {
                         overlay_max: l.overlay_max,
                     },
                 )
-                .map_err(|e| format!("LUN {} ({}): {e}", l.id, l.disk.display()))?;
+                .map_err(|source| LunError::Open {
+                    lun: l.id,
+                    path: l.disk.clone(),
+                    source,
+                })?;
             if disk.size() == 0 {
-                return Err(format!("LUN {} ({}): empty disk", l.id, l.disk.display()));
+                return Err(LunError::Empty {
+                    lun: l.id,
+                    path: l.disk.clone(),
+                });
             }
             // A stable serial number per target and LUN: initiators (and
             // Windows) recognise the disk by it across restarts.
@@ -70,17 +124,17 @@ impl Luns {
                 LuOptions {
                     read_only: l.read_only,
                     pr_path,
-                    max_transfer_bytes: MAX_TRANSFER,
+                    max_transfer_bytes: max_transfer,
                     // 65535 blocks: a WRITE SAME larger than one maximal
                     // transfer is refused rather than half supported.
                     max_write_same_blocks: 65535,
                     ..LuOptions::default()
                 },
             )
-            .map_err(|e| format!("LUN {}: {e}", l.id))?;
+            .map_err(|source| LunError::Unit { lun: l.id, source })?;
             target
                 .add_lun(l.id, Arc::new(unit))
-                .map_err(|_| format!("LUN {} is out of range", l.id))?;
+                .map_err(|_| LunError::Range(l.id))?;
         }
         Ok(Luns { target, disks })
     }
@@ -133,9 +187,9 @@ impl Luns {
     }
 
     /// Flushes every disk (on shutdown).
-    pub fn flush(&self) -> Result<(), String> {
+    pub fn flush(&self) -> Result<(), netboot_blockdev::Error> {
         for d in &self.disks {
-            d.flush().map_err(|e| e.to_string())?;
+            d.flush()?;
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use netboot_iscsi::login::LoginStatus;
 use netboot_iscsi::login::{
     chap::ChallengeHistory, Credentials, LoginState, Portal, TargetConfig, TargetEntry, TargetLogin,
 };
-use netboot_iscsi::negotiate::{Preferences, SessionType};
+use netboot_iscsi::negotiate::SessionType;
 use netboot_iscsi::session::{Completion, Event, SessionConfig, TargetSession};
 use netboot_iscsi::wire::Bhs;
 use netboot_iscsi::wire::Digests;
@@ -71,13 +71,45 @@ fn credentials(c: &Chap) -> Credentials {
     }
 }
 
-pub async fn run(cfg: Config) -> Result<(), String> {
+/// Why the target cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SIGINT/SIGTERM handlers cannot be installed.
+    #[error("cannot handle SIGINT/SIGTERM: {0}")]
+    Signals(#[source] std::io::Error),
+    /// A LUN of a target cannot be served.
+    #[error("target {target}: {source}")]
+    Lun {
+        /// The target's name.
+        target: String,
+        /// Why.
+        source: crate::luns::LunError,
+    },
+    /// A listening socket cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Serves `cfg` until `shutdown`: then no new connections are accepted,
+/// commands in flight get 10 s to finish, and every disk is flushed.
+pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
     let mut luns = HashMap::new();
     let mut entries = Vec::new();
     let images = netboot_image::Images::default();
     for t in &cfg.targets {
         let set =
-            Luns::open(t, cfg.direct, &images).map_err(|e| format!("target {}: {e}", t.name))?;
+            Luns::open(t, cfg.direct, cfg.limits.max_transfer, &images).map_err(|source| {
+                Error::Lun {
+                    target: t.name.clone(),
+                    source,
+                }
+            })?;
         for l in &t.luns {
             info!(
                 target = %t.name,
@@ -101,28 +133,19 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let base = TargetConfig {
         targets: entries,
         discovery_chap: cfg.discovery_chap.as_ref().map(credentials),
-        preferences: Preferences {
-            max_recv_data_segment_length: 256 * 1024,
-            max_burst_length: 1 << 20,
-            first_burst_length: 256 * 1024,
-            // Write data is always solicited with R2T and sent in Data-Out
-            // PDUs whose DataSN and offsets are checked (what iPXE does
-            // anyway). Immediate or unsolicited data would save one round
-            // trip per write, but libiscsi's conformance tests then cannot
-            // exercise DataSN checking and task abort as they assume.
-            immediate_data: false,
-            initial_r2t: true,
-            max_outstanding_r2t: 8,
-            ..Preferences::default()
-        },
-        cmd_window: 64,
+        preferences: cfg.limits.preferences.clone(),
+        cmd_window: cfg.limits.cmd_window,
         ..TargetConfig::default()
     };
     raise_fd_limit(cfg.max_sessions);
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
-        let l = bind(*addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        info!(local = %l.local_addr().map_err(|e| e.to_string())?, "listening");
+        let listen = |source| Error::Listen {
+            addr: *addr,
+            source,
+        };
+        let l = bind(*addr).map_err(listen)?;
+        info!(local = %l.local_addr().map_err(listen)?, "listening");
         listeners.push(l);
     }
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -140,6 +163,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         session: SessionConfig {
             nop_interval: cfg.nop_interval,
             nop_timeout: cfg.nop_timeout,
+            max_transfer: cfg.limits.max_transfer,
             ..SessionConfig::default()
         },
         alive: Arc::new(()),
@@ -150,8 +174,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     for l in listeners {
         accepts.spawn(accept_loop(l, shared.clone()));
     }
-    shutdown_signal().await;
-    info!("shutting down: finishing in-flight commands");
+    shutdown.wait().await;
+    info!("finishing in-flight commands");
     accepts.abort_all();
     let _ = stop_tx.send(true);
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
@@ -208,15 +232,6 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     s.bind(&addr.into())?;
     s.listen(1024)?;
     TcpListener::from_std(s.into())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 async fn accept_loop(l: TcpListener, shared: Arc<Shared>) {
@@ -451,7 +466,7 @@ async fn connection(
                     }
                     (Event::Execute { id, .. }, None) => {
                         // SCSI commands in a discovery session.
-                        session.complete(id, crate::luns::not_supported());
+                        session.handle_completion(id, crate::luns::not_supported());
                     }
                     (Event::LunReset(lun), Some(l)) => l.lun_reset(lun, &nexus),
                     (Event::TargetReset, Some(l)) => l.target_reset(&nexus),
@@ -512,7 +527,7 @@ async fn connection(
                         rbuf.reserve(256 * 1024);
                     }
                 }
-                Some((id, c)) = done_rx.recv() => session.complete(id, c),
+                Some((id, c)) = done_rx.recv() => session.handle_completion(id, c),
                 _ = sleep_until(deadline) => {
                     if let Err(e) = session.handle_timeout(std::time::Instant::now()) {
                         warn!(%peer, initiator, "{e}");

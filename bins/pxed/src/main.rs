@@ -1,18 +1,12 @@
 //! `pxed`: a proxyDHCP and PXE boot server, built on `netboot-dhcp`.
 //!
-//! This binary only parses the configuration, binds the sockets on one
-//! interface, and feeds datagrams into the sans-IO
-//! [`netboot_dhcp::policy::ProxyServer`] (and, with `--range`, the lease
-//! pool of [`leases`]); it stops on SIGINT/SIGTERM.
-
-mod config;
-mod leases;
-mod net;
-mod server;
+//! This binary only parses the configuration, installs the signal handlers
+//! and runs [`netboot_pxed::serve`]; it stops on SIGINT/SIGTERM.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use netboot_pxed::{config, Error};
 
 fn main() -> ExitCode {
     let cfg = match config::Config::load(config::Cli::parse()) {
@@ -20,5 +14,8 @@ fn main() -> ExitCode {
         Err(e) => return netboot_daemon::config_error("pxed", &e),
     };
     netboot_daemon::init_logging("PXED_LOG", &cfg.log_level);
-    netboot_daemon::block_on(netboot_daemon::Runtime::CurrentThread, server::run(cfg))
+    netboot_daemon::block_on(netboot_daemon::Runtime::CurrentThread, async {
+        let shutdown = netboot_daemon::Shutdown::on_signals().map_err(Error::Signals)?;
+        netboot_pxed::serve(cfg, shutdown).await
+    })
 }

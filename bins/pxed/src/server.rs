@@ -9,7 +9,6 @@ use netboot_dhcp::policy::{
     ReplyKind, ServerIdentity,
 };
 use netboot_dhcp::wire::{code, Message, MessageType, RawOption, Repr};
-use tokio::signal::unix::{signal, SignalKind};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Leasing};
@@ -404,8 +403,37 @@ fn check_range(range: (Ipv4Addr, Ipv4Addr), iface: &net::Interface) -> Result<()
     Ok(())
 }
 
-pub async fn run(cfg: Config) -> Result<(), String> {
-    let iface = net::interface(&cfg.interface)?;
+/// Why the server cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SIGINT/SIGTERM handlers cannot be installed.
+    #[error("cannot handle SIGINT/SIGTERM: {0}")]
+    Signals(#[source] std::io::Error),
+    /// The interface is missing or has no IPv4 address.
+    #[error("{0}")]
+    Interface(String),
+    /// The address range does not fit the interface's network.
+    #[error("{0}")]
+    Range(String),
+    /// The lease file cannot be read.
+    #[error("{0}")]
+    Leases(String),
+    /// A UDP port cannot be bound.
+    #[error("cannot bind UDP port {port} on {interface}: {source}")]
+    Bind {
+        /// The port.
+        port: u16,
+        /// The interface.
+        interface: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Serves `cfg` until `shutdown`, then logs the statistics.
+pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
+    let iface = net::interface(&cfg.interface).map_err(Error::Interface)?;
     let tftp = cfg.tftp_server.unwrap_or(iface.addr);
     let identity = ServerIdentity {
         server_ip: iface.addr,
@@ -414,9 +442,10 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let policy = cfg.policy(tftp);
     let leasing = match &cfg.leasing {
         Some(l) => {
-            check_range(l.range, &iface)?;
+            check_range(l.range, &iface).map_err(Error::Range)?;
             let mut pool = Pool::new(l.range.0, l.range.1, u64::from(l.lease_time));
-            let restored = pool.restore(leases::load(&l.lease_file)?, unix_now());
+            let loaded = leases::load(&l.lease_file).map_err(Error::Leases)?;
+            let restored = pool.restore(loaded, unix_now());
             info!(
                 range = %format!("{}-{}", l.range.0, l.range.1),
                 restored,
@@ -427,18 +456,15 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         }
         None => None,
     };
-    let dhcp = net::bind(&iface.name, cfg.dhcp_port).map_err(|e| {
-        format!(
-            "cannot bind UDP port {} on {}: {e}",
-            cfg.dhcp_port, iface.name
-        )
-    })?;
-    let pxe = net::bind(&iface.name, cfg.pxe_port).map_err(|e| {
-        format!(
-            "cannot bind UDP port {} on {}: {e}",
-            cfg.pxe_port, iface.name
-        )
-    })?;
+    let bind = |port| {
+        net::bind(&iface.name, port).map_err(|source| Error::Bind {
+            port,
+            interface: iface.name.clone(),
+            source,
+        })
+    };
+    let dhcp = bind(cfg.dhcp_port)?;
+    let pxe = bind(cfg.pxe_port)?;
     for (i, r) in policy.rules.iter().enumerate() {
         info!(rule = i, "{r:?}");
     }
@@ -459,8 +485,6 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         too_large_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),
         dry_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 3),
     };
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
     let mut b1 = vec![0u8; MAX_DATAGRAM + 1];
     let mut b2 = vec![0u8; MAX_DATAGRAM + 1];
     loop {
@@ -473,8 +497,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
                 Ok((n, src)) => (Port::BootServer, n, src, &pxe),
                 Err(e) => { warn!("receive on port {}: {e}", cfg.pxe_port); tokio::time::sleep(Duration::from_millis(10)).await; continue; }
             },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = shutdown.wait() => break,
         };
         let SocketAddr::V4(src) = src else { continue };
         if n > MAX_DATAGRAM {

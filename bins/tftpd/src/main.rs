@@ -1,17 +1,12 @@
 //! `tftpd`: a TFTP server for network boot, built on `netboot-tftp`.
 //!
-//! This binary only parses the configuration, binds sockets and feeds
-//! datagrams and time into the sans-IO transfers of `netboot_tftp`.
-
-mod config;
-mod files;
-mod first_answer;
-mod net;
-mod server;
+//! This binary only parses the configuration, installs the signal handlers
+//! and runs [`netboot_tftpd::serve`].
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use netboot_tftpd::{config, Error};
 
 fn main() -> ExitCode {
     let cfg = match config::Config::load(config::Cli::parse()) {
@@ -19,8 +14,8 @@ fn main() -> ExitCode {
         Err(e) => return netboot_daemon::config_error("tftpd", &e),
     };
     netboot_daemon::init_logging("TFTPD_LOG", &cfg.log_level);
-    netboot_daemon::block_on(
-        netboot_daemon::Runtime::MultiThread("tftpd"),
-        server::run(cfg),
-    )
+    netboot_daemon::block_on(netboot_daemon::Runtime::MultiThread("tftpd"), async {
+        let shutdown = netboot_daemon::Shutdown::on_signals().map_err(Error::Signals)?;
+        netboot_tftpd::serve(cfg, shutdown).await
+    })
 }

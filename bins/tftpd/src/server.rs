@@ -85,16 +85,46 @@ impl Clients {
     }
 }
 
-pub async fn run(cfg: Config) -> Result<(), String> {
-    // Handlers first: a SIGTERM right after "listening" is logged must stop
-    // the daemon cleanly, not kill it.
-    let shutdown = shutdown_signal()?;
-    let root = Root::open(&cfg.root).map_err(|e| format!("root {}: {e}", cfg.root.display()))?;
+/// Why the server cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SIGINT/SIGTERM handlers cannot be installed.
+    #[error("cannot handle SIGINT/SIGTERM: {0}")]
+    Signals(#[source] std::io::Error),
+    /// The root directory cannot be opened.
+    #[error("root {}: {source}", path.display())]
+    Root {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A listening socket cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Serves `cfg` until `shutdown`: then no new transfers are taken, and the
+/// running ones get `cfg.shutdown_grace` to finish before they are aborted.
+pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
+    let root = Root::open(&cfg.root).map_err(|source| Error::Root {
+        path: cfg.root.clone(),
+        source,
+    })?;
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
-        let sock =
-            net::bind_listener(*addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let local = sock.local_addr().map_err(|e| e.to_string())?;
+        let listen = |source| Error::Listen {
+            addr: *addr,
+            source,
+        };
+        let sock = net::bind_listener(*addr).map_err(listen)?;
+        let local = sock.local_addr().map_err(listen)?;
         info!(%local, "listening");
         listeners.push((sock, local));
     }
@@ -119,8 +149,8 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     for (sock, local) in listeners {
         tasks.spawn(listen(Arc::new(sock), local, shared.clone()));
     }
-    shutdown.await;
-    info!("shutting down: no new transfers");
+    shutdown.wait().await;
+    info!("no new transfers");
     tasks.abort_all();
     let max = shared.cfg.max_transfers as u32;
     let grace = shared.cfg.shutdown_grace;
@@ -138,23 +168,6 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         .await;
     }
     Ok(())
-}
-
-/// Installs the SIGINT and SIGTERM handlers now; the future ends at the
-/// first of them.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let handler = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|e| format!("cannot handle {name}: {e}"))
-    };
-    let mut term = handler(SignalKind::terminate(), "SIGTERM")?;
-    let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-    })
 }
 
 async fn listen(sock: Arc<UdpSocket>, local: SocketAddr, shared: Arc<Shared>) {

@@ -7,7 +7,7 @@
 //! ([`TargetSession::poll_event`]). The caller executes each
 //! [`Event::Execute`] however it likes (on a thread pool: commands of one
 //! session run concurrently, the disk is not a lock) and reports the result
-//! with [`TargetSession::complete`].
+//! with [`TargetSession::handle_completion`].
 //!
 //! What it does:
 //! * command numbering: ExpCmdSN/MaxCmdSN window, immediate commands,
@@ -50,10 +50,10 @@ pub const STATUS_CHECK_CONDITION: u8 = 0x02;
 /// Limits and timers of a session.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// Commands the initiator may queue (MaxCmdSN - ExpCmdSN + 1).
-    pub queue_depth: u32,
     /// Largest Expected Data Transfer Length accepted for one command;
     /// larger commands end with CHECK CONDITION before any data is taken.
+    /// Set it to what the SCSI layer reports (the default, 8 MiB, is
+    /// `netboot-scsi`'s `LuOptions::max_transfer_bytes` default).
     pub max_transfer: u32,
     /// Write data solicited with R2T but not yet executed, per session.
     pub r2t_budget: u32,
@@ -66,7 +66,6 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            queue_depth: 64,
             max_transfer: 8 << 20,
             r2t_budget: 32 << 20,
             nop_interval: Duration::from_secs(10),
@@ -78,9 +77,9 @@ impl Default for SessionConfig {
 /// Work for the SCSI layer, or a connection-level request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Execute a SCSI command and call [`TargetSession::complete`] with `id`.
+    /// Execute a SCSI command and call [`TargetSession::handle_completion`] with `id`.
     Execute {
-        /// Handle for [`TargetSession::complete`].
+        /// Handle for [`TargetSession::handle_completion`].
         id: u64,
         /// Logical unit number (flat, as the initiator encoded it).
         lun: u64,
@@ -152,6 +151,8 @@ struct Task {
 /// One connection of a normal session in full feature phase.
 #[derive(Debug)]
 pub struct TargetSession {
+    /// Commands the initiator may queue ([`TargetConfig::cmd_window`]).
+    queue_depth: u32,
     cfg: SessionConfig,
     target: Arc<TargetConfig>,
     params: SessionParams,
@@ -195,8 +196,11 @@ impl TargetSession {
         now: Instant,
     ) -> Self {
         let exp_cmd_sn = login.cmd_sn;
+        // One window for the login's MaxCmdSN and the session's.
+        let queue_depth = target.cmd_window.max(1);
         TargetSession {
-            max_cmd_sn: exp_cmd_sn.wrapping_add(cfg.queue_depth.max(1) - 1),
+            max_cmd_sn: exp_cmd_sn.wrapping_add(queue_depth - 1),
+            queue_depth,
             cfg,
             target,
             params: login.params.clone(),
@@ -246,7 +250,7 @@ impl TargetSession {
     /// Recomputes MaxCmdSN from the free queue slots; it never shrinks.
     fn update_window(&mut self) {
         let busy = self.tasks.len() as u32;
-        let free = self.cfg.queue_depth.saturating_sub(busy).max(1);
+        let free = self.queue_depth.saturating_sub(busy).max(1);
         let candidate = self.exp_cmd_sn.wrapping_add(free - 1);
         if sn_lt(self.max_cmd_sn, candidate) {
             self.max_cmd_sn = candidate;
@@ -563,7 +567,7 @@ impl TargetSession {
 
     /// Reports the result of [`Event::Execute`] `id`. Results for aborted
     /// tasks are dropped, as §4.2.3 asks.
-    pub fn complete(&mut self, id: u64, c: Completion) {
+    pub fn handle_completion(&mut self, id: u64, c: Completion) {
         let Some(itt) = self.running.remove(&id) else {
             return;
         };

@@ -1,11 +1,14 @@
-//! A transport-agnostic, sans-IO SCSI block target: SPC-4 / SBC-3
-//! direct-access device emulation on a [`netboot_blockdev::BlockDevice`].
+//! A transport-agnostic SCSI block target: SPC-4 / SBC-3 direct-access
+//! device emulation on a [`netboot_blockdev::BlockDevice`].
 //!
-//! Transports (iSCSI, AoE-to-SCSI bridges, vhost-scsi, USB mass storage)
-//! hand each command's CDB and Data-Out to this crate and send back what
-//! it returns. There is no I/O here besides the block device itself and
-//! the optional persistent-reservation state file, no threads and no
-//! clock; nothing depends on a transport.
+//! Not a sans-IO state machine but an **executor over a `BlockDevice`**:
+//! [`LogicalUnit::execute`] and [`Target::execute`] run a command to its
+//! end, doing the disk I/O (and the persistent-reservation state file's
+//! writes) blocking, in the caller's thread; call them from a thread pool
+//! (iscsid uses tokio's blocking pool). There are no sockets, no threads of
+//! its own and no clock, and nothing depends on a transport: transports
+//! (iSCSI, AoE-to-SCSI bridges, vhost-scsi, USB mass storage) hand each
+//! command's CDB and Data-Out to this crate and send back what it returns.
 //!
 //! Layers:
 //!

@@ -161,7 +161,9 @@ pub struct TargetConfig {
     pub portal_group_tag: u16,
     /// Operational parameters this target wants.
     pub preferences: Preferences,
-    /// Commands the initiator may queue (MaxCmdSN - ExpCmdSN + 1).
+    /// Commands the initiator may queue (MaxCmdSN - ExpCmdSN + 1): the
+    /// window the login answers with and the full feature phase keeps
+    /// ([`crate::session::TargetSession`] takes it from here).
     pub cmd_window: u32,
 }
 
@@ -174,7 +176,7 @@ impl Default for TargetConfig {
             allow_discovery: true,
             portal_group_tag: 1,
             preferences: Preferences::default(),
-            cmd_window: 32,
+            cmd_window: 64,
         }
     }
 }

@@ -52,7 +52,7 @@ fn execute_id(s: &mut TargetSession) -> (u64, Bytes) {
 
 /// Completes read `id` with `data` and GOOD status.
 fn complete_read(s: &mut TargetSession, id: u64, data: Vec<u8>) {
-    s.complete(
+    s.handle_completion(
         id,
         Completion {
             data_in: Bytes::from(data),
@@ -70,7 +70,7 @@ fn read_is_split_into_data_in_with_status_in_the_last() {
     let (id, out) = execute_id(&mut s);
     assert!(out.is_empty());
     let data = Bytes::from(vec![0xabu8; 20000]);
-    s.complete(
+    s.handle_completion(
         id,
         Completion {
             status: STATUS_GOOD,
@@ -103,7 +103,7 @@ fn read_is_split_into_data_in_with_status_in_the_last() {
     s.handle_pdu(now, Pdu::new(cmd(8, 11, false, false, 0, 0x00)))
         .unwrap();
     let (id, _) = execute_id(&mut s);
-    s.complete(id, Completion::default());
+    s.handle_completion(id, Completion::default());
     let Bhs::ScsiResponse(r) = drain(&mut s)[0].header else {
         panic!()
     };
@@ -125,7 +125,7 @@ fn data_in_respects_max_burst_and_reports_residuals() {
     s.handle_pdu(now, Pdu::new(cmd(1, 10, true, false, 20000, 0x28)))
         .unwrap();
     let (id, _) = execute_id(&mut s);
-    s.complete(
+    s.handle_completion(
         id,
         Completion {
             status: STATUS_GOOD,
@@ -152,7 +152,7 @@ fn data_in_respects_max_burst_and_reports_residuals() {
     s.handle_pdu(now, Pdu::new(cmd(2, 11, true, false, 512, 0x28)))
         .unwrap();
     let (id, _) = execute_id(&mut s);
-    s.complete(
+    s.handle_completion(
         id,
         Completion {
             status: STATUS_GOOD,
@@ -226,7 +226,7 @@ fn write_with_immediate_data_and_r2t() {
     assert_eq!(r2ts, 2);
     let (id, data) = execute_id(&mut s);
     assert_eq!(data, payload);
-    s.complete(id, Completion::default());
+    s.handle_completion(id, Completion::default());
     let Bhs::ScsiResponse(r) = drain(&mut s)[0].header else {
         panic!()
     };
@@ -296,12 +296,15 @@ fn immediate_data_refused_when_not_negotiated() {
 #[test]
 fn cmd_sn_window_orders_and_drops() {
     let now = Instant::now();
-    let mut s = session(
-        SessionParams::default(),
-        SessionConfig {
-            queue_depth: 4,
-            ..SessionConfig::default()
-        },
+    let target = TargetConfig {
+        cmd_window: 4,
+        ..TargetConfig::default()
+    };
+    let mut s = TargetSession::new(
+        &login(SessionParams::default()),
+        Arc::new(target),
+        SessionConfig::default(),
+        now,
     );
     // 11 arrives before 10: held back.
     s.handle_pdu(now, Pdu::new(cmd(2, 11, false, false, 0, 0)))
@@ -337,7 +340,7 @@ fn check_condition_carries_sense() {
         .unwrap();
     let (id, _) = execute_id(&mut s);
     let sense = Bytes::from_static(&[0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x21, 0, 0, 0, 0, 0]);
-    s.complete(
+    s.handle_completion(
         id,
         Completion {
             status: STATUS_CHECK_CONDITION,
@@ -445,7 +448,7 @@ fn r2t_budget_bounds_solicited_data() {
         drain(&mut s).is_empty(),
         "budget still held while executing"
     );
-    s.complete(id, Completion::default());
+    s.handle_completion(id, Completion::default());
     let pdus = drain(&mut s);
     assert!(pdus
         .iter()
@@ -711,7 +714,7 @@ fn write_residuals_compare_edtl_with_the_command() {
     .unwrap();
     let (id, data) = execute_id(&mut s);
     assert_eq!(data.len(), 10000);
-    s.complete(
+    s.handle_completion(
         id,
         Completion {
             write_len: Some(512),
@@ -727,7 +730,7 @@ fn write_residuals_compare_edtl_with_the_command() {
     s.handle_pdu(now, Pdu::new(cmd(2, 11, false, true, 0, 0x2a)))
         .unwrap();
     let (id, _) = execute_id(&mut s);
-    s.complete(
+    s.handle_completion(
         id,
         Completion {
             write_len: Some(512),
