@@ -15,8 +15,8 @@ use netboot_aoe::target::{Ignored, Target, TargetConfig, Work};
 use netboot_aoe::wire::MacAddr;
 use tracing::{debug, info, warn};
 
+use crate::backend::{Iface, PacketSocket};
 use crate::config::Config;
-use crate::packet::{Iface, PacketSocket};
 
 /// Frames per receive batch.
 const BATCH: usize = 32;
