@@ -2,6 +2,8 @@
 //! machines without the Linux aoe driver. It drives the sans-IO
 //! [`netboot_aoe::client::Client`].
 
+#[path = "../../aoed/src/iface.rs"]
+mod iface;
 #[cfg(target_os = "linux")]
 #[path = "../../aoed/src/packet.rs"]
 mod packet;
@@ -28,7 +30,8 @@ use netboot_aoe::client::{Client, ClientConfig, Completion, Event, RequestId, Ta
 use netboot_aoe::wire::{self, MacAddr, BROADCAST_SHELF, BROADCAST_SLOT};
 use sha2::{Digest, Sha256};
 
-use backend::{Iface, PacketSocket};
+use backend::PacketSocket;
+use iface::Iface;
 
 /// ATA over Ethernet client: discover targets, identify, read, write and
 /// benchmark them over a raw packet socket (no kernel aoe driver needed).

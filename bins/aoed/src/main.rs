@@ -5,6 +5,7 @@
 //! [`netboot_aoe::target::Target`]s; it stops on SIGINT/SIGTERM.
 
 mod config;
+mod iface;
 #[cfg(target_os = "linux")]
 mod packet;
 #[cfg(feature = "pnet")]

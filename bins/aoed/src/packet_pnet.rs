@@ -15,7 +15,7 @@
 //!   `set_qdisc_bypass` says so, `set_buffers` does nothing.
 //! - fanout (Linux only) without `PACKET_FANOUT_FLAG_IGNORE_OUTGOING`: the
 //!   group is set when the channel is opened, so `join_fanout` reopens it.
-//! - pnet does not report the MTU: read from sysfs on Linux, 1500 elsewhere.
+//! - pnet does not report the MTU (`iface.rs`: sysfs on Linux, 1500 elsewhere).
 
 #![allow(dead_code)]
 
@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use netboot_aoe::wire::{MacAddr, ETHERTYPE_AOE};
+use netboot_aoe::wire::ETHERTYPE_AOE;
 use pnet_datalink::{Channel, DataLinkReceiver, DataLinkSender};
 
 /// Frames the reader thread may queue before it stops reading (then the
@@ -36,76 +36,6 @@ const QUEUE: usize = 1024;
 
 /// How often a blocked reader thread looks whether its socket was closed.
 const READ_TIMEOUT: Duration = Duration::from_millis(100);
-
-/// Index, MAC address and MTU of a network interface.
-#[derive(Debug, Clone, Copy)]
-pub struct Iface {
-    /// Interface index.
-    pub index: i32,
-    /// Hardware address.
-    pub mac: MacAddr,
-    /// MTU.
-    pub mtu: usize,
-}
-
-impl Iface {
-    /// Looks the interface up through pnet (index, address) and the MTU.
-    pub fn lookup(name: &str) -> io::Result<Iface> {
-        if name.is_empty() || name.contains('/') || name.starts_with('.') {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "bad interface name",
-            ));
-        }
-        let ni = pnet_datalink::interfaces()
-            .into_iter()
-            .find(|i| i.name == name)
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("interface {name}: not found"),
-                )
-            })?;
-        let mac = ni.mac.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("interface {name}: no hardware address"),
-            )
-        })?;
-        let index = i32::try_from(ni.index).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("interface {name}: bad ifindex"),
-            )
-        })?;
-        Ok(Iface {
-            index,
-            mac: MacAddr(mac.octets()),
-            mtu: mtu(name)?,
-        })
-    }
-}
-
-#[cfg(target_os = "linux")]
-fn mtu(name: &str) -> io::Result<usize> {
-    let path = std::path::Path::new("/sys/class/net")
-        .join(name)
-        .join("mtu");
-    let s = std::fs::read_to_string(&path)
-        .map_err(|e| io::Error::new(e.kind(), format!("interface {name}: mtu: {e}")))?;
-    s.trim().parse().map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("interface {name}: bad mtu"),
-        )
-    })
-}
-
-/// pnet has no MTU; without an ioctl of our own, assume plain Ethernet.
-#[cfg(not(target_os = "linux"))]
-fn mtu(_name: &str) -> io::Result<usize> {
-    Ok(1500)
-}
 
 /// A pnet channel on one interface, filtered to AoE frames not sent by us.
 pub struct PacketSocket {

@@ -15,8 +15,9 @@ use netboot_aoe::target::{Ignored, Target, TargetConfig, Work};
 use netboot_aoe::wire::MacAddr;
 use tracing::{debug, info, warn};
 
-use crate::backend::{Iface, PacketSocket};
+use crate::backend::PacketSocket;
 use crate::config::Config;
+use crate::iface::Iface;
 
 /// Frames per receive batch.
 const BATCH: usize = 32;
