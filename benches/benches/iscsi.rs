@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use netboot_benches::nom_text::parse_text_nom;
 use netboot_iscsi::codec::PduDecoder;
 use netboot_iscsi::login::{chap, Credentials, LoginState, TargetConfig, TargetEntry, TargetLogin};
 use netboot_iscsi::text::{decode_binary, encode_hex, encode_text, parse_text};
@@ -213,6 +214,10 @@ fn login(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.bench_function("parse_text_libiscsi", |b| {
         b.iter(|| parse_text(black_box(&text)).unwrap())
+    });
+    // The same text through the nom grammar (benches/src/nom_text.rs).
+    g.bench_function("parse_text_libiscsi_nom", |b| {
+        b.iter(|| parse_text_nom(black_box(&text)).unwrap())
     });
     g.finish();
 }

@@ -16,8 +16,13 @@ Both targets export the same image file (buffered I/O, page cache warm).
 vblade advertises its default buffer count (16), aoed its default (64); the
 client's window follows each target's buffer count.
 
+With --peer-bindir DIR the peer is not vblade but the aoed in DIR, for
+comparing two builds of aoed (say the AF_PACKET default against
+--features pnet, README "Dependencies"); the client is always the aoectl of
+--bindir, and --peer-name labels the peer's column.
+
 Usage: sudo benches/scripts/aoe_vs_vblade.py [--rounds 5] [--size-mb 128]
-       [--seconds 3] [--mtu 1500] [--quick]
+       [--seconds 3] [--mtu 1500] [--quick] [--peer-bindir DIR --peer-name NAME]
 Needs: vblade (Debian: vblade), root (namespaces, raw sockets), and
        cargo build --release -p netboot-aoed -p netboot-aoectl.
 """
@@ -56,12 +61,13 @@ def teardown():
     sh("ip", "netns", "del", NS, check=False)
 
 
-def start(kind, image, bindir):
-    if kind == "vblade":
-        cmd = in_ns("vblade", "1", "1", "va", image)
-    else:
-        cmd = in_ns(os.path.join(bindir, "aoed"), "--interface", "va", "--shelf", "1", "--slot", "1",
+def start(kind, image, bindir, peer_bindir=None):
+    if kind == "aoed" or peer_bindir:
+        exe = os.path.join(bindir if kind == "aoed" else peer_bindir, "aoed")
+        cmd = in_ns(exe, "--interface", "va", "--shelf", "1", "--slot", "1",
                     "--disk", image, "--log-level", "warn")
+    else:
+        cmd = in_ns("vblade", "1", "1", "va", image)
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.7)
     if p.poll() is not None:
@@ -98,7 +104,10 @@ def main():
     ap.add_argument("--mtu", type=int, default=1500)
     ap.add_argument("--quick", action="store_true", help="3 rounds, 32 MiB, 1 s")
     ap.add_argument("--bindir", default=os.path.join(REPO, "target", "release"))
+    ap.add_argument("--peer-bindir", help="compare with the aoed in this directory instead of vblade")
+    ap.add_argument("--peer-name", default=None, help="label of the peer (default: vblade, or peer-aoed)")
     a = ap.parse_args()
+    peer = a.peer_name or ("peer-aoed" if a.peer_bindir else "vblade")
     if a.quick:
         a.rounds, a.size_mb, a.seconds = 3, 32, 1.0
     for b in ("aoed", "aoectl"):
@@ -112,13 +121,13 @@ def main():
         for _ in range(a.size_mb):
             f.write(chunk)
     modes = ["seq-read", "seq-write", "rand-read"]
-    res = {k: {m: [] for m in modes} for k in ("aoed", "vblade")}
+    res = {k: {m: [] for m in modes} for k in ("aoed", "vblade")}  # "vblade": the peer
     setup(a.mtu)
     try:
         for rnd in range(a.rounds):
             order = ("vblade", "aoed") if rnd % 2 == 0 else ("aoed", "vblade")
             for kind in order:
-                p = start(kind, image, a.bindir)
+                p = start(kind, image, a.bindir, a.peer_bindir)
                 try:
                     for m in modes:
                         r = bench(a.bindir, m, size, a.seconds)
@@ -126,14 +135,14 @@ def main():
                 finally:
                     stop(p)
             print(f"round {rnd + 1}/{a.rounds}: " + ", ".join(
-                f"{m} aoed {res['aoed'][m][-1]:.0f} vblade {res['vblade'][m][-1]:.0f}" for m in modes),
+                f"{m} aoed {res['aoed'][m][-1]:.0f} {peer} {res['vblade'][m][-1]:.0f}" for m in modes),
                 file=sys.stderr)
     finally:
         teardown()
         os.unlink(image)
         os.rmdir(tmp)
     print(f"\nAoE over one veth pair, MTU {a.mtu}, {a.rounds} alternating rounds, client: aoectl\n")
-    print("| workload | unit | aoed (median) | vblade (median) | median ratio aoed/vblade |")
+    print(f"| workload | unit | aoed (median) | {peer} (median) | median ratio aoed/{peer} |")
     print("|---|---|---|---|---|")
     for m in modes:
         unit = "IOPS (4 KiB, QD32)" if m == "rand-read" else "MB/s (128 KiB, QD8)"

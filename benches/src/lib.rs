@@ -1,5 +1,8 @@
 //! Benchmarks live in `benches/` (criterion) and `scripts/` (daemon against
-//! peer daemon). This library only holds shared inputs.
+//! peer daemon). This library only holds shared inputs, and the
+//! alternatives they are measured against.
+
+pub mod nom_text;
 
 /// Real request shapes, as captured from the clients named.
 pub mod tftp_vectors {

@@ -1,4 +1,4 @@
-//! Raw `AF_PACKET` sockets for AoE frames, and interface facts from sysfs.
+//! Raw `AF_PACKET` sockets for AoE frames.
 //!
 //! This is the only module with `unsafe` code: the `libc` calls that have no
 //! safe wrapper in `socket2`/`nix` for packet sockets (binding a
@@ -11,46 +11,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use netboot_aoe::wire::{MacAddr, ETHERTYPE_AOE};
-
-/// Index, MAC address and MTU of a network interface.
-#[derive(Debug, Clone, Copy)]
-pub struct Iface {
-    /// Interface index.
-    pub index: i32,
-    /// Hardware address.
-    pub mac: MacAddr,
-    /// MTU.
-    pub mtu: usize,
-}
-
-impl Iface {
-    /// Reads the facts from /sys/class/net/NAME.
-    pub fn lookup(name: &str) -> io::Result<Iface> {
-        if name.is_empty() || name.contains('/') || name.starts_with('.') {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "bad interface name",
-            ));
-        }
-        let base = std::path::Path::new("/sys/class/net").join(name);
-        let read = |f: &str| -> io::Result<String> {
-            std::fs::read_to_string(base.join(f))
-                .map(|s| s.trim().to_owned())
-                .map_err(|e| io::Error::new(e.kind(), format!("interface {name}: {f}: {e}")))
-        };
-        let bad = |what: &str| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("interface {name}: bad {what}"),
-            )
-        };
-        let index = read("ifindex")?.parse().map_err(|_| bad("ifindex"))?;
-        let mac = read("address")?.parse().map_err(|_| bad("address"))?;
-        let mtu = read("mtu")?.parse().map_err(|_| bad("mtu"))?;
-        Ok(Iface { index, mac, mtu })
-    }
-}
+use netboot_aoe::wire::ETHERTYPE_AOE;
 
 /// A packet socket bound to one interface and the AoE ethertype.
 #[derive(Debug)]

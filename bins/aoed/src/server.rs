@@ -16,8 +16,9 @@ use netboot_aoe::target::{Ignored, Target, TargetConfig, Work};
 use netboot_aoe::wire::MacAddr;
 use tracing::{debug, info, warn};
 
+use crate::backend::PacketSocket;
 use crate::config::Config;
-use crate::packet::{Iface, PacketSocket};
+use crate::iface::Iface;
 
 /// Frames per receive batch.
 const BATCH: usize = 32;
