@@ -16,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 use netboot_iscsi::codec::PduDecoder;
 use netboot_iscsi::login::{LoginResult, TargetConfig};
 use netboot_iscsi::negotiate::SessionParams;
-use netboot_iscsi::session::{Completion, Event, SessionConfig, TargetSession};
+use netboot_iscsi::session::{Completion, Event, SessionConfig, Status, TargetSession};
 use netboot_iscsi::wire::{Bhs, DataOut, Isid, NopOut, Pdu, ScsiCommand, TaskAttr};
 
 #[derive(Debug, Arbitrary)]
@@ -67,6 +67,18 @@ enum Step {
     },
     Wait(u16),
 }
+
+/// Every status the SCSI layer can answer with.
+const STATUSES: [Status; 8] = [
+    Status::Good,
+    Status::CheckCondition,
+    Status::ConditionMet,
+    Status::Busy,
+    Status::ReservationConflict,
+    Status::TaskSetFull,
+    Status::AcaActive,
+    Status::TaskAborted,
+];
 
 fuzz_target!(|input: Input| {
     let params = SessionParams {
@@ -184,7 +196,7 @@ fuzz_target!(|input: Input| {
                     s.handle_completion(
                         id,
                         Completion {
-                            status,
+                            status: STATUSES[usize::from(status) % STATUSES.len()],
                             sense: sense.then(|| Bytes::from_static(&[0x70, 0, 5, 0, 0, 0, 0, 10])),
                             data_in: Bytes::from(vec![0x33; usize::from(data)]),
                             write_len: None,

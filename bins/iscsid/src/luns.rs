@@ -7,7 +7,10 @@ use bytes::Bytes;
 use netboot_blockdev::BlockDevice;
 use netboot_image::{Images, OpenOptions};
 use netboot_iscsi::session::Completion;
-use netboot_scsi::{decode_lun, DataDirection, Identity, LogicalUnit, LuOptions, Target};
+use netboot_scsi::{
+    decode_lun, with_transfer_length, DataDirection, Identity, LogicalUnit, LuOptions, Sense,
+    Status, Target,
+};
 
 use crate::config::TargetConf;
 
@@ -109,9 +112,7 @@ impl Luns {
                     path: l.disk.clone(),
                 });
             }
-            // A stable serial number per target and LUN: initiators (and
-            // Windows) recognise the disk by it across restarts.
-            let serial = format!("{:016x}", fnv1a(format!("{}/{}", t.name, l.id).as_bytes()));
+            // A stable serial number per target and LUN.
             let pr_path = {
                 let mut p = l.disk.clone().into_os_string();
                 p.push(".pr");
@@ -120,7 +121,7 @@ impl Luns {
             disks.push(disk.clone());
             let unit = LogicalUnit::new(
                 disk,
-                Identity::new(serial),
+                Identity::for_name(&format!("{}/{}", t.name, l.id)),
                 LuOptions {
                     read_only: l.read_only,
                     pr_path,
@@ -152,7 +153,7 @@ impl Luns {
         // libiscsi's residual tests (and tgt) expect.
         let short_write = match (write_len, self.block_size(lun)) {
             (Some(need), Some(bs)) if (data_out.len() as u64) < need => {
-                with_blocks(cdb, data_out.len() as u64 / u64::from(bs))
+                with_transfer_length(cdb, data_out.len() as u64 / u64::from(bs))
             }
             _ => None,
         };
@@ -161,7 +162,7 @@ impl Luns {
         // what exceeds the initiator's buffer as overflow residual.
         let r = self.target.execute(nexus, lun, cdb, data_out, u32::MAX);
         Completion {
-            status: r.status.code(),
+            status: r.status,
             sense: r.sense.map(Bytes::from),
             data_in: Bytes::from(r.data_in),
             write_len,
@@ -195,45 +196,13 @@ impl Luns {
     }
 }
 
-/// The CDB of a WRITE or WRITE AND VERIFY with its transfer length set to
-/// `blocks`; `None` for other commands.
-fn with_blocks(cdb: &[u8], blocks: u64) -> Option<Vec<u8>> {
-    let mut c = cdb.to_vec();
-    match *cdb.first()? {
-        // WRITE(6): 0 blocks means 256, so a shorter write cannot be expressed.
-        0x0a => return None,
-        0x2a | 0x2e if c.len() >= 10 => {
-            c[7..9].copy_from_slice(&u16::try_from(blocks).ok()?.to_be_bytes())
-        }
-        0xaa | 0xae if c.len() >= 12 => {
-            c[6..10].copy_from_slice(&u32::try_from(blocks).ok()?.to_be_bytes())
-        }
-        0x8a | 0x8e if c.len() >= 16 => {
-            c[10..14].copy_from_slice(&u32::try_from(blocks).ok()?.to_be_bytes())
-        }
-        _ => return None,
-    }
-    Some(c)
-}
-
 /// CHECK CONDITION, ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE: for
 /// SCSI commands in a discovery session.
 pub fn not_supported() -> Completion {
-    let mut s = [0u8; 18];
-    s[0] = 0x70;
-    s[2] = 0x05;
-    s[7] = 10;
-    s[12] = 0x20;
     Completion {
-        status: 0x02,
-        sense: Some(Bytes::copy_from_slice(&s)),
+        status: Status::CheckCondition,
+        sense: Some(Bytes::from(Sense::invalid_opcode().to_bytes(false))),
         data_in: Bytes::new(),
         write_len: None,
     }
-}
-
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }

@@ -42,10 +42,7 @@ use crate::wire::{
 };
 use crate::Error;
 
-/// SCSI status GOOD.
-pub const STATUS_GOOD: u8 = 0x00;
-/// SCSI status CHECK CONDITION.
-pub const STATUS_CHECK_CONDITION: u8 = 0x02;
+pub use netboot_scsi::Status;
 
 /// Limits and timers of a session.
 #[derive(Debug, Clone)]
@@ -97,10 +94,10 @@ pub enum Event {
 }
 
 /// The SCSI layer's answer to [`Event::Execute`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
-    /// SCSI status byte.
-    pub status: u8,
+    /// SCSI status.
+    pub status: Status,
     /// Sense data for CHECK CONDITION.
     pub sense: Option<Bytes>,
     /// Data for the initiator (may be longer than it expects: the rest is
@@ -375,11 +372,11 @@ impl TargetSession {
             // EDTL only caps the data sent (a READ of one block with EDTL
             // 0xFFFFFFFF gets its block and an underflow residual, RFC 7143
             // §11.4.5.2); its size is the SCSI layer's to check.
-            return self.respond_sense(c.itt, &sense_invalid_field_in_cdb(), 0);
+            return self.respond_sense(c.itt, &invalid_field_in_cdb(), 0);
         }
         if c.write && c.read {
             // Bidirectional commands are not supported by this target.
-            return self.respond_sense(c.itt, &sense_invalid_field_in_cdb(), 0);
+            return self.respond_sense(c.itt, &invalid_field_in_cdb(), 0);
         }
         let mut task = Task {
             itt: c.itt,
@@ -627,7 +624,7 @@ impl TargetSession {
                     acknowledge: false,
                     overflow: with_status && overflow,
                     underflow: with_status && underflow,
-                    status: with_status.then_some(c.status),
+                    status: with_status.then_some(c.status.code()),
                     lun: t.lun,
                     itt,
                     ttt: RESERVED_TAG,
@@ -663,7 +660,7 @@ impl TargetSession {
                 overflow,
                 underflow,
                 response: ScsiResponseCode::CommandCompleted,
-                status: c.status,
+                status: c.status.code(),
                 itt,
                 snack_tag: 0,
                 stat_sn: sn.stat_sn,
@@ -701,7 +698,7 @@ impl TargetSession {
                 overflow: false,
                 underflow: residual > 0,
                 response: ScsiResponseCode::CommandCompleted,
-                status: STATUS_CHECK_CONDITION,
+                status: Status::CheckCondition.code(),
                 itt,
                 snack_tag: 0,
                 stat_sn: sn.stat_sn,
@@ -926,14 +923,23 @@ impl TargetSession {
     }
 }
 
-/// Fixed-format sense: ILLEGAL REQUEST, INVALID FIELD IN CDB.
-fn sense_invalid_field_in_cdb() -> [u8; 18] {
-    let mut s = [0u8; 18];
-    s[0] = 0x70;
-    s[2] = 0x05;
-    s[7] = 10;
-    s[12] = 0x24;
-    s
+/// Fixed-format sense: ILLEGAL REQUEST, INVALID FIELD IN CDB (without a
+/// field pointer: the session refuses a command for its Expected Data
+/// Transfer Length, a field of the PDU, not of the CDB).
+fn invalid_field_in_cdb() -> Vec<u8> {
+    netboot_scsi::Sense::new(netboot_scsi::SenseKey::IllegalRequest, 0x24, 0x00).to_bytes(false)
+}
+
+impl Default for Completion {
+    /// GOOD, no data.
+    fn default() -> Self {
+        Completion {
+            status: Status::Good,
+            sense: None,
+            data_in: Bytes::new(),
+            write_len: None,
+        }
+    }
 }
 
 #[cfg(test)]

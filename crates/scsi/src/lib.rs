@@ -76,4 +76,6 @@ pub use lu::{Identity, LogicalUnit, LuOptions, PrType};
 pub use nexus::Nexus;
 pub use response::{Response, Status};
 pub use target::{decode_lun, encode_lun, Target};
-pub use wire::{cdb_info, CdbInfo, DataDirection, FieldPointer, Sense, SenseKey};
+pub use wire::{
+    cdb_info, with_transfer_length, CdbInfo, DataDirection, FieldPointer, Sense, SenseKey,
+};

@@ -1,4 +1,8 @@
 use super::*;
+
+/// Status bytes as the wire carries them.
+const STATUS_GOOD: u8 = Status::Good as u8;
+const STATUS_CHECK_CONDITION: u8 = Status::CheckCondition as u8;
 use crate::negotiate::SessionParams;
 use crate::wire::{Isid, TaskAttr};
 
@@ -73,7 +77,7 @@ fn read_is_split_into_data_in_with_status_in_the_last() {
     s.handle_completion(
         id,
         Completion {
-            status: STATUS_GOOD,
+            status: Status::Good,
             sense: None,
             data_in: data.clone(),
             write_len: None,
@@ -128,7 +132,7 @@ fn data_in_respects_max_burst_and_reports_residuals() {
     s.handle_completion(
         id,
         Completion {
-            status: STATUS_GOOD,
+            status: Status::Good,
             sense: None,
             data_in: Bytes::from(vec![1u8; 12000]),
             write_len: None,
@@ -155,7 +159,7 @@ fn data_in_respects_max_burst_and_reports_residuals() {
     s.handle_completion(
         id,
         Completion {
-            status: STATUS_GOOD,
+            status: Status::Good,
             sense: None,
             data_in: Bytes::from(vec![1u8; 1024]),
             write_len: None,
@@ -343,7 +347,7 @@ fn check_condition_carries_sense() {
     s.handle_completion(
         id,
         Completion {
-            status: STATUS_CHECK_CONDITION,
+            status: Status::CheckCondition,
             sense: Some(sense.clone()),
             data_in: Bytes::new(),
             write_len: None,

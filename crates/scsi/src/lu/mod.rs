@@ -57,6 +57,14 @@ impl Identity {
         }
     }
 
+    /// [`Identity::new`] with a serial derived from `name` (e.g. a target
+    /// and LUN, `iqn.2026-01.org.example:pc042/0`): 16 hex digits of its
+    /// FNV-1a hash, the same at every start, so that initiators (and
+    /// Windows) recognise the disk across restarts.
+    pub fn for_name(name: &str) -> Identity {
+        Identity::new(format!("{:016x}", fnv1a(name.as_bytes())))
+    }
+
     /// Checks lengths and characters of the text fields.
     pub fn validate(&self) -> Result<()> {
         fn check(field: &'static str, s: &str, max: usize, spaces: bool) -> Result<()> {

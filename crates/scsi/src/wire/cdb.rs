@@ -431,6 +431,28 @@ pub fn cdb_info(cdb: &[u8], block_size: u32) -> Result<CdbInfo, Sense> {
     })
 }
 
+/// The CDB of a WRITE or WRITE AND VERIFY (10, 12, 16) with its transfer
+/// length set to `blocks`: what a transport runs when the initiator sent
+/// fewer whole blocks than the CDB asks for (iSCSI's Expected Data Transfer
+/// Length below the transfer length: only what was sent is written).
+/// `None` for other commands, for WRITE(6) (whose 0 means 256 blocks, so
+/// a shorter write cannot always be said) and for a count that does not fit.
+pub fn with_transfer_length(cdb: &[u8], blocks: u64) -> Option<Vec<u8>> {
+    let mut c = cdb.to_vec();
+    let field = match *cdb.first()? {
+        op::WRITE_10 | op::WRITE_VERIFY_10 if c.len() >= 10 => 7..9,
+        op::WRITE_12 | op::WRITE_VERIFY_12 if c.len() >= 12 => 6..10,
+        op::WRITE_16 | op::WRITE_VERIFY_16 if c.len() >= 16 => 10..14,
+        _ => return None,
+    };
+    if field.len() == 2 {
+        c[field].copy_from_slice(&u16::try_from(blocks).ok()?.to_be_bytes());
+    } else {
+        c[field].copy_from_slice(&u32::try_from(blocks).ok()?.to_be_bytes());
+    }
+    Some(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,5 +496,36 @@ mod tests {
             assert_eq!(d.usage[0], d.op);
             assert_eq!(Some(d.usage.len()), cdb_len(d.op), "opcode {:#x}", d.op);
         }
+    }
+
+    #[test]
+    fn a_write_is_shortened_to_the_blocks_sent() {
+        let w10 = [0x2a, 0, 0, 0, 0, 8, 0, 0, 16, 0];
+        let c = with_transfer_length(&w10, 3).unwrap();
+        assert_eq!(&c[7..9], &[0, 3]);
+        assert_eq!(c[..7], w10[..7]);
+        let w16 = [0x8e, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0];
+        assert_eq!(
+            &with_transfer_length(&w16, 5).unwrap()[10..14],
+            &[0, 0, 0, 5]
+        );
+        let w12 = [0xaa, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0];
+        assert_eq!(
+            &with_transfer_length(&w12, 7).unwrap()[6..10],
+            &[0, 0, 0, 7]
+        );
+        assert!(
+            with_transfer_length(&[0x0a, 0, 0, 0, 4, 0], 2).is_none(),
+            "WRITE(6)"
+        );
+        assert!(
+            with_transfer_length(&[0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0], 2).is_none(),
+            "READ"
+        );
+        assert!(
+            with_transfer_length(&w10, 1 << 16).is_none(),
+            "too many for 16 bits"
+        );
+        assert!(with_transfer_length(&w10[..9], 1).is_none(), "short CDB");
     }
 }

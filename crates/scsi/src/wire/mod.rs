@@ -5,7 +5,7 @@
 pub mod cdb;
 pub mod sense;
 
-pub use cdb::{cdb_info, CdbInfo, DataDirection};
+pub use cdb::{cdb_info, with_transfer_length, CdbInfo, DataDirection};
 pub use sense::{FieldPointer, Sense, SenseKey};
 
 /// Operation codes (SPC-4, SBC-3).

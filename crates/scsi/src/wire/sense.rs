@@ -230,6 +230,22 @@ impl Sense {
 mod tests {
     use super::*;
 
+    /// What transports used to write by hand (iscsid's answer to SCSI in
+    /// a discovery session, the iSCSI session's refusal of an oversized
+    /// transfer): the same 18 bytes.
+    #[test]
+    fn test_emit_fixed_plain() {
+        let mut want = [0u8; 18];
+        want[0] = 0x70;
+        want[2] = 0x05;
+        want[7] = 10;
+        want[12] = 0x20;
+        assert_eq!(Sense::invalid_opcode().to_bytes(false), want);
+        want[12] = 0x24;
+        let s = Sense::new(SenseKey::IllegalRequest, 0x24, 0x00);
+        assert_eq!(s.to_bytes(false), want);
+    }
+
     #[test]
     fn test_emit_fixed_with_pointer() {
         let s = Sense::invalid_field_in_cdb(2, Some(4));
