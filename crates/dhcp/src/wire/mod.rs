@@ -14,7 +14,7 @@
 //! RFC 3396 says to concatenate (almost always just one). Typed accessors
 //! ([`Message::message_type`], [`Message::client_arch`], ...) live in
 //! [`options`] and return `Ok(None)` when the option is absent and an
-//! [`Error`] naming the option and offset when it is malformed.
+//! [`ParseError`] naming the option and offset when it is malformed.
 //!
 //! # Emitting
 //!

@@ -2,7 +2,7 @@
 //! iPXE, PXELINUX).
 //!
 //! Every accessor on [`Message`] returns `Ok(None)` when the option is
-//! absent, `Ok(Some(..))` when it is well formed, and an [`Error`] naming
+//! absent, `Ok(Some(..))` when it is well formed, and a [`ParseError`] naming
 //! the option code and offset when its length or content is wrong. None of
 //! them allocates for an option sent as one instance (as every client and
 //! server we captured sends them); for an option a sender split into several
