@@ -664,7 +664,12 @@ fn boots_its_script(site_dhcp: bool, fw: Firmware) {
     let deadline = std::time::Instant::now() + Duration::from_secs(240);
     let log = loop {
         let log = std::fs::read_to_string(&serial).unwrap_or_default();
-        if log.contains("NETBOOT-PXED-SCRIPT-OK") || std::time::Instant::now() > deadline {
+        // The whole marker line, not just its start: the serial file may be
+        // read between two writes of the guest (it was: "...-OK 1").
+        let done = log
+            .split_once("NETBOOT-PXED-SCRIPT-OK")
+            .is_some_and(|(_, rest)| rest.contains('\n'));
+        if done || std::time::Instant::now() > deadline {
             break log;
         }
         std::thread::sleep(Duration::from_millis(200));
