@@ -138,22 +138,46 @@ struct Saved {
     version: u64,
     /// That snapshot's state: what a failed save rolls memory back to.
     state: PrState,
-    /// `version` at the end of each past epoch (each failed save ends one
-    /// and adds 8 bytes here).
-    ended: Vec<u64>,
+    /// `version` at the end of each of the last [`ENDED_KEPT`] epochs
+    /// (each failed save ends one); `ended[0]` is that of epoch
+    /// `ended_base`. Bounded: a disk that keeps failing while initiators
+    /// keep sending PERSISTENT RESERVE OUT cannot grow it.
+    ended: std::collections::VecDeque<u64>,
+    /// The epoch of `ended[0]`.
+    ended_base: usize,
 }
+
+/// Failed saves remembered. A snapshot older than that (it waited through
+/// more failed saves than this) counts as rolled back: the safe answer.
+const ENDED_KEPT: usize = 1024;
 
 impl Saved {
     /// Whether the change that left `snap` is durable: `Some(true)` if it
     /// or a later snapshot of the same history is on disk, `Some(false)` if
     /// a failed save rolled it back, `None` if it has yet to be written.
     fn outcome(&self, snap: &Snapshot) -> Option<bool> {
-        match self.ended.get(snap.epoch) {
+        if snap.epoch < self.ended_base {
+            return Some(false);
+        }
+        match self.ended.get(snap.epoch - self.ended_base) {
             // A rollback ended its epoch; what was on disk then survived it.
             Some(&end) => Some(snap.version <= end),
             None if snap.version <= self.version => Some(true),
             None => None,
         }
+    }
+}
+
+impl Saved {
+    /// Ends the current epoch after a failed save (forgetting the oldest
+    /// beyond [`ENDED_KEPT`]); returns the new epoch.
+    fn end_epoch(&mut self) -> usize {
+        if self.ended.len() == ENDED_KEPT {
+            self.ended.pop_front();
+            self.ended_base += 1;
+        }
+        self.ended.push_back(self.version);
+        self.ended_base + self.ended.len()
     }
 }
 
@@ -163,7 +187,8 @@ impl PrSaver {
             saved: Mutex::new(Saved {
                 version: 0,
                 state: loaded,
-                ended: Vec::new(),
+                ended: std::collections::VecDeque::new(),
+                ended_base: 0,
             }),
             #[cfg(test)]
             hook: Mutex::new(None),
@@ -685,9 +710,7 @@ impl LogicalUnit {
         let mut pr = lock(&self.pr);
         pr.state = saved.state.clone();
         pr.version += 1;
-        let end = saved.version;
-        saved.ended.push(end);
-        pr.epoch = saved.ended.len();
+        pr.epoch = saved.end_epoch();
         false
     }
 }
@@ -900,5 +923,36 @@ mod tests {
         assert_eq!(PrState::from_text(&st.to_text(), p).unwrap(), st);
         assert!(PrState::from_text("garbage\n", p).is_err());
         assert!(PrState::from_text("netboot-scsi-pr 1\nres 2 a b\n", p).is_err());
+    }
+
+    /// Failed saves are remembered up to ENDED_KEPT; a snapshot from an
+    /// epoch before those counts as rolled back.
+    #[test]
+    fn remembered_rollbacks_are_bounded() {
+        let snap = |epoch, version| Snapshot {
+            version,
+            epoch,
+            state: PrState::default(),
+        };
+        let mut saved = Saved {
+            version: 5,
+            state: PrState::default(),
+            ended: std::collections::VecDeque::new(),
+            ended_base: 0,
+        };
+        for e in 0..ENDED_KEPT + 10 {
+            saved.version = 5 + e as u64;
+            assert_eq!(saved.end_epoch(), e + 1);
+        }
+        assert_eq!(saved.ended.len(), ENDED_KEPT);
+        assert_eq!(saved.outcome(&snap(3, 1)), Some(false), "forgotten epoch");
+        let e = ENDED_KEPT;
+        assert_eq!(saved.outcome(&snap(e, 5 + e as u64)), Some(true));
+        assert_eq!(saved.outcome(&snap(e, 6 + e as u64)), Some(false));
+        assert_eq!(
+            saved.outcome(&snap(ENDED_KEPT + 10, saved.version + 1)),
+            None,
+            "current epoch, unsaved"
+        );
     }
 }
