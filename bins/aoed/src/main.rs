@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use netboot_aoed::{config, Error};
+use netboot_aoed::config;
 
 fn main() -> ExitCode {
     let cfg = match config::Config::load(config::Cli::parse()) {
@@ -14,8 +14,7 @@ fn main() -> ExitCode {
         Err(e) => return netboot_daemon::config_error("aoed", &e),
     };
     netboot_daemon::init_logging("AOED_LOG", &cfg.log_level);
-    netboot_daemon::block_on(netboot_daemon::Runtime::CurrentThread, async {
-        let shutdown = netboot_daemon::Shutdown::on_signals().map_err(Error::Signals)?;
-        netboot_aoed::serve(cfg, shutdown).await
+    netboot_daemon::run(netboot_daemon::Runtime::CurrentThread, |shutdown| {
+        netboot_aoed::serve(cfg, shutdown)
     })
 }

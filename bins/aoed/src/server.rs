@@ -27,9 +27,6 @@ const BATCH: usize = 32;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The SIGINT/SIGTERM handlers cannot be installed.
-    #[error("cannot handle SIGINT/SIGTERM: {0}")]
-    Signals(#[source] std::io::Error),
     /// The interface cannot be used.
     #[error(transparent)]
     Interface(std::io::Error),

@@ -179,6 +179,22 @@ pub fn block_on<E: std::fmt::Display>(
     }
 }
 
+/// A daemon's `main` after its configuration: on a new runtime, installs
+/// the SIGINT/SIGTERM handlers ([`Shutdown::on_signals`]) and runs `serve`
+/// with them until it ends; [`finish`]es with its result.
+pub fn run<F, Fut, E>(rt: Runtime<'_>, serve: F) -> ExitCode
+where
+    F: FnOnce(Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    block_on(rt, async move {
+        let shutdown =
+            Shutdown::on_signals().map_err(|e| format!("cannot handle SIGINT/SIGTERM: {e}"))?;
+        serve(shutdown).await.map_err(|e| e.to_string())
+    })
+}
+
 /// At most `burst` warnings per `period`; the rest are counted and
 /// reported with the next one let through. A flood of garbage cannot fill
 /// the log.

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use netboot_iscsid::{config, Error};
+use netboot_iscsid::config;
 
 fn main() -> ExitCode {
     let cfg = match config::Config::load(config::Cli::parse()) {
@@ -14,8 +14,7 @@ fn main() -> ExitCode {
         Err(e) => return netboot_daemon::config_error("iscsid", &e),
     };
     netboot_daemon::init_logging("ISCSID_LOG", &cfg.log_level);
-    netboot_daemon::block_on(netboot_daemon::Runtime::MultiThread("iscsid"), async {
-        let shutdown = netboot_daemon::Shutdown::on_signals().map_err(Error::Signals)?;
-        netboot_iscsid::serve(cfg, shutdown).await
+    netboot_daemon::run(netboot_daemon::Runtime::MultiThread("iscsid"), |shutdown| {
+        netboot_iscsid::serve(cfg, shutdown)
     })
 }

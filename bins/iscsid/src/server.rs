@@ -75,9 +75,6 @@ fn credentials(c: &Chap) -> Credentials {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The SIGINT/SIGTERM handlers cannot be installed.
-    #[error("cannot handle SIGINT/SIGTERM: {0}")]
-    Signals(#[source] std::io::Error),
     /// A LUN of a target cannot be served.
     #[error("target {target}: {source}")]
     Lun {

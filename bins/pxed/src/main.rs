@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use netboot_pxed::{config, Error};
+use netboot_pxed::config;
 
 fn main() -> ExitCode {
     let cfg = match config::Config::load(config::Cli::parse()) {
@@ -14,8 +14,7 @@ fn main() -> ExitCode {
         Err(e) => return netboot_daemon::config_error("pxed", &e),
     };
     netboot_daemon::init_logging("PXED_LOG", &cfg.log_level);
-    netboot_daemon::block_on(netboot_daemon::Runtime::CurrentThread, async {
-        let shutdown = netboot_daemon::Shutdown::on_signals().map_err(Error::Signals)?;
-        netboot_pxed::serve(cfg, shutdown).await
+    netboot_daemon::run(netboot_daemon::Runtime::CurrentThread, |shutdown| {
+        netboot_pxed::serve(cfg, shutdown)
     })
 }

@@ -407,9 +407,6 @@ fn check_range(range: (Ipv4Addr, Ipv4Addr), iface: &net::Interface) -> Result<()
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The SIGINT/SIGTERM handlers cannot be installed.
-    #[error("cannot handle SIGINT/SIGTERM: {0}")]
-    Signals(#[source] std::io::Error),
     /// The interface is missing or has no IPv4 address.
     #[error("{0}")]
     Interface(String),

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use netboot_tftpd::{config, Error};
+use netboot_tftpd::config;
 
 fn main() -> ExitCode {
     let cfg = match config::Config::load(config::Cli::parse()) {
@@ -14,8 +14,7 @@ fn main() -> ExitCode {
         Err(e) => return netboot_daemon::config_error("tftpd", &e),
     };
     netboot_daemon::init_logging("TFTPD_LOG", &cfg.log_level);
-    netboot_daemon::block_on(netboot_daemon::Runtime::MultiThread("tftpd"), async {
-        let shutdown = netboot_daemon::Shutdown::on_signals().map_err(Error::Signals)?;
-        netboot_tftpd::serve(cfg, shutdown).await
+    netboot_daemon::run(netboot_daemon::Runtime::MultiThread("tftpd"), |shutdown| {
+        netboot_tftpd::serve(cfg, shutdown)
     })
 }

@@ -89,9 +89,6 @@ impl Clients {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The SIGINT/SIGTERM handlers cannot be installed.
-    #[error("cannot handle SIGINT/SIGTERM: {0}")]
-    Signals(#[source] std::io::Error),
     /// The root directory cannot be opened.
     #[error("root {}: {source}", path.display())]
     Root {
