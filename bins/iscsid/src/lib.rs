@@ -13,7 +13,9 @@ mod admission;
 pub mod config;
 mod luns;
 mod server;
+mod targets;
 
 pub use config::Config;
-pub use luns::LunError;
-pub use server::{serve, Error};
+pub use luns::{LunError, Luns};
+pub use server::{serve, serve_targets, Error};
+pub use targets::{SessionEvent, SessionEventKind, Targets};

@@ -112,32 +112,39 @@ impl Luns {
                     path: l.disk.clone(),
                 });
             }
-            // A stable serial number per target and LUN.
+            // Persistent reservations are kept beside the disk.
             let pr_path = {
                 let mut p = l.disk.clone().into_os_string();
                 p.push(".pr");
                 Some(p.into())
             };
             disks.push(disk.clone());
-            let unit = LogicalUnit::new(
-                disk,
-                Identity::for_name(&format!("{}/{}", t.name, l.id)),
-                LuOptions {
-                    read_only: l.read_only,
-                    pr_path,
-                    max_transfer_bytes: max_transfer,
-                    // 65535 blocks: a WRITE SAME larger than one maximal
-                    // transfer is refused rather than half supported.
-                    max_write_same_blocks: 65535,
-                    ..LuOptions::default()
-                },
-            )
-            .map_err(|source| LunError::Unit { lun: l.id, source })?;
+            let unit = unit(&t.name, l.id, disk, l.read_only, pr_path, max_transfer)?;
             target
                 .add_lun(l.id, Arc::new(unit))
                 .map_err(|_| LunError::Range(l.id))?;
         }
         Ok(Luns { target, disks })
+    }
+
+    /// One disk as LUN 0 of the target `name`: what `netbootd` serves each
+    /// PC. `pr_path` keeps persistent reservations across restarts.
+    pub fn single(
+        name: &str,
+        disk: Arc<dyn BlockDevice>,
+        read_only: bool,
+        pr_path: Option<std::path::PathBuf>,
+        max_transfer: u32,
+    ) -> Result<Luns, LunError> {
+        let target = Target::new();
+        let u = unit(name, 0, disk.clone(), read_only, pr_path, max_transfer)?;
+        target
+            .add_lun(0, Arc::new(u))
+            .map_err(|_| LunError::Range(0))?;
+        Ok(Luns {
+            target,
+            disks: vec![disk],
+        })
     }
 
     /// Executes one command (on a blocking thread: it does disk I/O).
@@ -194,6 +201,32 @@ impl Luns {
         }
         Ok(())
     }
+}
+
+/// The logical unit `id` of target `name` over `disk`.
+fn unit(
+    name: &str,
+    id: u64,
+    disk: Arc<dyn BlockDevice>,
+    read_only: bool,
+    pr_path: Option<std::path::PathBuf>,
+    max_transfer: u32,
+) -> Result<LogicalUnit, LunError> {
+    LogicalUnit::new(
+        disk,
+        // A stable serial number per target and LUN.
+        Identity::for_name(&format!("{name}/{id}")),
+        LuOptions {
+            read_only,
+            pr_path,
+            max_transfer_bytes: max_transfer,
+            // 65535 blocks: a WRITE SAME larger than one maximal transfer
+            // is refused rather than half supported.
+            max_write_same_blocks: 65535,
+            ..LuOptions::default()
+        },
+    )
+    .map_err(|source| LunError::Unit { lun: id, source })
 }
 
 /// CHECK CONDITION, ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE: for

@@ -1,7 +1,6 @@
 //! Accepting connections and running each one: login, then the full
 //! feature phase, with SCSI commands executed on the blocking pool.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +24,7 @@ use tracing::{debug, info, warn};
 use crate::admission::{Admission, Displaced, Limits, Ticket};
 use crate::config::{Chap, Config};
 use crate::luns::{Luns, Nexus};
+use crate::targets::{SessionEvent, SessionEventKind, Targets};
 
 /// Time a new connection has to send its first PDU.
 const FIRST_PDU_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,8 +32,9 @@ const FIRST_PDU_TIMEOUT: Duration = Duration::from_secs(5);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 struct Shared {
+    /// Everything of the login configuration but the targets.
     base: TargetConfig,
-    luns: HashMap<String, Arc<Luns>>,
+    targets: Targets,
     history: Arc<ChallengeHistory>,
     tsih: AtomicU16,
     admission: Arc<Admission>,
@@ -95,9 +96,8 @@ pub enum Error {
 
 /// Serves `cfg` until `shutdown`: then no new connections are accepted,
 /// commands in flight get 10 s to finish, and every disk is flushed.
-pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
-    let mut luns = HashMap::new();
-    let mut entries = Vec::new();
+pub async fn serve(cfg: Config, shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
+    let targets = Targets::default();
     let images = netboot_image::Images::default();
     for t in &cfg.targets {
         let set =
@@ -117,18 +117,31 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
                 "serving"
             );
         }
-        luns.insert(t.name.to_ascii_lowercase(), Arc::new(set));
-        entries.push(TargetEntry {
-            name: t.name.clone(),
-            alias: t.alias.clone(),
-            portals: Vec::new(),
-            allowed_initiators: t.allow_initiators.clone(),
-            chap: t.chap.as_ref().map(credentials),
-            mutual_chap: t.mutual_chap.as_ref().map(credentials),
-        });
+        targets.insert(
+            TargetEntry {
+                name: t.name.clone(),
+                alias: t.alias.clone(),
+                portals: Vec::new(),
+                allowed_initiators: t.allow_initiators.clone(),
+                chap: t.chap.as_ref().map(credentials),
+                mutual_chap: t.mutual_chap.as_ref().map(credentials),
+            },
+            set,
+        );
     }
+    serve_targets(cfg, targets, shutdown).await
+}
+
+/// Serves the targets of `targets` (not those of `cfg.targets`) until
+/// `shutdown`, as [`serve`] does; the caller may add and remove targets
+/// while it runs.
+pub async fn serve_targets(
+    cfg: Config,
+    targets: Targets,
+    mut shutdown: netboot_daemon::Shutdown,
+) -> Result<(), Error> {
     let base = TargetConfig {
-        targets: entries,
+        targets: Vec::new(),
         discovery_chap: cfg.discovery_chap.as_ref().map(credentials),
         preferences: cfg.limits.preferences.clone(),
         cmd_window: cfg.limits.cmd_window,
@@ -148,7 +161,7 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         base,
-        luns,
+        targets,
         history: Arc::new(ChallengeHistory::default()),
         tsih: AtomicU16::new(1),
         admission: Admission::new(Limits {
@@ -183,7 +196,7 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for l in shared.luns.values() {
+    for l in shared.targets.all_luns() {
         if let Err(e) = l.flush() {
             warn!("flush on shutdown failed: {e}");
         }
@@ -309,6 +322,7 @@ async fn connection(
     let local = stream.local_addr().map_err(|e| e.to_string())?;
     // SendTargets answers with the address this connection came in on.
     let mut config = shared.base.clone();
+    config.targets = shared.targets.entries();
     for t in &mut config.targets {
         t.portals = vec![Portal {
             address: local,
@@ -406,10 +420,9 @@ async fn connection(
     } else {
         Some(
             shared
-                .luns
-                .get(&target_name.to_ascii_lowercase())
-                .cloned()
-                .ok_or("logged in to an unknown target")?,
+                .targets
+                .luns(&target_name)
+                .ok_or("logged in to a target that was removed")?,
         )
     };
     info!(
@@ -422,6 +435,14 @@ async fn connection(
         data_digest = ?params.data_digest,
         "logged in"
     );
+    if !discovery {
+        shared.targets.notify(SessionEvent {
+            target: target_name.clone(),
+            initiator: initiator.clone(),
+            peer,
+            kind: SessionEventKind::LoggedIn,
+        });
+    }
     let digests = params.digests();
     dec.set_digests(digests);
     dec.set_max_data_segment_len(params.target_max_recv_data_segment_length as usize);
@@ -540,6 +561,14 @@ async fn connection(
         }
     };
     let outcome: Result<(), String> = ffp.await;
+    if !discovery {
+        shared.targets.notify(SessionEvent {
+            target: target_name.clone(),
+            initiator: initiator.clone(),
+            peer,
+            kind: SessionEventKind::Ended,
+        });
+    }
     if let Some(l) = &luns {
         // RESERVE(6) reservations and unit attentions of this nexus end here.
         l.nexus_lost(&nexus);

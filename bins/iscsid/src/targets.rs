@@ -1,0 +1,131 @@
+//! The table of targets a running server serves. `iscsid` fills it once
+//! from its configuration; `netbootd` adds a target when a PC appears and
+//! removes it when the PC goes, without a restart.
+//!
+//! A connection sees the table as it is when its login starts; a session
+//! keeps the logical units it logged in to after its target is removed (the
+//! disk is closed when the last session of it ends).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use netboot_iscsi::login::TargetEntry;
+
+use crate::luns::Luns;
+
+/// What happened to a session, for whoever watches the server (boot stages
+/// in `netbootd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEvent {
+    /// The target logged in to (as configured, not as typed by the
+    /// initiator).
+    pub target: String,
+    /// The initiator's name.
+    pub initiator: String,
+    /// The initiator's address.
+    pub peer: SocketAddr,
+    /// Login or logout.
+    pub kind: SessionEventKind,
+}
+
+/// The kind of a [`SessionEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEventKind {
+    /// The session reached the full feature phase.
+    LoggedIn,
+    /// The session ended (logout, close, error, shutdown).
+    Ended,
+}
+
+type Observer = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
+
+#[derive(Default)]
+struct Table {
+    /// Login entries, in insertion order (SendTargets lists them so).
+    entries: Vec<TargetEntry>,
+    /// By lower-case name (IQNs compare case-insensitively).
+    luns: HashMap<String, Arc<Luns>>,
+}
+
+/// The targets of a server, shared by the server and whoever changes them.
+/// Cloning gives another handle to the same table.
+#[derive(Clone, Default)]
+pub struct Targets {
+    table: Arc<RwLock<Table>>,
+    observer: Arc<RwLock<Option<Observer>>>,
+}
+
+impl std::fmt::Debug for Targets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Targets {
+    /// Adds the target `entry` with its logical units, replacing one of the
+    /// same name (sessions already logged in to the old one keep it).
+    pub fn insert(&self, entry: TargetEntry, luns: Luns) {
+        let key = entry.name.to_ascii_lowercase();
+        let mut t = self.write();
+        t.entries
+            .retain(|e| !e.name.eq_ignore_ascii_case(&entry.name));
+        t.entries.push(entry);
+        t.luns.insert(key, Arc::new(luns));
+    }
+
+    /// Removes the target `name`; false if there was none. New logins to it
+    /// fail; open sessions keep their disks until they end.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut t = self.write();
+        t.entries.retain(|e| !e.name.eq_ignore_ascii_case(name));
+        t.luns.remove(&name.to_ascii_lowercase()).is_some()
+    }
+
+    /// Whether a target `name` is served.
+    pub fn contains(&self, name: &str) -> bool {
+        self.read().luns.contains_key(&name.to_ascii_lowercase())
+    }
+
+    /// The names of the targets, in insertion order.
+    pub fn names(&self) -> Vec<String> {
+        self.read().entries.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// Calls `f` on every login and every end of a session (from the
+    /// session's task: `f` must not block).
+    pub fn observe(&self, f: impl Fn(&SessionEvent) + Send + Sync + 'static) {
+        *self.observer.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+    }
+
+    pub(crate) fn notify(&self, ev: SessionEvent) {
+        let o = self
+            .observer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(o) = o {
+            o(&ev);
+        }
+    }
+
+    pub(crate) fn entries(&self) -> Vec<TargetEntry> {
+        self.read().entries.clone()
+    }
+
+    pub(crate) fn luns(&self, name: &str) -> Option<Arc<Luns>> {
+        self.read().luns.get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    pub(crate) fn all_luns(&self) -> Vec<Arc<Luns>> {
+        self.read().luns.values().cloned().collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
+        self.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+        self.table.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
