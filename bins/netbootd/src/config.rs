@@ -1,0 +1,555 @@
+//! Command line and `netboot.toml`.
+//!
+//! Every mistake in the file is one error naming the file, the line and the
+//! key (unknown keys, bad values, duplicate names or MACs, a client naming
+//! an image the store does not have); `main` prints it and exits with 2.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use netboot_image::{Mode, Store};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The TOML example of the long `--help`.
+pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
+
+  [server]
+  interface = "eth1"
+  address = "10.0.0.2"          # default: the interface's first IPv4 address
+  http_port = 80                # per-PC iPXE scripts
+  iscsi_port = 3260
+  tftp_port = 69
+  ipxe_dir = "/usr/lib/ipxe"    # undionly.kpxe, ipxe.efi (Debian's ipxe package)
+  iqn_prefix = "iqn.2026-12.org.netboot"
+  [dhcp]
+  mode = "proxy"                # beside the site's DHCP server; or "authoritative"
+  # range = "10.0.0.100-10.0.0.199"   # authoritative only
+  # router = "10.0.0.1"
+  # dns = ["10.0.0.1"]
+  [store]
+  path = "/var/lib/netboot"
+  [defaults]
+  image = "win11"               # default: the first image in the store
+  mode = "volatile"             # or "persistent"
+  protocol = "iscsi"
+  overlay_max = "20G"
+  enrol = true                  # unknown PCs get a client of their own
+  [[client]]
+  name = "pc042"
+  mac = "52:54:00:12:34:56"
+  mode = "persistent"           # the other keys default to [defaults]
+  [api]
+  listen = "127.0.0.1:8067"
+"#;
+
+/// The whole boot server in one process: proxyDHCP (or DHCP), TFTP for
+/// iPXE, per-PC iPXE scripts over HTTP, and each PC's own disk over iSCSI,
+/// a copy-on-write overlay over a golden image of the store.
+///
+/// `netbootd --interface eth1 --store /var/lib/netboot` boots every PXE PC
+/// on eth1 (BIOS and UEFI) from the store's first image, each with its own
+/// volatile overlay (made anew at every boot). `netboot.toml` names PCs,
+/// their images and modes (see below); SIGHUP reloads its client table.
+#[derive(Debug, Parser)]
+#[command(name = "netbootd", version, about, long_about, after_long_help = TOML_EXAMPLE)]
+pub struct Cli {
+    /// The network to serve.
+    #[arg(long, short = 'i', value_name = "IFACE")]
+    interface: Option<String>,
+    /// The image store [default: /var/lib/netboot].
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// The image PCs boot unless their client entry says otherwise
+    /// [default: the first image in the store].
+    #[arg(long, value_name = "NAME")]
+    image: Option<String>,
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// More logging (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: ServerFile,
+    #[serde(default)]
+    dhcp: DhcpFile,
+    #[serde(default)]
+    store: StoreFile,
+    #[serde(default)]
+    defaults: DefaultsFile,
+    #[serde(default)]
+    client: Vec<ClientFile>,
+    #[serde(default)]
+    api: ApiFile,
+    log_level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    interface: Option<String>,
+    address: Option<Ipv4Addr>,
+    http_port: Option<u16>,
+    iscsi_port: Option<u16>,
+    tftp_port: Option<u16>,
+    dhcp_port: Option<u16>,
+    pxe_port: Option<u16>,
+    ipxe_dir: Option<PathBuf>,
+    iqn_prefix: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DhcpFile {
+    mode: Option<Spanned<String>>,
+    range: Option<Spanned<String>>,
+    router: Option<Ipv4Addr>,
+    dns: Option<Vec<Ipv4Addr>>,
+    lease_file: Option<PathBuf>,
+    lease_time: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreFile {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultsFile {
+    image: Option<Spanned<String>>,
+    mode: Option<Mode>,
+    protocol: Option<Spanned<String>>,
+    overlay_max: Option<Spanned<String>>,
+    enrol: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientFile {
+    name: Spanned<String>,
+    mac: Spanned<String>,
+    image: Option<Spanned<String>>,
+    mode: Option<Mode>,
+    protocol: Option<Spanned<String>>,
+    hostname: Option<String>,
+    version: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiFile {
+    listen: Option<SocketAddr>,
+}
+
+/// How netbootd takes part in DHCP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DhcpMode {
+    /// proxyDHCP: only the PXE part, beside the site's DHCP server.
+    Proxy,
+    /// Hands out addresses too, from `range`.
+    Authoritative {
+        /// First and last address.
+        range: String,
+        /// Default gateway handed out.
+        router: Option<Ipv4Addr>,
+        /// DNS servers handed out.
+        dns: Vec<Ipv4Addr>,
+        /// Where leases survive restarts.
+        lease_file: PathBuf,
+        /// Lease time in seconds.
+        lease_time: Option<u32>,
+    },
+}
+
+/// What a PC boots unless its client entry says otherwise.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// The image (always one the store has).
+    pub image: String,
+    /// Volatile (the default: a new overlay at every boot) or persistent.
+    pub mode: Mode,
+    /// Most bytes an overlay may take.
+    pub overlay_max: Option<u64>,
+    /// Whether an unknown PC gets a client of its own (named `pc-` and its
+    /// MAC) or is refused.
+    pub enrol: bool,
+}
+
+/// A PC of the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// Its name (the store's client name and the end of its target IQN).
+    pub name: String,
+    /// Its MAC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// Its image.
+    pub image: String,
+    /// Its mode.
+    pub mode: Mode,
+    /// Its host name (for the script's `hostname` setting).
+    pub hostname: Option<String>,
+    /// A version it stays on, instead of the image's current one.
+    pub version: Option<u32>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The served interface.
+    pub interface: String,
+    /// The address PCs reach the servers at (None: the interface's).
+    pub address: Option<Ipv4Addr>,
+    /// HTTP port of the scripts.
+    pub http_port: u16,
+    /// iSCSI port.
+    pub iscsi_port: u16,
+    /// TFTP port.
+    pub tftp_port: u16,
+    /// DHCP port.
+    pub dhcp_port: u16,
+    /// PXE boot server port.
+    pub pxe_port: u16,
+    /// Where the iPXE binaries are (the TFTP root).
+    pub ipxe_dir: PathBuf,
+    /// Target names are `IQN-PREFIX:NAME`.
+    pub iqn_prefix: String,
+    /// DHCP mode.
+    pub dhcp: DhcpMode,
+    /// The store's directory.
+    pub store: PathBuf,
+    /// Defaults of every PC.
+    pub defaults: Defaults,
+    /// The PCs of the file.
+    pub clients: Vec<Client>,
+    /// Where the API listens.
+    pub api_listen: SocketAddr,
+    /// Log level or filter.
+    pub log_level: String,
+    /// The file, for reloads.
+    pub file: Option<PathBuf>,
+}
+
+/// The line of byte `at` in `text` (1-based).
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
+/// An error at a spanned value of the file.
+fn at<T>(
+    file: &Path,
+    text: &str,
+    v: &Spanned<T>,
+    key: &str,
+    msg: impl std::fmt::Display,
+) -> String {
+    format!(
+        "{}, line {}: {key}: {msg}",
+        file.display(),
+        line_of(text, v.span().start)
+    )
+}
+
+impl Config {
+    /// The configuration from the command line and the file it names.
+    pub fn load(cli: Cli) -> Result<Config, String> {
+        let (file, text) = read(cli.config.as_deref())?;
+        let path = cli.config.clone().unwrap_or_else(|| "(no file)".into());
+        let interface = cli
+            .interface
+            .or(file.server.interface.clone())
+            .ok_or("--interface is required (the network to serve)")?;
+        let store_dir = cli
+            .store
+            .or(file.store.path.clone())
+            .unwrap_or_else(|| PathBuf::from("/var/lib/netboot"));
+        let store =
+            Store::open(&store_dir).map_err(|e| format!("store {}: {e}", store_dir.display()))?;
+        let defaults = defaults(&path, &text, &file.defaults, cli.image, &store)?;
+        let clients = clients(&path, &text, &file.client, &defaults, &store)?;
+        let iqn_prefix = match &file.server.iqn_prefix {
+            Some(p) if !p.get_ref().starts_with("iqn.") || p.get_ref().len() > 200 => {
+                return Err(at(
+                    &path,
+                    &text,
+                    p,
+                    "server.iqn_prefix",
+                    "must start with iqn. (e.g. iqn.2026-12.org.example)",
+                ));
+            }
+            Some(p) => p.get_ref().to_ascii_lowercase(),
+            None => "iqn.2026-12.org.netboot".into(),
+        };
+        let dhcp = dhcp(&path, &text, &file.dhcp, &store_dir)?;
+        Ok(Config {
+            interface,
+            address: file.server.address,
+            http_port: file.server.http_port.unwrap_or(80),
+            iscsi_port: file.server.iscsi_port.unwrap_or(3260),
+            tftp_port: file.server.tftp_port.unwrap_or(69),
+            dhcp_port: file.server.dhcp_port.unwrap_or(67),
+            pxe_port: file.server.pxe_port.unwrap_or(4011),
+            ipxe_dir: file
+                .server
+                .ipxe_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe")),
+            iqn_prefix,
+            dhcp,
+            store: store_dir,
+            defaults,
+            clients,
+            api_listen: file
+                .api
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8067))),
+            log_level: netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level)),
+            file: cli.config,
+        })
+    }
+
+    /// The client table of the file as it is now (SIGHUP): the rest of
+    /// the configuration stays as it was started.
+    pub fn reload_clients(&self, store: &Store) -> Result<Vec<Client>, String> {
+        let (file, text) = read(self.file.as_deref())?;
+        let path = self.file.clone().unwrap_or_default();
+        clients(&path, &text, &file.client, &self.defaults, store)
+    }
+}
+
+fn read(path: Option<&Path>) -> Result<(FileConfig, String), String> {
+    let Some(p) = path else {
+        return Ok((FileConfig::default(), String::new()));
+    };
+    let text =
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    let file = toml::from_str::<FileConfig>(&text).map_err(|e| {
+        let line = e.span().map(|s| line_of(&text, s.start));
+        let msg = e.message().to_owned();
+        match line {
+            Some(l) => format!("{}, line {l}: {msg}", p.display()),
+            None => format!("{}: {msg}", p.display()),
+        }
+    })?;
+    Ok((file, text))
+}
+
+fn defaults(
+    path: &Path,
+    text: &str,
+    d: &DefaultsFile,
+    cli_image: Option<String>,
+    store: &Store,
+) -> Result<Defaults, String> {
+    let images = store
+        .images()
+        .map_err(|e| format!("store {}: {e}", store.root().display()))?;
+    let have = |name: &str| images.iter().any(|i| i.name == name);
+    let image = match (cli_image, &d.image) {
+        (Some(i), _) if !have(&i) => {
+            return Err(format!(
+                "--image {i}: no such image in the store {}",
+                store.root().display()
+            ))
+        }
+        (Some(i), _) => i,
+        (None, Some(i)) if !have(i.get_ref()) => {
+            return Err(at(path, text, i, "defaults.image", format!("no image {:?} in the store {}", i.get_ref(), store.root().display())));
+        }
+        (None, Some(i)) => i.get_ref().clone(),
+        (None, None) => images.first().map(|i| i.name.clone()).ok_or_else(|| {
+            format!(
+                "the store {} has no image: add one with `netbootctl --store {} image create NAME --from DISK`",
+                store.root().display(),
+                store.root().display()
+            )
+        })?,
+    };
+    if let Some(p) = &d.protocol {
+        protocol(path, text, p, "defaults.protocol")?;
+    }
+    let overlay_max = match &d.overlay_max {
+        Some(s) => Some(
+            netboot_image::parse_size(s.get_ref())
+                .map_err(|e| at(path, text, s, "defaults.overlay_max", e))?,
+        ),
+        None => None,
+    };
+    Ok(Defaults {
+        image,
+        mode: d.mode.unwrap_or(Mode::Volatile),
+        overlay_max,
+        enrol: d.enrol.unwrap_or(true),
+    })
+}
+
+/// iSCSI only, today: AoE PCs need aoed's target to look its disks up per
+/// MAC, which it does not yet.
+fn protocol(path: &Path, text: &str, p: &Spanned<String>, key: &str) -> Result<(), String> {
+    match p.get_ref().as_str() {
+        "iscsi" => Ok(()),
+        "aoe" => Err(at(
+            path,
+            text,
+            p,
+            key,
+            "aoe is not served by netbootd yet (run aoed beside it); use iscsi",
+        )),
+        other => Err(at(
+            path,
+            text,
+            p,
+            key,
+            format!("unknown protocol {other:?} (iscsi)"),
+        )),
+    }
+}
+
+fn clients(
+    path: &Path,
+    text: &str,
+    list: &[ClientFile],
+    defaults: &Defaults,
+    store: &Store,
+) -> Result<Vec<Client>, String> {
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut macs: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for c in list {
+        let name = c.name.get_ref();
+        let line = line_of(text, c.name.span().start);
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' || ch == '.')
+            || name.starts_with('.')
+        {
+            return Err(at(
+                path,
+                text,
+                &c.name,
+                "client.name",
+                format!("{name:?}: use 1-64 letters, digits, '-', '_' or '.'"),
+            ));
+        }
+        if let Some(first) = names.insert(name.to_ascii_lowercase(), line) {
+            return Err(at(
+                path,
+                text,
+                &c.name,
+                "client.name",
+                format!("{name:?} is also the name of the client on line {first}"),
+            ));
+        }
+        let mac = netboot_image::store::parse_mac(c.mac.get_ref())
+            .map_err(|e| at(path, text, &c.mac, "client.mac", e))?;
+        if let Some(first) = macs.insert(mac.clone(), line) {
+            return Err(at(
+                path,
+                text,
+                &c.mac,
+                "client.mac",
+                format!("{mac} is also the MAC of the client on line {first}"),
+            ));
+        }
+        let image = match &c.image {
+            Some(i) => {
+                store.image_meta(i.get_ref()).map_err(|_| {
+                    at(
+                        path,
+                        text,
+                        i,
+                        "client.image",
+                        format!(
+                            "no image {:?} in the store {}",
+                            i.get_ref(),
+                            store.root().display()
+                        ),
+                    )
+                })?;
+                i.get_ref().clone()
+            }
+            None => defaults.image.clone(),
+        };
+        if let Some(p) = &c.protocol {
+            protocol(path, text, p, "client.protocol")?;
+        }
+        if let Some(v) = &c.version {
+            // Pinned versions need the store to make overlays over an older
+            // version, which it does not yet.
+            return Err(at(path, text, v, "client.version", "fixed versions are not supported yet: the store makes overlays over the image's current version"));
+        }
+        out.push(Client {
+            name: name.clone(),
+            mac,
+            image,
+            mode: c.mode.unwrap_or(defaults.mode),
+            hostname: c.hostname.clone(),
+            version: None,
+        });
+    }
+    Ok(out)
+}
+
+fn dhcp(path: &Path, text: &str, d: &DhcpFile, store: &Path) -> Result<DhcpMode, String> {
+    let mode = d
+        .mode
+        .as_ref()
+        .map(|m| m.get_ref().as_str())
+        .unwrap_or("proxy");
+    match mode {
+        "proxy" => {
+            if let Some(r) = &d.range {
+                return Err(at(
+                    path,
+                    text,
+                    r,
+                    "dhcp.range",
+                    "only with mode = \"authoritative\"",
+                ));
+            }
+            Ok(DhcpMode::Proxy)
+        }
+        "authoritative" => {
+            let range = d.range.as_ref().ok_or_else(|| {
+                format!(
+                    "{}: dhcp.mode = \"authoritative\" needs dhcp.range (e.g. \"10.0.0.100-10.0.0.199\")",
+                    path.display()
+                )
+            })?;
+            Ok(DhcpMode::Authoritative {
+                range: range.get_ref().clone(),
+                router: d.router,
+                dns: d.dns.clone().unwrap_or_default(),
+                lease_file: d
+                    .lease_file
+                    .clone()
+                    .unwrap_or_else(|| store.join("leases.json")),
+                lease_time: d.lease_time,
+            })
+        }
+        other => {
+            let m = d.mode.as_ref().expect("mode given");
+            Err(at(
+                path,
+                text,
+                m,
+                "dhcp.mode",
+                format!("unknown mode {other:?} (proxy or authoritative)"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! `netbootd` as a library: the whole boot server of one office in one
+//! process, from one configuration ([`Config`]).
+//!
+//! It runs, on one tokio runtime with one signal handler, the servers of
+//! the other netboot daemons as libraries: `netboot-pxed` (proxyDHCP, or
+//! DHCP with a range), `netboot-tftpd` (iPXE's binaries), `netboot-iscsid`
+//! (each PC's disk, a target of its own whose table netbootd changes while
+//! it runs), plus HTTP with axum for each PC's iPXE script and the JSON
+//! API, over the image store of `netboot-image`.
+//!
+//! The boot of one PC: the firmware's PXE request gets iPXE over TFTP;
+//! iPXE's gets `http://SERVER/boot.ipxe`, which chains to the PC's own
+//! script `/boot/MAC.ipxe` (served only to that MAC). Fetching it starts
+//! the boot in the inventory: the PC's client is found (or enrolled), a
+//! volatile PC's overlay made anew, its target `IQN-PREFIX:NAME` opened for
+//! its initiator name and CHAP secret only; the script `sanboot`s it.
+
+pub mod config;
+mod http;
+pub mod inventory;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use clap::Parser;
+use netboot_daemon::Shutdown;
+use netboot_image::Store;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+pub use config::Config;
+pub use inventory::Inventory;
+
+/// Why netbootd stops with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration cannot be served (the interface, the store, a
+    /// client).
+    #[error("{0}")]
+    Setup(String),
+    /// The DHCP/PXE server failed.
+    #[error("dhcp: {0}")]
+    Pxed(#[from] netboot_pxed::Error),
+    /// The TFTP server failed.
+    #[error("tftp: {0}")]
+    Tftpd(#[from] netboot_tftpd::Error),
+    /// The iSCSI target failed.
+    #[error("iscsi: {0}")]
+    Iscsid(#[from] netboot_iscsid::Error),
+    /// An HTTP listener cannot be opened.
+    #[error("http {addr}: {source}")]
+    Http {
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The first IPv4 address of `name`.
+fn interface_addr(name: &str) -> Result<Ipv4Addr, String> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("listing interfaces: {e}"))?;
+    let mut exists = false;
+    for a in addrs {
+        if a.interface_name != name {
+            continue;
+        }
+        exists = true;
+        if let Some(v4) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()) {
+            return Ok(v4.ip());
+        }
+    }
+    Err(if exists {
+        format!("interface {name} has no IPv4 address")
+    } else {
+        format!("no interface {name}")
+    })
+}
+
+/// The API token (made at first start, mode 0600 in the store).
+fn api_token(store: &Store) -> Result<String, String> {
+    use std::io::Write;
+    let dir = store.root().join("netbootd");
+    let path = dir.join("api-token");
+    match std::fs::read_to_string(&path) {
+        Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    }
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let token = inventory::random_hex(32);
+    let mut o = std::fs::OpenOptions::new();
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(err)?;
+    f.write_all(token.as_bytes()).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    info!(path = %path.display(), "API token written");
+    Ok(token)
+}
+
+fn pxed_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_pxed::Config, String> {
+    let mut args: Vec<String> = vec![
+        "pxed".into(),
+        "--interface".into(),
+        cfg.interface.clone(),
+        "--tftp-server".into(),
+        addr.to_string(),
+        "--ipxe-script".into(),
+        format!("http://{addr}:{}/boot.ipxe", cfg.http_port),
+        "--dhcp-port".into(),
+        cfg.dhcp_port.to_string(),
+        "--pxe-port".into(),
+        cfg.pxe_port.to_string(),
+        "--log-level".into(),
+        cfg.log_level.clone(),
+    ];
+    if let config::DhcpMode::Authoritative {
+        range,
+        router,
+        dns,
+        lease_file,
+        lease_time,
+    } = &cfg.dhcp
+    {
+        args.extend(["--range".into(), range.clone()]);
+        args.extend(["--lease-file".into(), lease_file.display().to_string()]);
+        if let Some(r) = router {
+            args.extend(["--router".into(), r.to_string()]);
+        }
+        for d in dns {
+            args.extend(["--dns".into(), d.to_string()]);
+        }
+        if let Some(t) = lease_time {
+            args.extend(["--lease-time".into(), t.to_string()]);
+        }
+    }
+    let cli = netboot_pxed::config::Cli::try_parse_from(&args).map_err(|e| format!("dhcp: {e}"))?;
+    netboot_pxed::Config::load(cli).map_err(|e| format!("dhcp: {e}"))
+}
+
+fn tftpd_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_tftpd::Config, String> {
+    let args = [
+        "tftpd".to_owned(),
+        "--root".into(),
+        cfg.ipxe_dir.display().to_string(),
+        "--listen".into(),
+        format!("{addr}:{}", cfg.tftp_port),
+        "--log-level".into(),
+        cfg.log_level.clone(),
+    ];
+    let cli = netboot_tftpd::config::Cli::try_parse_from(args).map_err(|e| format!("tftp: {e}"))?;
+    netboot_tftpd::Config::load(cli).map_err(|e| format!("tftp: {e}"))
+}
+
+fn iscsid_config(cfg: &Config, addr: Ipv4Addr) -> netboot_iscsid::Config {
+    let limits = netboot_iscsid::config::Limits::default();
+    netboot_iscsid::Config {
+        listen: vec![SocketAddr::from((addr, cfg.iscsi_port))],
+        max_sessions: 256,
+        max_logins_per_address: 8,
+        login_timeout: std::time::Duration::from_secs(15),
+        nop_interval: std::time::Duration::from_secs(10),
+        nop_timeout: std::time::Duration::from_secs(20),
+        direct: false,
+        log_level: cfg.log_level.clone(),
+        discovery_chap: None,
+        targets: Vec::new(),
+        limits,
+    }
+}
+
+async fn http(addr: SocketAddr, router: axum::Router, mut shutdown: Shutdown) -> Result<(), Error> {
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Http { addr, source })?;
+    info!(local = %l.local_addr().map_err(|source| Error::Http { addr, source })?, "http listening");
+    axum::serve(
+        l,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.wait().await })
+    .await
+    .map_err(|source| Error::Http { addr, source })
+}
+
+/// Serves `cfg` until `shutdown` (then every server stops as its
+/// standalone daemon does: iSCSI commands in flight finish, disks are
+/// flushed). SIGHUP reloads the client table of the file.
+pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
+    let addr = match cfg.address {
+        Some(a) => a,
+        None => interface_addr(&cfg.interface).map_err(Error::Setup)?,
+    };
+    let store = Store::open(&cfg.store).map_err(|e| Error::Setup(format!("store: {e}")))?;
+    let token = api_token(&store).map_err(Error::Setup)?;
+    let pxed = pxed_config(&cfg, addr).map_err(Error::Setup)?;
+    let tftpd = tftpd_config(&cfg, addr).map_err(Error::Setup)?;
+    let iscsid = iscsid_config(&cfg, addr);
+    let targets = netboot_iscsid::Targets::default();
+    let inv = Arc::new(
+        Inventory::new(
+            cfg.clone(),
+            store,
+            addr,
+            targets.clone(),
+            iscsid.limits.max_transfer,
+        )
+        .map_err(Error::Setup)?,
+    );
+    {
+        let inv = Arc::downgrade(&inv);
+        targets.observe(move |ev| {
+            if let Some(inv) = inv.upgrade() {
+                info!(target = ev.target, initiator = ev.initiator, peer = %ev.peer, kind = ?ev.kind, "session");
+                inv.session_event(ev);
+            }
+        });
+    }
+    info!(%addr, interface = cfg.interface, image = cfg.defaults.image, mode = %cfg.defaults.mode, "netbootd serving");
+    let mut tasks: JoinSet<Result<(), Error>> = JoinSet::new();
+    let sd = shutdown.clone();
+    tasks.spawn(async move { Ok(netboot_pxed::serve(pxed, sd).await?) });
+    let sd = shutdown.clone();
+    tasks.spawn(async move { Ok(netboot_tftpd::serve(tftpd, sd).await?) });
+    let sd = shutdown.clone();
+    tasks.spawn(async move { Ok(netboot_iscsid::serve_targets(iscsid, targets, sd).await?) });
+    tasks.spawn(http(
+        SocketAddr::from((addr, cfg.http_port)),
+        http::boot_router(inv.clone(), cfg.http_port),
+        shutdown.clone(),
+    ));
+    tasks.spawn(http(
+        cfg.api_listen,
+        http::api_router(inv.clone(), token),
+        shutdown.clone(),
+    ));
+    tasks.spawn(reload_on_sighup(cfg.clone(), inv.clone(), shutdown.clone()));
+    // The first server to fail stops the others.
+    let mut result = Ok(());
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+                tasks.abort_all();
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                if result.is_ok() {
+                    result = Err(Error::Setup(format!("a server task failed: {e}")));
+                }
+                tasks.abort_all();
+            }
+        }
+    }
+    result
+}
+
+async fn reload_on_sighup(
+    cfg: Config,
+    inv: Arc<Inventory>,
+    mut shutdown: Shutdown,
+) -> Result<(), Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| Error::Setup(format!("cannot handle SIGHUP: {e}")))?;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            _ = hup.recv() => {}
+        }
+        let (cfg, inv2) = (cfg.clone(), inv.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            let clients = cfg.reload_clients(&inv2.store)?;
+            let n = clients.len();
+            inv2.set_clients(clients).map(|()| n)
+        })
+        .await;
+        match r {
+            Ok(Ok(n)) => info!(clients = n, "SIGHUP: client table reloaded"),
+            Ok(Err(e)) => warn!("SIGHUP: reload refused, the old table stays: {e}"),
+            Err(e) => warn!("SIGHUP: reload failed: {e}"),
+        }
+    }
+}

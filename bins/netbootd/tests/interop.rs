@@ -1,0 +1,239 @@
+//! netbootd against real clients: iPXE (qemu's NIC ROM) boots a PC from
+//! netbootd alone on a private segment (DHCP with a range, TFTP, the PC's
+//! script over HTTP, its own overlay over iSCSI); curl asks the API and
+//! plays another machine asking for the PC's script; bad configurations are
+//! refused with the file, line and key.
+//!
+//! Peers are required: a missing one fails the test.
+
+#[path = "../../iscsid/tests/interop/sanboot.rs"]
+#[allow(dead_code)]
+mod sanboot;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use netboot_testkit::{need, run, Daemon, Host, Lan};
+
+const SRV: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 2);
+const PC_MAC: &str = "52:54:00:12:34:79";
+
+fn store_with_golden(dir: &Path) -> std::path::PathBuf {
+    let golden = dir.join("golden.raw");
+    std::fs::write(&golden, sanboot::disk_image()).unwrap();
+    let root = dir.join("store");
+    let store = netboot_image::Store::open(&root).unwrap();
+    store.image_create("golden", &golden, None).unwrap();
+    root
+}
+
+fn netbootd(host: &Host, config: &Path) -> Daemon {
+    let mut c = host.exec(env!("CARGO_BIN_EXE_netbootd"));
+    c.arg("--config").arg(config).args(["-v"]);
+    Daemon::start(c, Some("netbootd serving")).0
+}
+
+fn curl(host: &Host, args: &[&str]) -> (String, String) {
+    let o = host
+        .exec("curl")
+        .args(["-s", "-m", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+    (body.to_owned(), code.to_owned())
+}
+
+/// One PC, netbootd alone: the firmware's iPXE gets an address and its
+/// script from netbootd, `sanboot`s its own overlay of the golden image
+/// (the boot sector checks what it reads and ends qemu with EXIT_OK); the
+/// API shows its stages; another machine asking for its script is refused;
+/// resetting through the API needs the token.
+#[test]
+fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
+    need("qemu-system-x86_64");
+    need("curl");
+    assert!(
+        Path::new("/usr/lib/ipxe/qemu/pxe-e1000.rom").exists()
+            || Path::new("/usr/share/qemu/pxe-e1000.rom").exists(),
+        "iPXE ROMs missing: run scripts/install-peers (ipxe-qemu)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_golden(dir.path());
+    let config = dir.path().join("netboot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+interface = "eth0"
+http_port = 80
+[dhcp]
+mode = "authoritative"
+range = "10.78.0.100-10.78.0.150"
+[store]
+path = "{}"
+[defaults]
+mode = "volatile"
+enrol = false
+[[client]]
+name = "pc1"
+mac = "{PC_MAC}"
+"#,
+            store.display()
+        ),
+    )
+    .unwrap();
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    let other = lan.host(Some((Ipv4Addr::new(10, 78, 0, 60), 24)));
+    let d = netbootd(&srv, &config);
+    // Another machine asks for the PC's script (it holds its secret).
+    let (_, code) = curl(&other, &["http://10.78.0.2/boot/52-54-00-12-34-79.ipxe"]);
+    assert_eq!(code, "403", "{}", d.log_text());
+    assert!(d.log_contains("refused a PC's script to another machine"));
+    // The PC.
+    let tap = lan.tap();
+    let serial = dir.path().join("serial.log");
+    let mut qemu = lan.exec("qemu-system-x86_64");
+    qemu.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "256"])
+        .args(["-display", "none", "-nodefaults", "-no-reboot"])
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-netdev")
+        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+        .arg("-device")
+        .arg(format!("e1000,netdev=n0,mac={PC_MAC}"))
+        .args(["-boot", "n"])
+        .args(["-device", "isa-debug-exit,iobase=0x501,iosize=1"]);
+    let o = run(&mut qemu, Duration::from_secs(240));
+    let log = std::fs::read_to_string(&serial).unwrap_or_default();
+    assert_eq!(
+        o.status.code(),
+        Some(sanboot::EXIT_OK),
+        "serial:\n{log}\nnetbootd:\n{}",
+        d.log_text()
+    );
+    assert!(d.log_contains("script sent"), "{}", d.log_text());
+    // The API: the PC, its overlay over version 1, its stages.
+    let api = "http://127.0.0.1:8067/api/v1";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pc = loop {
+        let (body, code) = curl(&srv, &[&format!("{api}/clients")]);
+        assert_eq!(code, "200", "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let pc = v
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == "pc1"))
+            .cloned()
+            .unwrap_or_else(|| panic!("pc1 in {body}"));
+        // qemu is gone: its session ends when netbootd sees the close.
+        if pc["sessions"] == 0 || Instant::now() > deadline {
+            break pc;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(pc["mac"], PC_MAC, "{pc}");
+    assert_eq!(pc["image"], "golden", "{pc}");
+    assert_eq!(pc["version"], 1, "{pc}");
+    assert_eq!(pc["mode"], "volatile", "{pc}");
+    assert_eq!(pc["target"], "iqn.2026-12.org.netboot:pc1", "{pc}");
+    assert_eq!(pc["sessions"], 0, "{pc}\n{}", d.log_text());
+    for stage in ["script", "san_login", "offline"] {
+        assert!(pc["stages"][stage].as_u64().is_some(), "{stage}: {pc}");
+    }
+    // Changing state needs the token.
+    let reset = format!("{api}/clients/pc1/reset");
+    let (_, code) = curl(&srv, &["-X", "POST", &reset]);
+    assert_eq!(code, "401");
+    let (_, code) = curl(
+        &srv,
+        &["-X", "POST", "-H", "Authorization: Bearer wrong", &reset],
+    );
+    assert_eq!(code, "401");
+    assert!(d.log_contains("missing or wrong API token"));
+    let token = std::fs::read_to_string(store.join("netbootd/api-token")).unwrap();
+    let (body, code) = curl(
+        &srv,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &format!("Authorization: Bearer {}", token.trim()),
+            &reset,
+        ],
+    );
+    assert_eq!(code, "204", "{body}");
+    // The secrets are the administrator's only.
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["netbootd/api-token", "netbootd/chap/pc1"] {
+        let mode = std::fs::metadata(store.join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{f}: {mode:o}");
+    }
+    let (status, _) = d.terminate();
+    assert!(status.success());
+}
+
+/// Mistakes in netboot.toml: one line naming the file, the line and the
+/// key; exit status 2.
+#[test]
+fn bad_configs_name_the_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_golden(dir.path());
+    let head = format!(
+        "[server]\ninterface = \"lo\"\n[store]\npath = \"{}\"\n",
+        store.display()
+    );
+    let cases: &[(&str, &str, &str)] = &[
+        ("[api]\nbogus = 1\n", "line 6", "bogus"),
+        (
+            "[[client]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\n[[client]]\nname = \"b\"\nmac = \"52:54:00:00:00:01\"\n",
+            "line 10",
+            "client.mac",
+        ),
+        (
+            "[[client]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\n[[client]]\nname = \"a\"\nmac = \"52:54:00:00:00:02\"\n",
+            "line 9",
+            "client.name",
+        ),
+        (
+            "[[client]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nimage = \"nosuch\"\n",
+            "line 8",
+            "client.image",
+        ),
+        ("[[client]]\nname = \"a\"\nmac = \"not-a-mac\"\n", "line 7", "client.mac"),
+        ("[dhcp]\nmode = \"sometimes\"\n", "line 6", "dhcp.mode"),
+        ("[defaults]\nprotocol = \"nfs\"\n", "line 6", "defaults.protocol"),
+    ];
+    for (i, (body, line, key)) in cases.iter().enumerate() {
+        let f = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&f, format!("{head}{body}")).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_netbootd"))
+            .arg("--config")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {err}");
+        assert!(
+            err.contains(&f.display().to_string()) && err.contains(line) && err.contains(key),
+            "case {i}: want {line} and {key} in: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "case {i}: one line: {err}");
+    }
+    // A store without images.
+    let empty = dir.path().join("empty");
+    let o = Command::new(env!("CARGO_BIN_EXE_netbootd"))
+        .args(["--interface", "lo", "--store"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has no image"));
+}
