@@ -35,6 +35,10 @@
 //!   so it has its own time-out of at least [`ClientConfig::slow_rto`], its
 //!   expiry does not back off the time-out of the data commands, and its
 //!   answer gives no RTT sample.
+//!
+//! (One file of ~1,000 lines on purpose: discovery, the windowed request
+//! table and the retransmission timer share one table of outstanding tags,
+//! and every transition is read beside the state it changes.)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};

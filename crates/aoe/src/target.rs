@@ -44,6 +44,10 @@
 //! Durability: writes go to [`BlockDevice::write_at`]; a FLUSH CACHE is
 //! answered only after [`BlockDevice::flush`] returned, so writes
 //! acknowledged before a successful FLUSH are on stable storage.
+//!
+//! (One file of ~950 lines on purpose: addressing, the config string, the
+//! MAC mask, reserve/release and the ATA commands all decide on one frame
+//! against one target's state; the tests are in `target/tests.rs`.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};

@@ -2,6 +2,10 @@
 //! against the Linux kernel's reader `drivers/firmware/iscsi_ibft.c` and
 //! iPXE's writer `src/include/ipxe/ibft.h`), the strict and lenient parser
 //! and the builder. All multi-byte fields are little-endian.
+//!
+//! (One file of ~860 lines on purpose: the strict parser, the lenient one
+//! and the builder read and write the same offsets, so they stay side by
+//! side.)
 
 use alloc::string::String;
 use alloc::vec;

@@ -23,6 +23,9 @@
 //! a stray file that the next change to that image or client removes
 //! (the next change removes whatever the metadata does not name: keep
 //! other files out of these directories).
+//!
+//! (One file of ~970 lines on purpose: every store operation takes the
+//! same lock and keeps the same on-disk invariants, written down once here.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

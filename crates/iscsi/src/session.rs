@@ -25,6 +25,10 @@
 //!   task management (ABORT TASK, ABORT TASK SET, CLEAR TASK SET, LOGICAL
 //!   UNIT RESET, TARGET WARM/COLD RESET); Logout; Reject for what ERL 0 does
 //!   not support (SNACK) and for malformed requests.
+//!
+//! (One file of ~950 lines on purpose: the command window, R2T and
+//! Data-Out tracking, task management and NOP pings share the task table
+//! of one connection.)
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
