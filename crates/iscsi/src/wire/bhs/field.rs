@@ -160,9 +160,11 @@ pub(super) trait Field: Sized {
 
 impl Field for bool {
     type At = Bits;
+    #[inline]
     fn get(b: &RawBhs, Bits(at, mask): Bits) -> bool {
         b[at] & mask != 0
     }
+    #[inline]
     fn put(self, b: &mut RawBhs, Bits(at, mask): Bits) {
         if self {
             b[at] |= mask;
@@ -174,11 +176,13 @@ macro_rules! be_field {
     ($($t:ty),+) => {$(
         impl Field for $t {
             type At = usize;
+            #[inline]
             fn get(b: &RawBhs, at: usize) -> $t {
                 let mut v = [0u8; size_of::<$t>()];
                 v.copy_from_slice(&b[at..at + size_of::<$t>()]);
                 <$t>::from_be_bytes(v)
             }
+            #[inline]
             fn put(self, b: &mut RawBhs, at: usize) {
                 b[at..at + size_of::<$t>()].copy_from_slice(&self.to_be_bytes());
             }
@@ -192,11 +196,13 @@ macro_rules! bytes_field {
     ($($t:ty => $n:expr, $wrap:expr, $bytes:expr);+ $(;)?) => {$(
         impl Field for $t {
             type At = usize;
+            #[inline]
             fn get(b: &RawBhs, at: usize) -> $t {
                 let mut v = [0u8; $n];
                 v.copy_from_slice(&b[at..at + $n]);
                 $wrap(v)
             }
+            #[inline]
             fn put(self, b: &mut RawBhs, at: usize) {
                 b[at..at + $n].copy_from_slice(&$bytes(self));
             }
@@ -214,9 +220,11 @@ macro_rules! enum_field {
     ($($t:ty),+) => {$(
         impl Field for $t {
             type At = Bits;
+            #[inline]
             fn get(b: &RawBhs, Bits(at, mask): Bits) -> $t {
                 <$t>::from((b[at] & mask) >> mask.trailing_zeros())
             }
+            #[inline]
             fn put(self, b: &mut RawBhs, Bits(at, mask): Bits) {
                 b[at] |= (u8::from(self) << mask.trailing_zeros()) & mask;
             }
@@ -238,9 +246,11 @@ enum_field!(
 
 impl Field for Option<u8> {
     type At = IfFlag;
+    #[inline]
     fn get(b: &RawBhs, IfFlag(flag, at): IfFlag) -> Option<u8> {
         bool::get(b, flag).then_some(b[at])
     }
+    #[inline]
     fn put(self, b: &mut RawBhs, IfFlag(flag, at): IfFlag) {
         if let Some(v) = self {
             true.put(b, flag);
@@ -267,11 +277,13 @@ macro_rules! header {
         }
 
         impl $name {
+            #[inline]
             pub(super) fn parse(b: &$crate::wire::RawBhs) -> Self {
                 use $crate::wire::bhs::field::Field;
                 $name { $( $member: Field::get(b, $at), )+ }
             }
 
+            #[inline]
             pub(super) fn emit(&self, b: &mut $crate::wire::RawBhs) {
                 use $crate::wire::bhs::field::{self, Field};
                 *b = [0; $crate::wire::BHS_LEN];
