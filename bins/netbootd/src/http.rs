@@ -68,6 +68,7 @@ async fn pc_script(
         Some(m) if m == mac => {}
         other => {
             warn!(%peer, asked = mac, peer_mac = ?other, "refused a PC's script to another machine");
+            b.inv.metrics.refuse("not_yours");
             return (StatusCode::FORBIDDEN, "this script is not yours\n").into_response();
         }
     }
@@ -80,10 +81,12 @@ async fn pc_script(
         }
         Ok(Err(Refusal::Unknown(_))) => {
             warn!(%peer, mac, "unknown PC refused (enrol = false)");
+            b.inv.metrics.refuse("unknown");
             (StatusCode::NOT_FOUND, "unknown PC\n").into_response()
         }
         Ok(Err(e)) => {
             warn!(%peer, mac, "cannot boot: {e}");
+            b.inv.metrics.refuse("error");
             (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
@@ -102,6 +105,7 @@ pub fn api_router(inv: Arc<Inventory>, token: String) -> Router {
         .route("/api/v1/clients", get(clients))
         .route("/api/v1/images", get(images))
         .route("/api/v1/clients/{name}/reset", post(reset))
+        .route("/metrics", get(metrics))
         .with_state(Api {
             inv,
             token: token.into(),
@@ -112,6 +116,22 @@ async fn clients(State(a): State<Api>) -> Response {
     let inv = a.inv.clone();
     match tokio::task::spawn_blocking(move || inv.view()).await {
         Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(a): State<Api>) -> Response {
+    let inv = a.inv.clone();
+    match tokio::task::spawn_blocking(move || inv.view().map(|v| inv.metrics.encode(&v))).await {
+        Ok(Ok(text)) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }

@@ -100,6 +100,8 @@ pub struct Inventory {
     targets: Targets,
     pcs: Mutex<HashMap<String, PcState>>,
     max_transfer: u32,
+    /// Its metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 fn now() -> u64 {
@@ -126,6 +128,7 @@ impl Inventory {
             targets,
             pcs: Mutex::new(HashMap::new()),
             max_transfer,
+            metrics: crate::metrics::Metrics::default(),
             cfg: cfg.clone(),
         };
         inv.set_clients(cfg.clients)?;
@@ -252,6 +255,10 @@ impl Inventory {
     /// its iPXE script. Blocking (store and disk I/O).
     pub fn boot(&self, mac: &str) -> Result<String, Refusal> {
         let name = self.client_for(mac)?;
+        self.metrics
+            .scripts
+            .get_or_create(&crate::metrics::Pc { pc: name.clone() })
+            .inc();
         let secret = self.secret(&name)?;
         let target = self.target_name(&name);
         let initiator = self.initiator_name(&name);
@@ -311,10 +318,14 @@ impl Inventory {
             return;
         };
         let mut pcs = self.pcs.lock().unwrap_or_else(|e| e.into_inner());
-        let pc = pcs.entry(name).or_default();
+        let pc = pcs.entry(name.clone()).or_default();
         let t = Some(now());
         match ev.kind {
             SessionEventKind::LoggedIn => {
+                self.metrics
+                    .logins
+                    .get_or_create(&crate::metrics::Pc { pc: name })
+                    .inc();
                 pc.sessions += 1;
                 if std::mem::take(&mut pc.booting) {
                     pc.stages.san_login = t;

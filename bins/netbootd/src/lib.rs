@@ -18,6 +18,7 @@
 pub mod config;
 mod http;
 pub mod inventory;
+pub mod metrics;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -145,6 +145,26 @@ mac = "{PC_MAC}"
     for stage in ["script", "san_login", "offline"] {
         assert!(pc["stages"][stage].as_u64().is_some(), "{stage}: {pc}");
     }
+    // Prometheus metrics, on the API listener.
+    let (text, code) = curl(&srv, &["http://127.0.0.1:8067/metrics"]);
+    assert_eq!(code, "200", "{text}");
+    for line in [
+        "netboot_scripts_total{pc=\"pc1\"} 1",
+        "netboot_script_refusals_total{reason=\"not_yours\"} 1",
+        "netboot_sessions{pc=\"pc1\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("netboot_logins_total{pc=\"pc1\"} ") && !l.ends_with(" 0")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("netboot_overlay_bytes{pc=\"pc1\"} ") && !l.ends_with(" 0")),
+        "{text}"
+    );
     // Changing state needs the token.
     let reset = format!("{api}/clients/pc1/reset");
     let (_, code) = curl(&srv, &["-X", "POST", &reset]);
