@@ -7,11 +7,12 @@
 //! skipped, a key is 1 to 63 of `A-Z a-z 0-9 . - + @ _`, a value is at most
 //! [`MAX_VALUE_LEN`] bytes of UTF-8 without NUL. Like `parse_text` it does
 //! not look for repeated keys: that is the negotiation's job, across all
-//! PDUs of a login (`Error::DuplicateKey`). Errors carry no reason beyond
-//! "malformed" (nom's default error only tells where it stopped).
+//! PDUs of a login (`netboot_iscsi::Error::DuplicateKey`). Errors are
+//! `ParseError::InvalidText`, as in `parse_text`, but carry no reason
+//! beyond "malformed" (nom's default error only tells where it stopped).
 
 use netboot_iscsi::text::{Pairs, MAX_KEY_LEN, MAX_VALUE_LEN};
-use netboot_iscsi::Error;
+use netboot_iscsi::ParseError;
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_till, take_while1};
 use nom::combinator::{all_consuming, map, map_res, value as constant, verify};
@@ -45,7 +46,7 @@ fn pair(i: &[u8]) -> IResult<&[u8], (&str, &str)> {
 }
 
 /// Parses text data with nom; accepts and rejects what `parse_text` does.
-pub fn parse_text_nom(data: &[u8]) -> Result<Pairs, Error> {
+pub fn parse_text_nom(data: &[u8]) -> Result<Pairs, ParseError> {
     let entries = fold_many0(
         alt((map(pair, Some), constant(None, tag(&b"\0"[..])))),
         Vec::new,
@@ -58,7 +59,7 @@ pub fn parse_text_nom(data: &[u8]) -> Result<Pairs, Error> {
     );
     match all_consuming(entries).parse(data) {
         Ok((_, pairs)) => Ok(pairs),
-        Err(_) => Err(Error::InvalidText {
+        Err(_) => Err(ParseError::InvalidText {
             reason: "malformed key=value text",
         }),
     }

@@ -601,7 +601,7 @@ fn emit_zero_copy(
     digests: Digests,
     buf: &mut BytesMut,
     chunks: &mut Vec<Bytes>,
-) -> Result<(), netboot_iscsi::Error> {
+) -> Result<(), netboot_iscsi::EmitError> {
     if digests.data || p.data.len() < ZERO_COPY_MIN {
         return p.emit(buf, digests);
     }

@@ -24,7 +24,7 @@
 use crate::wire::{
     raw_bhs, raw_lengths, raw_opcode, Bhs, Digests, Layout, Pdu, BHS_LEN, MAX_AHS_LEN,
 };
-use crate::Error;
+use crate::{Error, ParseError};
 use bytes::BytesMut;
 
 /// MaxRecvDataSegmentLength during login and by default (RFC 7143 §13.12).
@@ -102,8 +102,12 @@ impl PduDecoder {
     /// `Ok(None)` if more bytes are needed (after reserving room for the
     /// rest of the PDU, whose size is then known to be within the limits).
     ///
-    /// After an error the stream is out of sync and the connection should
-    /// be dropped (or a Reject sent and the connection closed).
+    /// Fails with [`Error::Parse`] for a PDU that cannot be read (a
+    /// reserved opcode, a length above the limits, a digest mismatch) and
+    /// with [`Error::UnexpectedOpcode`] for one from the wrong
+    /// [`Direction`]. After an error the stream is out of sync and the
+    /// connection should be dropped (or a Reject sent and the connection
+    /// closed).
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Pdu>, Error> {
         if buf.len() < BHS_LEN {
             return Ok(None);
@@ -121,16 +125,18 @@ impl PduDecoder {
         }
         let (ahs_len, data_len) = raw_lengths(&bhs);
         if ahs_len > self.max_ahs_len {
-            return Err(Error::AhsTooLong {
+            return Err(ParseError::AhsTooLong {
                 len: ahs_len,
                 max: self.max_ahs_len,
-            });
+            }
+            .into());
         }
         if data_len > self.max_data_segment_len {
-            return Err(Error::DataSegmentTooLong {
+            return Err(ParseError::DataSegmentTooLong {
                 len: data_len,
                 max: self.max_data_segment_len,
-            });
+            }
+            .into());
         }
         // Both lengths are bounded (1020 and 2^24), so this cannot overflow.
         let layout = Layout::new(ahs_len, data_len, self.digests);
@@ -139,6 +145,6 @@ impl PduDecoder {
             return Ok(None);
         }
         let frame = buf.split_to(layout.total).freeze();
-        Pdu::parse(frame, self.digests).map(Some)
+        Ok(Some(Pdu::parse(frame, self.digests)?))
     }
 }

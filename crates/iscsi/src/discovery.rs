@@ -29,7 +29,7 @@ use crate::login::{TargetConfig, TargetEntry};
 use crate::negotiate::{SessionParams, SessionType};
 use crate::text::{encode_text, parse_text, split_text, Pairs, TextReassembler};
 use crate::wire::{Bhs, Pdu, TextResponse, RESERVED_TAG};
-use crate::Error;
+use crate::{Error, ParseError};
 use bytes::Bytes;
 use std::collections::VecDeque;
 
@@ -159,10 +159,11 @@ impl TextResponder {
         if req.ttt != RESERVED_TAG {
             // A request for the rest of a long answer.
             if req.ttt != self.ttt || req.itt != self.itt || self.tx.is_empty() {
-                return Err(Error::InvalidField {
+                return Err(ParseError::InvalidField {
                     field: "Target Transfer Tag",
                     value: req.ttt.into(),
-                });
+                }
+                .into());
             }
             return Ok(self.next_segment(&req, sn));
         }

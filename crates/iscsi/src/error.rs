@@ -1,16 +1,25 @@
-//! The crate's error type.
+//! The crate's errors: [`ParseError`] for a PDU or text data that cannot be
+//! read, [`EmitError`] for a PDU that cannot be written, and [`Error`] for
+//! what a login, a negotiation, a discovery exchange or a session ends with
+//! (which carries the other two).
+//!
+//! Errors name the field and, where there is one, the offending value.
+//! Login errors map to the Login Response status sent to the peer (see
+//! [`Error::login_status`]).
 
 use crate::login::LoginStatus;
 
-/// Everything that can go wrong in this crate: framing, parsing and emitting
-/// PDUs, text key=value data, negotiation and login.
+/// A PDU (framing, header, AHS, digests) or text data (`key=value` syntax,
+/// reassembled size) that cannot be read. Each variant names the field
+/// and, where there is one, the offending value.
 ///
-/// Errors name the field and, where there is one, the offending value. Login
-/// errors map to the Login Response status sent to the peer (see
-/// [`Error::login_status`]).
+/// [`InvalidField`](Self::InvalidField) also comes from the layers above
+/// the wire, when a field of a well-formed PDU has a value the login or the
+/// session cannot accept (a Data-Out's Buffer Offset, a Login Response's
+/// CSG).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ParseError {
     /// The input ended before `field` was complete.
     #[error("truncated in field `{field}`: {need} bytes needed, {have} available")]
     Truncated {
@@ -24,10 +33,6 @@ pub enum Error {
     /// The opcode is reserved (RFC 7143 §11.2.1.2).
     #[error("reserved opcode {0:#04x}")]
     ReservedOpcode(u8),
-    /// A PDU arrived from the wrong direction (e.g. a target opcode where an
-    /// initiator PDU was expected).
-    #[error("unexpected opcode {0:#04x}")]
-    UnexpectedOpcode(u8),
     /// DataSegmentLength exceeds MaxRecvDataSegmentLength.
     #[error("DataSegmentLength {len} exceeds MaxRecvDataSegmentLength {max}")]
     DataSegmentTooLong {
@@ -68,14 +73,6 @@ pub enum Error {
         /// Digest computed over the data segment.
         computed: u32,
     },
-    /// A value does not fit its wire field when emitting.
-    #[error("field `{field}` cannot hold {value}")]
-    FieldOverflow {
-        /// The field.
-        field: &'static str,
-        /// The value that does not fit.
-        value: u64,
-    },
     /// Text data is malformed (RFC 7143 §6.1).
     #[error("malformed text data: {reason}")]
     InvalidText {
@@ -90,6 +87,50 @@ pub enum Error {
         /// Configured limit.
         max: usize,
     },
+}
+
+/// A PDU that cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// A value does not fit its wire field (TotalAHSLength, AHSLength,
+    /// DataSegmentLength).
+    #[error("field `{field}` cannot hold {value}")]
+    FieldOverflow {
+        /// The field.
+        field: &'static str,
+        /// The value that does not fit.
+        value: u64,
+    },
+    /// The output buffer cannot hold the PDU.
+    #[error("buffer of {have} bytes too small, {need} needed")]
+    BufferTooSmall {
+        /// Bytes needed.
+        need: usize,
+        /// Bytes available.
+        have: usize,
+    },
+}
+
+/// What a login, a negotiation, a discovery exchange or a session ends
+/// with: a PDU or text that cannot be read or written, or the peer
+/// breaking the protocol.
+///
+/// Each maps to the Login Response status a target sends when it ends a
+/// login (see [`Error::login_status`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A PDU or text data could not be read.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A PDU could not be written.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+    /// A PDU arrived from the wrong direction (e.g. a target opcode where an
+    /// initiator PDU was expected), or is not the one expected here.
+    #[error("unexpected opcode {0:#04x}")]
+    UnexpectedOpcode(u8),
     /// A key has a value that cannot be parsed or is out of range.
     #[error("key `{key}` has invalid value {value:?}")]
     InvalidValue {
@@ -122,19 +163,12 @@ pub enum Error {
     /// The target refused the login with a non-success status.
     #[error("login refused with status {0}")]
     LoginRefused(LoginStatus),
-    /// The output buffer cannot hold the PDU.
-    #[error("buffer of {have} bytes too small, {need} needed")]
-    BufferTooSmall {
-        /// Bytes needed.
-        need: usize,
-        /// Bytes available.
-        have: usize,
-    },
 }
 
 impl Error {
     /// The Login Response status a target sends when this error ends a
-    /// login (RFC 7143 §11.13.5).
+    /// login (RFC 7143 §11.13.5): Initiator error for anything not listed
+    /// below, parse and emit errors included.
     pub fn login_status(&self) -> LoginStatus {
         match self {
             Error::AuthFailed(_) => LoginStatus::AUTH_FAILURE,

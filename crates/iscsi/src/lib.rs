@@ -19,8 +19,11 @@
 //!
 //! Nothing here opens a socket, reads a clock or spawns a task: the daemon
 //! (or a test) moves bytes, this crate decides what they mean. Peer input
-//! never panics; failures are [`Error`] values that name the field and the
-//! value, and login failures map to a Login Response status.
+//! never panics; failures name the field and the value, by layer: the wire
+//! and text layers fail with [`ParseError`] (input that cannot be read) or
+//! [`EmitError`] (output that cannot be written), and a login, negotiation,
+//! discovery exchange or session with [`Error`], which carries both beside
+//! the protocol's own failures and maps to a Login Response status.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -65,4 +68,4 @@ pub mod session;
 pub mod text;
 pub mod wire;
 
-pub use error::Error;
+pub use error::{EmitError, Error, ParseError};

@@ -44,7 +44,7 @@ use crate::wire::{
     Pdu, R2t, Reject, RejectReason, ScsiCommand, ScsiResponse, ScsiResponseCode, TaskMgmtRequest,
     TaskMgmtResponse, TmFunction, TmResponse, RESERVED_TAG,
 };
-use crate::Error;
+use crate::{Error, ParseError};
 
 pub use netboot_scsi::Status;
 
@@ -488,9 +488,12 @@ impl TargetSession {
             return Ok(());
         }
         let len = data.len() as u32;
-        let bad = |field: &'static str, value: u32| Error::InvalidField {
-            field,
-            value: value.into(),
+        let bad = |field: &'static str, value: u32| -> Error {
+            ParseError::InvalidField {
+                field,
+                value: value.into(),
+            }
+            .into()
         };
         let Some(end) = d.buffer_offset.checked_add(len).filter(|&e| e <= t.edtl) else {
             return Err(bad("Buffer Offset", d.buffer_offset));

@@ -11,7 +11,7 @@
 //! assert_eq!(pairs[0], ("HeaderDigest".to_string(), "CRC32C,None".to_string()));
 //! ```
 
-use crate::Error;
+use crate::ParseError;
 use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -39,12 +39,12 @@ fn valid_key(k: &str) -> bool {
 
 /// Parses text data. Every pair must end in a NUL; empty entries (runs of
 /// NULs, as some initiators pad) are skipped.
-pub fn parse_text(data: &[u8]) -> Result<Pairs, Error> {
+pub fn parse_text(data: &[u8]) -> Result<Pairs, ParseError> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
         let Some(end) = rest.iter().position(|&b| b == 0) else {
-            return Err(Error::InvalidText {
+            return Err(ParseError::InvalidText {
                 reason: "last key=value pair not NUL-terminated",
             });
         };
@@ -54,26 +54,26 @@ pub fn parse_text(data: &[u8]) -> Result<Pairs, Error> {
             continue;
         }
         let Some(eq) = entry.iter().position(|&b| b == b'=') else {
-            return Err(Error::InvalidText {
+            return Err(ParseError::InvalidText {
                 reason: "pair without `=`",
             });
         };
         let (k, v) = entry.split_at(eq);
         let v = v.get(1..).unwrap_or_default();
-        let k = std::str::from_utf8(k).map_err(|_| Error::InvalidText {
+        let k = std::str::from_utf8(k).map_err(|_| ParseError::InvalidText {
             reason: "key is not UTF-8",
         })?;
         if !valid_key(k) {
-            return Err(Error::InvalidText {
+            return Err(ParseError::InvalidText {
                 reason: "key has a forbidden character or is too long",
             });
         }
         if v.len() > MAX_VALUE_LEN {
-            return Err(Error::InvalidText {
+            return Err(ParseError::InvalidText {
                 reason: "value too long",
             });
         }
-        let v = std::str::from_utf8(v).map_err(|_| Error::InvalidText {
+        let v = std::str::from_utf8(v).map_err(|_| ParseError::InvalidText {
             reason: "value is not UTF-8",
         })?;
         out.push((k.to_string(), v.to_string()));
@@ -143,11 +143,11 @@ impl TextReassembler {
 
     /// Adds the data segment of one PDU. Returns the whole text when the C
     /// bit is clear, `None` while more is to come.
-    pub fn push(&mut self, data: &[u8], continue_: bool) -> Result<Option<Bytes>, Error> {
+    pub fn push(&mut self, data: &[u8], continue_: bool) -> Result<Option<Bytes>, ParseError> {
         let len = self.buf.len().saturating_add(data.len());
         if len > self.max {
             self.buf.clear();
-            return Err(Error::TextTooLong { len, max: self.max });
+            return Err(ParseError::TextTooLong { len, max: self.max });
         }
         self.buf.extend_from_slice(data);
         if continue_ {
@@ -244,22 +244,25 @@ mod tests {
 
     #[test]
     fn test_parse_text_errors() {
-        assert!(matches!(parse_text(b"a=b"), Err(Error::InvalidText { .. })));
+        assert!(matches!(
+            parse_text(b"a=b"),
+            Err(ParseError::InvalidText { .. })
+        ));
         assert!(matches!(
             parse_text(b"ab\0"),
-            Err(Error::InvalidText { .. })
+            Err(ParseError::InvalidText { .. })
         ));
         assert!(matches!(
             parse_text(b"a b=c\0"),
-            Err(Error::InvalidText { .. })
+            Err(ParseError::InvalidText { .. })
         ));
         assert!(matches!(
             parse_text(b"=c\0"),
-            Err(Error::InvalidText { .. })
+            Err(ParseError::InvalidText { .. })
         ));
         assert!(matches!(
             parse_text(b"a=\xff\0"),
-            Err(Error::InvalidText { .. })
+            Err(ParseError::InvalidText { .. })
         ));
         let long = format!("{}=1\0", "k".repeat(64));
         assert!(parse_text(long.as_bytes()).is_err());
@@ -297,7 +300,7 @@ mod tests {
         r.push(b"123456", true).unwrap();
         assert_eq!(
             r.push(b"789012", true),
-            Err(Error::TextTooLong { len: 12, max: 10 })
+            Err(ParseError::TextTooLong { len: 12, max: 10 })
         );
     }
 

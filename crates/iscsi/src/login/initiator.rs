@@ -8,7 +8,7 @@ use crate::text::{
     TextReassembler,
 };
 use crate::wire::{Bhs, Isid, LoginRequest, Pdu, Stage};
-use crate::Error;
+use crate::{Error, ParseError};
 use bytes::Bytes;
 use std::collections::VecDeque;
 
@@ -211,19 +211,21 @@ impl InitiatorLogin {
             return Err(Error::LoginRefused(resp.status));
         }
         if resp.version_active != 0 {
-            return Err(Error::InvalidField {
+            return Err(ParseError::InvalidField {
                 field: "Version-active",
                 value: resp.version_active.into(),
-            });
+            }
+            .into());
         }
         if resp.isid != self.config.isid || resp.itt != self.config.itt {
             return Err(Error::Protocol("ISID or ITT changed during login".into()));
         }
         if resp.csg != self.stage {
-            return Err(Error::InvalidField {
+            return Err(ParseError::InvalidField {
                 field: "CSG",
                 value: u8::from(resp.csg).into(),
-            });
+            }
+            .into());
         }
         self.exp_stat_sn = resp.stat_sn.wrapping_add(1);
         if !self.tx.is_empty() {
@@ -298,10 +300,11 @@ impl InitiatorLogin {
 
     fn finish(&mut self, tsih: u16) -> Result<Option<Pdu>, Error> {
         if tsih == 0 {
-            return Err(Error::InvalidField {
+            return Err(ParseError::InvalidField {
                 field: "TSIH",
                 value: 0,
-            });
+            }
+            .into());
         }
         self.tsih = tsih;
         self.complete = true;

@@ -8,7 +8,7 @@ use crate::text::{
     TextReassembler,
 };
 use crate::wire::{Bhs, Isid, LoginRequest, LoginResponse, Pdu, Stage};
-use crate::Error;
+use crate::{Error, ParseError};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -81,6 +81,12 @@ struct Refuse(LoginStatus);
 impl From<Error> for Refuse {
     fn from(e: Error) -> Self {
         Refuse(e.login_status())
+    }
+}
+
+impl From<ParseError> for Refuse {
+    fn from(e: ParseError) -> Self {
+        Error::Parse(e).into()
     }
 }
 

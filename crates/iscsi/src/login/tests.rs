@@ -5,7 +5,7 @@ use crate::codec::PduDecoder;
 use crate::negotiate::{Digest, SessionType};
 use crate::text::{encode_hex, encode_text, parse_text};
 use crate::wire::{Bhs, Digests, LoginRequest, LoginResponse, NopOut, Pdu, Stage};
-use crate::Error;
+use crate::{Error, ParseError};
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -274,6 +274,39 @@ fn test_non_login_pdu_during_login() {
     let mut t = target(None, None);
     let p = t.handle(&Pdu::new(NopOut::default()));
     assert_eq!(response(&p).0.status, LoginStatus::INVALID_DURING_LOGIN);
+}
+
+/// Text that cannot be read ends a login as `Error::Parse`, answered with
+/// Initiator error: on the initiator's side the error itself, on the
+/// target's side the status of its refusal.
+#[test]
+fn test_parse_error_in_login_is_initiator_error() {
+    let mut t = target(None, None);
+    let mut i = InitiatorLogin::new(alice());
+    let mut resp = t.handle(&wire(&i.start()));
+    assert!(response(&resp).0.status.is_success());
+    // The last pair lacks its NUL.
+    resp.data = Bytes::from_static(b"TargetPortalGroupTag=1");
+    let e = i.handle(&wire(&resp)).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Parse(ParseError::InvalidText {
+            reason: "last key=value pair not NUL-terminated"
+        })
+    );
+    assert_eq!(e.login_status(), LoginStatus::INITIATOR_ERROR);
+
+    let mut t = target(None, None);
+    let mut req = request(
+        Stage::SecurityNegotiation,
+        Stage::SecurityNegotiation,
+        false,
+        &[],
+    );
+    req.data = Bytes::from_static(b"InitiatorName");
+    let p = t.handle(&req);
+    assert_eq!(response(&p).0.status, LoginStatus::INITIATOR_ERROR);
+    assert_eq!(t.state(), LoginState::Failed(LoginStatus::INITIATOR_ERROR));
 }
 
 #[test]

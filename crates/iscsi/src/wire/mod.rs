@@ -30,7 +30,7 @@ mod tests;
 pub use bhs::*;
 pub use enums::*;
 
-use crate::Error;
+use crate::{EmitError, ParseError};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Length of a CRC32C digest on the wire.
@@ -102,9 +102,9 @@ impl Ahs {
         n + pad_len(n)
     }
 
-    fn emit(&self, buf: &mut BytesMut) -> Result<(), Error> {
+    fn emit(&self, buf: &mut BytesMut) -> Result<(), EmitError> {
         let (t, len) = self.parts();
-        let len16 = u16::try_from(len).map_err(|_| Error::FieldOverflow {
+        let len16 = u16::try_from(len).map_err(|_| EmitError::FieldOverflow {
             field: "AHSLength",
             value: len as u64,
         })?;
@@ -126,11 +126,11 @@ impl Ahs {
     }
 
     /// Parses all AHS in `ahs` (TotalAHSLength bytes).
-    pub fn parse_all(mut ahs: Bytes) -> Result<Vec<Ahs>, Error> {
+    pub fn parse_all(mut ahs: Bytes) -> Result<Vec<Ahs>, ParseError> {
         let mut out = Vec::new();
         while !ahs.is_empty() {
             if ahs.len() < 3 {
-                return Err(Error::Truncated {
+                return Err(ParseError::Truncated {
                     field: "AHSLength",
                     need: 3,
                     have: ahs.len(),
@@ -140,7 +140,7 @@ impl Ahs {
             let t = ahs[2];
             let end = 3 + len;
             if ahs.len() < end {
-                return Err(Error::Truncated {
+                return Err(ParseError::Truncated {
                     field: "AHS",
                     need: end,
                     have: ahs.len(),
@@ -153,7 +153,7 @@ impl Ahs {
                     Ahs::BidiReadLength(u32::from_be_bytes([body[1], body[2], body[3], body[4]]))
                 }
                 ahs_type::EXTENDED_CDB | ahs_type::BIDI_READ_LENGTH => {
-                    return Err(Error::InvalidField {
+                    return Err(ParseError::InvalidField {
                         field: "AHSLength",
                         value: len as u64,
                     })
@@ -167,7 +167,7 @@ impl Ahs {
             // was not a multiple of 4, which TotalAHSLength rules out.
             let padded = end + pad_len(end);
             if ahs.len() < padded {
-                return Err(Error::Truncated {
+                return Err(ParseError::Truncated {
                     field: "AHS padding",
                     need: padded,
                     have: ahs.len(),
@@ -231,10 +231,10 @@ impl Pdu {
 
     /// Appends the PDU to `buf`. Fails if the AHS or the data segment do
     /// not fit their length fields; `buf` is unchanged then.
-    pub fn emit(&self, buf: &mut BytesMut, digests: Digests) -> Result<(), Error> {
+    pub fn emit(&self, buf: &mut BytesMut, digests: Digests) -> Result<(), EmitError> {
         let ahs_len = self.ahs_len();
         if ahs_len > MAX_AHS_LEN {
-            return Err(Error::FieldOverflow {
+            return Err(EmitError::FieldOverflow {
                 field: "TotalAHSLength",
                 value: ahs_len as u64,
             });
@@ -244,7 +244,7 @@ impl Pdu {
         put_lengths(&mut bhs, ahs_len, self.data.len())?;
         for a in &self.ahs {
             if a.parts().1 > usize::from(u16::MAX) {
-                return Err(Error::FieldOverflow {
+                return Err(EmitError::FieldOverflow {
                     field: "AHSLength",
                     value: a.parts().1 as u64,
                 });
@@ -274,20 +274,20 @@ impl Pdu {
 
     /// Parses one whole PDU. `frame` must hold exactly the PDU (as cut by
     /// [`crate::codec::PduDecoder`]); digests are verified when enabled.
-    pub fn parse(frame: Bytes, digests: Digests) -> Result<Pdu, Error> {
+    pub fn parse(frame: Bytes, digests: Digests) -> Result<Pdu, ParseError> {
         let bhs = raw_bhs(&frame)?;
         let header = Bhs::parse(&bhs)?;
         let (ahs_len, data_len) = raw_lengths(&bhs);
         let layout = Layout::new(ahs_len, data_len, digests);
         if frame.len() != layout.total {
             return Err(if frame.len() < layout.total {
-                Error::Truncated {
+                ParseError::Truncated {
                     field: "PDU",
                     need: layout.total,
                     have: frame.len(),
                 }
             } else {
-                Error::InvalidField {
+                ParseError::InvalidField {
                     field: "PDU length",
                     value: frame.len() as u64,
                 }
@@ -298,7 +298,7 @@ impl Pdu {
             let received = read_le32(&frame, end);
             let computed = crc32c(&frame[..end]);
             if received != computed {
-                return Err(Error::HeaderDigest { received, computed });
+                return Err(ParseError::HeaderDigest { received, computed });
             }
         }
         if digests.data && data_len > 0 {
@@ -306,7 +306,7 @@ impl Pdu {
             let received = read_le32(&frame, layout.data_start + padded);
             let computed = crc32c(&frame[layout.data_start..layout.data_start + padded]);
             if received != computed {
-                return Err(Error::DataDigest { received, computed });
+                return Err(ParseError::DataDigest { received, computed });
             }
         }
         let ahs = Ahs::parse_all(frame.slice(BHS_LEN..BHS_LEN + ahs_len))?;
@@ -316,14 +316,14 @@ impl Pdu {
 }
 
 /// Copies the BHS out of the first 48 bytes of `b`.
-pub(crate) fn raw_bhs(b: &[u8]) -> Result<RawBhs, Error> {
+pub(crate) fn raw_bhs(b: &[u8]) -> Result<RawBhs, ParseError> {
     let mut bhs = [0u8; BHS_LEN];
     match b.get(..BHS_LEN) {
         Some(s) => {
             bhs.copy_from_slice(s);
             Ok(bhs)
         }
-        None => Err(Error::Truncated {
+        None => Err(ParseError::Truncated {
             field: "BHS",
             need: BHS_LEN,
             have: b.len(),

@@ -3,6 +3,7 @@
 use super::*;
 use crate::codec::PduDecoder;
 use crate::login::LoginStatus;
+use crate::Error;
 use proptest::prelude::*;
 
 fn emit(pdu: &Pdu, d: Digests) -> BytesMut {
@@ -101,13 +102,13 @@ fn test_padding_and_digests() {
     bad[10] ^= 1;
     assert!(matches!(
         Pdu::parse(bad.freeze(), d),
-        Err(Error::HeaderDigest { .. })
+        Err(ParseError::HeaderDigest { .. })
     ));
     let mut bad = b.clone();
     bad[53] ^= 1;
     assert!(matches!(
         Pdu::parse(bad.freeze(), d),
-        Err(Error::DataDigest { .. })
+        Err(ParseError::DataDigest { .. })
     ));
     // Wrong digest settings: the lengths disagree.
     assert!(Pdu::parse(b.freeze(), Digests::default()).is_err());
@@ -152,7 +153,7 @@ fn test_bad_ahs() {
     b[48..52].copy_from_slice(&[0, 4, 2, 0]);
     assert_eq!(
         Pdu::parse(Bytes::copy_from_slice(&b), Digests::default()),
-        Err(Error::InvalidField {
+        Err(ParseError::InvalidField {
             field: "AHSLength",
             value: 4
         })
@@ -161,7 +162,7 @@ fn test_bad_ahs() {
     b[48..52].copy_from_slice(&[0, 40, 9, 0]);
     assert!(matches!(
         Pdu::parse(Bytes::copy_from_slice(&b), Digests::default()),
-        Err(Error::Truncated { field: "AHS", .. })
+        Err(ParseError::Truncated { field: "AHS", .. })
     ));
 }
 
@@ -169,7 +170,7 @@ fn test_bad_ahs() {
 fn test_reserved_opcode() {
     let mut b = [0u8; 48];
     b[0] = 0x07;
-    assert_eq!(Bhs::parse(&b), Err(Error::ReservedOpcode(0x07)));
+    assert_eq!(Bhs::parse(&b), Err(ParseError::ReservedOpcode(0x07)));
     b[0] = 0x1d;
     assert!(matches!(Bhs::parse(&b), Ok(Bhs::Vendor(_))));
 }
@@ -183,12 +184,68 @@ fn test_emit_too_long() {
     let mut buf = BytesMut::new();
     assert_eq!(
         pdu.emit(&mut buf, Digests::default()),
-        Err(Error::FieldOverflow {
+        Err(EmitError::FieldOverflow {
             field: "DataSegmentLength",
             value: MAX_DATA_SEGMENT_LEN as u64 + 1
         })
     );
     assert!(buf.is_empty());
+}
+
+/// A PDU cut short fails with `ParseError::Truncated` naming the part
+/// that is missing; wrapped in `Error` it reads the same.
+#[test]
+fn test_truncated_pdu_names_field() {
+    let pdu = Pdu::with_data(NopOut::default(), Bytes::from_static(b"hello"));
+    let whole = emit(&pdu, Digests::default()).freeze();
+    assert_eq!(
+        Pdu::parse(whole.slice(..20), Digests::default()),
+        Err(ParseError::Truncated {
+            field: "BHS",
+            need: BHS_LEN,
+            have: 20
+        })
+    );
+    let short = whole.slice(..whole.len() - 1);
+    assert_eq!(
+        Pdu::parse(short.clone(), Digests::default()),
+        Err(ParseError::Truncated {
+            field: "PDU",
+            need: whole.len(),
+            have: whole.len() - 1
+        })
+    );
+    // The message names the field; wrapped in `Error` it reads the same.
+    let e = Pdu::parse(short, Digests::default()).unwrap_err();
+    assert!(e.to_string().contains("`PDU`"), "{e}");
+    assert_eq!(Error::from(e.clone()).to_string(), e.to_string());
+}
+
+/// An oversized data segment fails with `EmitError::FieldOverflow` with and
+/// without digests, and leaves the buffer as it was.
+#[test]
+fn test_emit_oversized_data_segment() {
+    let len = MAX_DATA_SEGMENT_LEN + 4;
+    let pdu = Pdu::with_data(DataIn::default(), Bytes::from(vec![0u8; len]));
+    for digests in [
+        Digests::default(),
+        Digests {
+            header: true,
+            data: true,
+        },
+    ] {
+        let mut buf = BytesMut::from(&b"keep"[..]);
+        let e = pdu.emit(&mut buf, digests).unwrap_err();
+        assert_eq!(
+            e,
+            EmitError::FieldOverflow {
+                field: "DataSegmentLength",
+                value: len as u64
+            }
+        );
+        assert_eq!(&buf[..], b"keep");
+        assert_eq!(Error::from(e.clone()), Error::Emit(e));
+    }
 }
 
 #[test]
@@ -200,10 +257,10 @@ fn test_decoder_limits_before_reserving() {
     let mut buf = BytesMut::from(&b[..]);
     assert_eq!(
         dec.decode(&mut buf),
-        Err(Error::DataSegmentTooLong {
+        Err(Error::Parse(ParseError::DataSegmentTooLong {
             len: 0xff_ffff,
             max: 1024
-        })
+        }))
     );
     assert!(buf.capacity() < 4096);
     let mut dec = PduDecoder::default().with_max_ahs_len(16);
@@ -212,12 +269,15 @@ fn test_decoder_limits_before_reserving() {
     let mut buf = BytesMut::from(&b[..]);
     assert_eq!(
         dec.decode(&mut buf),
-        Err(Error::AhsTooLong { len: 20, max: 16 })
+        Err(Error::Parse(ParseError::AhsTooLong { len: 20, max: 16 }))
     );
     b[4] = 0;
     b[0] = 0x3b;
     let mut buf = BytesMut::from(&b[..]);
-    assert_eq!(dec.decode(&mut buf), Err(Error::ReservedOpcode(0x3b)));
+    assert_eq!(
+        dec.decode(&mut buf),
+        Err(Error::Parse(ParseError::ReservedOpcode(0x3b)))
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@ mod target;
 pub use initiator::*;
 pub use target::*;
 
-use crate::Error;
+use crate::{EmitError, ParseError};
 
 /// Length of the Basic Header Segment.
 pub const BHS_LEN: usize = 48;
@@ -93,13 +93,17 @@ pub fn raw_lengths(b: &RawBhs) -> (usize, usize) {
 }
 
 /// Writes TotalAHSLength (bytes, a multiple of 4) and DataSegmentLength.
-pub(crate) fn put_lengths(b: &mut RawBhs, ahs_len: usize, data_len: usize) -> Result<(), Error> {
-    let words = u8::try_from(ahs_len / 4).map_err(|_| Error::FieldOverflow {
+pub(crate) fn put_lengths(
+    b: &mut RawBhs,
+    ahs_len: usize,
+    data_len: usize,
+) -> Result<(), EmitError> {
+    let words = u8::try_from(ahs_len / 4).map_err(|_| EmitError::FieldOverflow {
         field: "TotalAHSLength",
         value: ahs_len as u64,
     })?;
     if data_len > 0x00ff_ffff {
-        return Err(Error::FieldOverflow {
+        return Err(EmitError::FieldOverflow {
             field: "DataSegmentLength",
             value: data_len as u64,
         });
@@ -189,11 +193,11 @@ macro_rules! bhs {
             /// DataSegmentLength are not part of the result (see [`raw_lengths`]).
             ///
             /// Fails only on a reserved opcode.
-            pub fn parse(b: &RawBhs) -> Result<Bhs, Error> {
+            pub fn parse(b: &RawBhs) -> Result<Bhs, ParseError> {
                 Ok(match raw_opcode(b) {
                     $( opcode::$op => Bhs::$variant($variant::parse(b)), )+
                     op if opcode::is_vendor_specific(op) => Bhs::Vendor(Vendor::parse(b)),
-                    op => return Err(Error::ReservedOpcode(op)),
+                    op => return Err(ParseError::ReservedOpcode(op)),
                 })
             }
 
