@@ -356,6 +356,26 @@ impl Lan {
         name
     }
 
+    /// A BIOS PC on the segment: qemu (TCG, 256 MiB) with an e1000 NIC of
+    /// `mac` on a new tap, booting from the network with the NIC's iPXE
+    /// ROM, COM1 written to `serial`, and `isa-debug-exit` at 0x501 for the
+    /// guest's verdict; `-no-reboot`, so it ends when the guest does.
+    pub fn bios_pc(&mut self, mac: &str, serial: &std::path::Path) -> Command {
+        let tap = self.tap();
+        let mut qemu = self.exec("qemu-system-x86_64");
+        qemu.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "256"])
+            .args(["-display", "none", "-nodefaults", "-no-reboot"])
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .arg("-netdev")
+            .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+            .arg("-device")
+            .arg(format!("e1000,netdev=n0,mac={mac}"))
+            .args(["-boot", "n"])
+            .args(["-device", "isa-debug-exit,iobase=0x501,iosize=1"]);
+        qemu
+    }
+
     /// A command run in the LAN's namespace (where the taps are).
     pub fn exec(&self, program: impl AsRef<OsStr>) -> Command {
         let mut c = Command::new("ip");

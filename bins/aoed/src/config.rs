@@ -77,15 +77,8 @@ pub struct Cli {
     /// with tc.
     #[arg(long)]
     no_qdisc_bypass: bool,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// More logging (-v: debug, -vv: trace).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// TOML configuration file.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    common: netboot_daemon::CommonArgs,
 }
 
 /// A MAC address as `--allow-mac` and `allow_macs` take it; the error
@@ -156,7 +149,7 @@ pub struct Config {
 
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, String> {
-        let file: FileConfig = netboot_daemon::read_config(cli.config.as_deref())?;
+        let file: FileConfig = netboot_daemon::read_config(cli.common.config.as_deref())?;
         let interface = cli
             .interface
             .or(file.interface)
@@ -261,7 +254,7 @@ impl Config {
         if buffer_count == 0 {
             return Err("--buffer-count must be at least 1".into());
         }
-        let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
+        let log_level = cli.common.log_level(file.log_level);
         Ok(Config {
             interface,
             buffer_count,

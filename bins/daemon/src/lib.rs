@@ -40,6 +40,28 @@ pub fn read_config<T: DeserializeOwned + Default>(path: Option<&Path>) -> Result
     toml::from_str::<T>(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
 
+/// The flags every daemon has, flattened into its clap `Cli`
+/// (`#[command(flatten)]`): the log level, `-v` and the configuration file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// More logging (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+impl CommonArgs {
+    /// The effective log level, given the file's (see [`log_level`]).
+    pub fn log_level(&self, configured: Option<String>) -> String {
+        log_level(self.verbose, self.log_level.clone().or(configured))
+    }
+}
+
 /// The log level from `-v` counts and a configured level: `-v` is debug,
 /// `-vv` trace; without them the configured level, else `info`.
 pub fn log_level(verbose: u8, configured: Option<String>) -> String {

@@ -106,15 +106,8 @@ pub struct Cli {
     /// Bypass the page cache (O_DIRECT) for the disks.
     #[arg(long)]
     direct: bool,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// More logging (-v: debug, -vv: trace).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// TOML configuration file.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    common: netboot_daemon::CommonArgs,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,7 +300,7 @@ fn seconds(v: Option<u64>, default: u64, what: &str) -> Result<Duration, String>
 
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, String> {
-        let file: FileConfig = netboot_daemon::read_config(cli.config.as_deref())?;
+        let file: FileConfig = netboot_daemon::read_config(cli.common.config.as_deref())?;
         let mut targets = Vec::new();
         for t in file.target {
             let mut luns = Vec::new();
@@ -431,7 +424,7 @@ impl Config {
                 ]
             })
         };
-        let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
+        let log_level = cli.common.log_level(file.log_level);
         Ok(Config {
             listen,
             max_sessions: cli.max_sessions.or(file.max_sessions).unwrap_or(256).max(1),

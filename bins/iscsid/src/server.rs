@@ -435,14 +435,17 @@ async fn connection(
         data_digest = ?params.data_digest,
         "logged in"
     );
-    if !discovery {
-        shared.targets.notify(SessionEvent {
-            target: target_name.clone(),
-            initiator: initiator.clone(),
-            peer,
-            kind: SessionEventKind::LoggedIn,
-        });
-    }
+    let notify = |kind| {
+        if !discovery {
+            shared.targets.notify(SessionEvent {
+                target: target_name.clone(),
+                initiator: initiator.clone(),
+                peer,
+                kind,
+            });
+        }
+    };
+    notify(SessionEventKind::LoggedIn);
     let digests = params.digests();
     dec.set_digests(digests);
     dec.set_max_data_segment_len(params.target_max_recv_data_segment_length as usize);
@@ -561,14 +564,7 @@ async fn connection(
         }
     };
     let outcome: Result<(), String> = ffp.await;
-    if !discovery {
-        shared.targets.notify(SessionEvent {
-            target: target_name.clone(),
-            initiator: initiator.clone(),
-            peer,
-            kind: SessionEventKind::Ended,
-        });
-    }
+    notify(SessionEventKind::Ended);
     if let Some(l) = &luns {
         // RESERVE(6) reservations and unit attentions of this nexus end here.
         l.nexus_lost(&nexus);

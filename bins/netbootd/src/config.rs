@@ -66,15 +66,8 @@ pub struct Cli {
     /// [default: the first image in the store].
     #[arg(long, value_name = "NAME")]
     image: Option<String>,
-    /// The configuration file.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// More logging (-v: debug, -vv: trace).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[command(flatten)]
+    common: netboot_daemon::CommonArgs,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,26 +240,37 @@ fn line_of(text: &str, at: usize) -> usize {
     text[..at.min(text.len())].matches('\n').count() + 1
 }
 
-/// An error at a spanned value of the file.
-fn at<T>(
-    file: &Path,
-    text: &str,
-    v: &Spanned<T>,
-    key: &str,
-    msg: impl std::fmt::Display,
-) -> String {
-    format!(
-        "{}, line {}: {key}: {msg}",
-        file.display(),
-        line_of(text, v.span().start)
-    )
+/// The file being read, for errors that name its lines.
+struct Src<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Src<'_> {
+    /// The line of `v`.
+    fn line<T>(&self, v: &Spanned<T>) -> usize {
+        line_of(self.text, v.span().start)
+    }
+
+    /// An error at `v`, the value of `key`.
+    fn at<T>(&self, v: &Spanned<T>, key: &str, msg: impl std::fmt::Display) -> String {
+        format!(
+            "{}, line {}: {key}: {msg}",
+            self.path.display(),
+            self.line(v)
+        )
+    }
 }
 
 impl Config {
     /// The configuration from the command line and the file it names.
     pub fn load(cli: Cli) -> Result<Config, String> {
-        let (file, text) = read(cli.config.as_deref())?;
-        let path = cli.config.clone().unwrap_or_else(|| "(no file)".into());
+        let (file, text) = read(cli.common.config.as_deref())?;
+        let path = cli
+            .common
+            .config
+            .clone()
+            .unwrap_or_else(|| "(no file)".into());
         let interface = cli
             .interface
             .or(file.server.interface.clone())
@@ -277,13 +281,15 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("/var/lib/netboot"));
         let store =
             Store::open(&store_dir).map_err(|e| format!("store {}: {e}", store_dir.display()))?;
-        let defaults = defaults(&path, &text, &file.defaults, cli.image, &store)?;
-        let clients = clients(&path, &text, &file.client, &defaults, &store)?;
+        let src = Src {
+            path: &path,
+            text: &text,
+        };
+        let defaults = defaults(&src, &file.defaults, cli.image, &store)?;
+        let clients = clients(&src, &file.client, &defaults, &store)?;
         let iqn_prefix = match &file.server.iqn_prefix {
             Some(p) if !p.get_ref().starts_with("iqn.") || p.get_ref().len() > 200 => {
-                return Err(at(
-                    &path,
-                    &text,
+                return Err(src.at(
                     p,
                     "server.iqn_prefix",
                     "must start with iqn. (e.g. iqn.2026-12.org.example)",
@@ -292,7 +298,7 @@ impl Config {
             Some(p) => p.get_ref().to_ascii_lowercase(),
             None => "iqn.2026-12.org.netboot".into(),
         };
-        let dhcp = dhcp(&path, &text, &file.dhcp, &store_dir)?;
+        let dhcp = dhcp(&src, &file.dhcp, &store_dir)?;
         Ok(Config {
             interface,
             address: file.server.address,
@@ -315,8 +321,8 @@ impl Config {
                 .api
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8067))),
-            log_level: netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level)),
-            file: cli.config,
+            log_level: cli.common.log_level(file.log_level),
+            file: cli.common.config,
         })
     }
 
@@ -325,7 +331,11 @@ impl Config {
     pub fn reload_clients(&self, store: &Store) -> Result<Vec<Client>, String> {
         let (file, text) = read(self.file.as_deref())?;
         let path = self.file.clone().unwrap_or_default();
-        clients(&path, &text, &file.client, &self.defaults, store)
+        let src = Src {
+            path: &path,
+            text: &text,
+        };
+        clients(&src, &file.client, &self.defaults, store)
     }
 }
 
@@ -347,8 +357,7 @@ fn read(path: Option<&Path>) -> Result<(FileConfig, String), String> {
 }
 
 fn defaults(
-    path: &Path,
-    text: &str,
+    src: &Src<'_>,
     d: &DefaultsFile,
     cli_image: Option<String>,
     store: &Store,
@@ -366,7 +375,7 @@ fn defaults(
         }
         (Some(i), _) => i,
         (None, Some(i)) if !have(i.get_ref()) => {
-            return Err(at(path, text, i, "defaults.image", format!("no image {:?} in the store {}", i.get_ref(), store.root().display())));
+            return Err(src.at(i, "defaults.image", format!("no image {:?} in the store {}", i.get_ref(), store.root().display())));
         }
         (None, Some(i)) => i.get_ref().clone(),
         (None, None) => images.first().map(|i| i.name.clone()).ok_or_else(|| {
@@ -378,12 +387,12 @@ fn defaults(
         })?,
     };
     if let Some(p) = &d.protocol {
-        protocol(path, text, p, "defaults.protocol")?;
+        protocol(src, p, "defaults.protocol")?;
     }
     let overlay_max = match &d.overlay_max {
         Some(s) => Some(
             netboot_image::parse_size(s.get_ref())
-                .map_err(|e| at(path, text, s, "defaults.overlay_max", e))?,
+                .map_err(|e| src.at(s, "defaults.overlay_max", e))?,
         ),
         None => None,
     };
@@ -397,29 +406,20 @@ fn defaults(
 
 /// iSCSI only, today: AoE PCs need aoed's target to look its disks up per
 /// MAC, which it does not yet.
-fn protocol(path: &Path, text: &str, p: &Spanned<String>, key: &str) -> Result<(), String> {
+fn protocol(src: &Src<'_>, p: &Spanned<String>, key: &str) -> Result<(), String> {
     match p.get_ref().as_str() {
         "iscsi" => Ok(()),
-        "aoe" => Err(at(
-            path,
-            text,
+        "aoe" => Err(src.at(
             p,
             key,
             "aoe is not served by netbootd yet (run aoed beside it); use iscsi",
         )),
-        other => Err(at(
-            path,
-            text,
-            p,
-            key,
-            format!("unknown protocol {other:?} (iscsi)"),
-        )),
+        other => Err(src.at(p, key, format!("unknown protocol {other:?} (iscsi)"))),
     }
 }
 
 fn clients(
-    path: &Path,
-    text: &str,
+    src: &Src<'_>,
     list: &[ClientFile],
     defaults: &Defaults,
     store: &Store,
@@ -429,7 +429,7 @@ fn clients(
     let mut out = Vec::new();
     for c in list {
         let name = c.name.get_ref();
-        let line = line_of(text, c.name.span().start);
+        let line = src.line(&c.name);
         if name.is_empty()
             || name.len() > 64
             || !name
@@ -437,29 +437,23 @@ fn clients(
                 .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' || ch == '.')
             || name.starts_with('.')
         {
-            return Err(at(
-                path,
-                text,
+            return Err(src.at(
                 &c.name,
                 "client.name",
                 format!("{name:?}: use 1-64 letters, digits, '-', '_' or '.'"),
             ));
         }
         if let Some(first) = names.insert(name.to_ascii_lowercase(), line) {
-            return Err(at(
-                path,
-                text,
+            return Err(src.at(
                 &c.name,
                 "client.name",
                 format!("{name:?} is also the name of the client on line {first}"),
             ));
         }
         let mac = netboot_image::store::parse_mac(c.mac.get_ref())
-            .map_err(|e| at(path, text, &c.mac, "client.mac", e))?;
+            .map_err(|e| src.at(&c.mac, "client.mac", e))?;
         if let Some(first) = macs.insert(mac.clone(), line) {
-            return Err(at(
-                path,
-                text,
+            return Err(src.at(
                 &c.mac,
                 "client.mac",
                 format!("{mac} is also the MAC of the client on line {first}"),
@@ -468,9 +462,7 @@ fn clients(
         let image = match &c.image {
             Some(i) => {
                 store.image_meta(i.get_ref()).map_err(|_| {
-                    at(
-                        path,
-                        text,
+                    src.at(
                         i,
                         "client.image",
                         format!(
@@ -485,12 +477,12 @@ fn clients(
             None => defaults.image.clone(),
         };
         if let Some(p) = &c.protocol {
-            protocol(path, text, p, "client.protocol")?;
+            protocol(src, p, "client.protocol")?;
         }
         if let Some(v) = &c.version {
             // Pinned versions need the store to make overlays over an older
             // version, which it does not yet.
-            return Err(at(path, text, v, "client.version", "fixed versions are not supported yet: the store makes overlays over the image's current version"));
+            return Err(src.at(v, "client.version", "fixed versions are not supported yet: the store makes overlays over the image's current version"));
         }
         out.push(Client {
             name: name.clone(),
@@ -504,7 +496,7 @@ fn clients(
     Ok(out)
 }
 
-fn dhcp(path: &Path, text: &str, d: &DhcpFile, store: &Path) -> Result<DhcpMode, String> {
+fn dhcp(src: &Src<'_>, d: &DhcpFile, store: &Path) -> Result<DhcpMode, String> {
     let mode = d
         .mode
         .as_ref()
@@ -513,13 +505,7 @@ fn dhcp(path: &Path, text: &str, d: &DhcpFile, store: &Path) -> Result<DhcpMode,
     match mode {
         "proxy" => {
             if let Some(r) = &d.range {
-                return Err(at(
-                    path,
-                    text,
-                    r,
-                    "dhcp.range",
-                    "only with mode = \"authoritative\"",
-                ));
+                return Err(src.at(r, "dhcp.range", "only with mode = \"authoritative\""));
             }
             Ok(DhcpMode::Proxy)
         }
@@ -527,7 +513,7 @@ fn dhcp(path: &Path, text: &str, d: &DhcpFile, store: &Path) -> Result<DhcpMode,
             let range = d.range.as_ref().ok_or_else(|| {
                 format!(
                     "{}: dhcp.mode = \"authoritative\" needs dhcp.range (e.g. \"10.0.0.100-10.0.0.199\")",
-                    path.display()
+                    src.path.display()
                 )
             })?;
             Ok(DhcpMode::Authoritative {
@@ -543,9 +529,7 @@ fn dhcp(path: &Path, text: &str, d: &DhcpFile, store: &Path) -> Result<DhcpMode,
         }
         other => {
             let m = d.mode.as_ref().expect("mode given");
-            Err(at(
-                path,
-                text,
+            Err(src.at(
                 m,
                 "dhcp.mode",
                 format!("unknown mode {other:?} (proxy or authoritative)"),

@@ -223,31 +223,8 @@ impl Inventory {
 
     /// PC `name`'s CHAP secret, made on first use (mode 0600 in the store).
     fn secret(&self, name: &str) -> Result<String, Refusal> {
-        let dir = self.store.root().join("netbootd").join("chap");
-        let path = dir.join(name);
-        let err = |source| Refusal::Secret {
-            path: path.clone(),
-            source,
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(s) if s.trim().len() >= 16 => return Ok(s.trim().to_owned()),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(err(e)),
-        }
-        std::fs::create_dir_all(&dir).map_err(err)?;
-        let secret = random_hex(12);
-        let mut f = std::fs::OpenOptions::new();
-        std::os::unix::fs::OpenOptionsExt::mode(&mut f, 0o600);
-        let mut file = f
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(err)?;
-        file.write_all(secret.as_bytes()).map_err(err)?;
-        file.sync_all().map_err(err)?;
-        Ok(secret)
+        let path = self.store.root().join("netbootd").join("chap").join(name);
+        secret_file(&path, 12).map_err(|source| Refusal::Secret { path, source })
     }
 
     /// The start of a boot of the PC with `mac`: makes its target ready
@@ -387,6 +364,28 @@ impl Inventory {
             })
             .collect())
     }
+}
+
+/// The secret in `path`; made of `n` random bytes in hex (a file of mode
+/// 0600, synced) when the file is missing or shorter.
+pub fn secret_file(path: &std::path::Path, n: usize) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim().len() >= 2 * n => return Ok(s.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let secret = random_hex(n);
+    let mut o = std::fs::OpenOptions::new();
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.write(true).create(true).truncate(true).open(path)?;
+    f.write_all(secret.as_bytes())?;
+    f.sync_all()?;
+    info!(path = %path.display(), "secret written");
+    Ok(secret)
 }
 
 /// `n` random bytes in hex.

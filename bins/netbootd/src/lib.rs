@@ -59,52 +59,10 @@ pub enum Error {
     },
 }
 
-/// The first IPv4 address of `name`.
-fn interface_addr(name: &str) -> Result<Ipv4Addr, String> {
-    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("listing interfaces: {e}"))?;
-    let mut exists = false;
-    for a in addrs {
-        if a.interface_name != name {
-            continue;
-        }
-        exists = true;
-        if let Some(v4) = a.address.as_ref().and_then(|s| s.as_sockaddr_in()) {
-            return Ok(v4.ip());
-        }
-    }
-    Err(if exists {
-        format!("interface {name} has no IPv4 address")
-    } else {
-        format!("no interface {name}")
-    })
-}
-
 /// The API token (made at first start, mode 0600 in the store).
 fn api_token(store: &Store) -> Result<String, String> {
-    use std::io::Write;
-    let dir = store.root().join("netbootd");
-    let path = dir.join("api-token");
-    match std::fs::read_to_string(&path) {
-        Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_owned()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    }
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
-    std::fs::create_dir_all(&dir).map_err(err)?;
-    let token = inventory::random_hex(32);
-    let mut o = std::fs::OpenOptions::new();
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    let mut f = o
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .map_err(err)?;
-    f.write_all(token.as_bytes()).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    info!(path = %path.display(), "API token written");
-    Ok(token)
+    let path = store.root().join("netbootd").join("api-token");
+    inventory::secret_file(&path, 32).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn pxed_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_pxed::Config, String> {
@@ -198,7 +156,11 @@ async fn http(addr: SocketAddr, router: axum::Router, mut shutdown: Shutdown) ->
 pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
     let addr = match cfg.address {
         Some(a) => a,
-        None => interface_addr(&cfg.interface).map_err(Error::Setup)?,
+        None => {
+            netboot_pxed::net::interface(&cfg.interface)
+                .map_err(Error::Setup)?
+                .addr
+        }
     };
     let store = Store::open(&cfg.store).map_err(|e| Error::Setup(format!("store: {e}")))?;
     let token = api_token(&store).map_err(Error::Setup)?;

@@ -96,19 +96,8 @@ mac = "{PC_MAC}"
     assert_eq!(code, "403", "{}", d.log_text());
     assert!(d.log_contains("refused a PC's script to another machine"));
     // The PC.
-    let tap = lan.tap();
     let serial = dir.path().join("serial.log");
-    let mut qemu = lan.exec("qemu-system-x86_64");
-    qemu.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "256"])
-        .args(["-display", "none", "-nodefaults", "-no-reboot"])
-        .arg("-serial")
-        .arg(format!("file:{}", serial.display()))
-        .arg("-netdev")
-        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
-        .arg("-device")
-        .arg(format!("e1000,netdev=n0,mac={PC_MAC}"))
-        .args(["-boot", "n"])
-        .args(["-device", "isa-debug-exit,iobase=0x501,iosize=1"]);
+    let mut qemu = lan.bios_pc(PC_MAC, &serial);
     let o = run(&mut qemu, Duration::from_secs(240));
     let log = std::fs::read_to_string(&serial).unwrap_or_default();
     assert_eq!(

@@ -71,15 +71,8 @@ pub struct Cli {
     /// same as --dhcp-port.
     #[arg(long, value_name = "PORT")]
     pxe_port: Option<u16>,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// More logging (-v: debug, -vv: trace).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// TOML configuration file.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    common: netboot_daemon::CommonArgs,
 }
 
 fn parse_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
@@ -186,7 +179,7 @@ const TFTP_PLACEHOLDER: &str = "{tftp-server}";
 
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, String> {
-        let file: FileConfig = netboot_daemon::read_config(cli.config.as_deref())?;
+        let file: FileConfig = netboot_daemon::read_config(cli.common.config.as_deref())?;
         let interface = cli
             .interface
             .or(file.interface)
@@ -293,7 +286,7 @@ impl Config {
                 cli.dns
             },
         });
-        let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
+        let log_level = cli.common.log_level(file.log_level);
         let dhcp_port = Port::pick(
             cli.dhcp_port,
             file.dhcp_port,

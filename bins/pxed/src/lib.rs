@@ -10,7 +10,7 @@
 
 pub mod config;
 pub mod leases;
-mod net;
+pub mod net;
 mod server;
 
 pub use config::Config;

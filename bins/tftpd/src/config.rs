@@ -70,15 +70,8 @@ pub struct Cli {
     /// Seconds to let transfers finish on SIGINT/SIGTERM before aborting them.
     #[arg(long, value_name = "SECONDS")]
     shutdown_grace: Option<u64>,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// More logging (-v: debug, -vv: trace).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// TOML configuration file.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    common: netboot_daemon::CommonArgs,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -179,7 +172,7 @@ pub struct Config {
 
 impl Config {
     pub fn load(cli: Cli) -> Result<Config, String> {
-        let file: FileConfig = netboot_daemon::read_config(cli.config.as_deref())?;
+        let file: FileConfig = netboot_daemon::read_config(cli.common.config.as_deref())?;
         let root = cli
             .root
             .or(file.root)
@@ -231,7 +224,7 @@ impl Config {
         if max_transfers_per_address == 0 {
             return Err("--max-transfers-per-address 0: must be at least 1".into());
         }
-        let log_level = netboot_daemon::log_level(cli.verbose, cli.log_level.or(file.log_level));
+        let log_level = cli.common.log_level(file.log_level);
         Ok(Config {
             root,
             listen,

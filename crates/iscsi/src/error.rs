@@ -89,7 +89,8 @@ pub enum ParseError {
     },
 }
 
-/// A PDU that cannot be written.
+/// A PDU that cannot be written. (PDUs are written into a growing
+/// `BytesMut`, so a buffer is never too small.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EmitError {
@@ -101,14 +102,6 @@ pub enum EmitError {
         field: &'static str,
         /// The value that does not fit.
         value: u64,
-    },
-    /// The output buffer cannot hold the PDU.
-    #[error("buffer of {have} bytes too small, {need} needed")]
-    BufferTooSmall {
-        /// Bytes needed.
-        need: usize,
-        /// Bytes available.
-        have: usize,
     },
 }
 

@@ -896,22 +896,8 @@ fn office_pc_boots_its_disk_through_dhcp_pxed_tftpd_and_iscsid() {
     let (iscsid, _) = Daemon::start(i, Some("listening"));
     let d = pxed(&srv, &["--ipxe-script", SCRIPT]);
     // The PC.
-    let tap = lan.tap();
     let serial = dir.path().join("serial.log");
-    let mut qemu = lan.exec("qemu-system-x86_64");
-    qemu.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "256"])
-        .args(["-display", "none", "-nodefaults", "-no-reboot"])
-        .arg("-serial")
-        .arg(format!("file:{}", serial.display()))
-        .arg("-netdev")
-        .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
-        .args([
-            "-device",
-            "e1000,netdev=n0,mac=52:54:00:12:34:78",
-            "-boot",
-            "n",
-        ])
-        .args(["-device", "isa-debug-exit,iobase=0x501,iosize=1"]);
+    let mut qemu = lan.bios_pc("52:54:00:12:34:78", &serial);
     let o = run(&mut qemu, Duration::from_secs(240));
     let log = std::fs::read_to_string(&serial).unwrap_or_default();
     let context = || {
