@@ -18,7 +18,7 @@ use netboot_iscsi::wire::Bhs;
 use netboot_iscsi::wire::Digests;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::admission::{Admission, Displaced, Limits, Ticket};
@@ -461,6 +461,8 @@ async fn connection(
         std::time::Instant::now(),
     );
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Completion)>();
+    let mut probes = shared.targets.probes();
+    let mut hear_probes = !discovery;
     let ffp = async {
         let (mut rd, mut wr) = stream.into_split();
         let mut shutdown = shared.shutdown.clone();
@@ -555,6 +557,14 @@ async fn connection(
                         return Err(e.to_string());
                     }
                 }
+                r = probes.recv(), if hear_probes => match r {
+                    Ok(p) if p.target.eq_ignore_ascii_case(&target_name) => {
+                        info!(%peer, initiator, timeout = ?p.timeout, "probed: pinging the initiator now");
+                        session.probe(std::time::Instant::now(), p.timeout);
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => hear_probes = false,
+                },
                 _ = shutdown.wait_for(|s| *s), if !stopping => stopping = true,
                 _ = slot.evicted(), if !stopping => {
                     info!(%peer, initiator, "closing the session to make room for another");

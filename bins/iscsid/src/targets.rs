@@ -9,6 +9,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
 
 use netboot_iscsi::login::TargetEntry;
 
@@ -40,6 +43,20 @@ pub enum SessionEventKind {
 
 type Observer = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
 
+/// A request to ping the sessions of one target now (see
+/// [`Targets::probe`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Probe {
+    /// The target, lower case.
+    pub target: String,
+    /// How long a session has to answer.
+    pub timeout: Duration,
+}
+
+/// Probes not yet seen by a session before older ones are dropped for it
+/// (a session that misses one is still pinged when idle, as always).
+const PROBE_QUEUE: usize = 64;
+
 #[derive(Default)]
 struct Table {
     /// Login entries, in insertion order (SendTargets lists them so).
@@ -50,10 +67,21 @@ struct Table {
 
 /// The targets of a server, shared by the server and whoever changes them.
 /// Cloning gives another handle to the same table.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Targets {
     table: Arc<RwLock<Table>>,
     observer: Arc<RwLock<Option<Observer>>>,
+    probes: broadcast::Sender<Probe>,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Targets {
+            table: Arc::default(),
+            observer: Arc::default(),
+            probes: broadcast::channel(PROBE_QUEUE).0,
+        }
+    }
 }
 
 impl std::fmt::Debug for Targets {
@@ -96,6 +124,24 @@ impl Targets {
     /// session's task: `f` must not block).
     pub fn observe(&self, f: impl Fn(&SessionEvent) + Send + Sync + 'static) {
         *self.observer.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+    }
+
+    /// Pings every open session of target `name` now; a session that does
+    /// not answer within `timeout` is closed (its [`SessionEventKind::Ended`]
+    /// follows). For whoever believes the initiator is gone: `netbootd`,
+    /// when a PC asks DHCP for a new boot while a session of its disk is
+    /// still open (a PC reset without a logout leaves one until the idle
+    /// ping gives up). A live initiator answers and keeps its session.
+    pub fn probe(&self, name: &str, timeout: Duration) {
+        // No receiver (no session open) is not an error.
+        let _ = self.probes.send(Probe {
+            target: name.to_ascii_lowercase(),
+            timeout,
+        });
+    }
+
+    pub(crate) fn probes(&self) -> broadcast::Receiver<Probe> {
+        self.probes.subscribe()
     }
 
     pub(crate) fn notify(&self, ev: SessionEvent) {

@@ -194,8 +194,6 @@ pub struct Client {
     pub mode: Mode,
     /// Its host name (for the script's `hostname` setting).
     pub hostname: Option<String>,
-    /// A version it stays on, instead of the image's current one.
-    pub version: Option<u32>,
 }
 
 /// The effective configuration.
@@ -479,6 +477,20 @@ fn clients(
         if let Some(p) = &c.protocol {
             protocol(src, p, "client.protocol")?;
         }
+        if let Some(h) = &c.hostname {
+            // It goes into the PC's iPXE script.
+            let ok = !h.is_empty()
+                && h.len() <= 253
+                && h.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.');
+            if !ok {
+                return Err(src.at(
+                    &c.name,
+                    "client.hostname",
+                    format!("{h:?} of this client: use letters, digits, '-' and '.'"),
+                ));
+            }
+        }
         if let Some(v) = &c.version {
             // Pinned versions need the store to make overlays over an older
             // version, which it does not yet.
@@ -490,7 +502,6 @@ fn clients(
             image,
             mode: c.mode.unwrap_or(defaults.mode),
             hostname: c.hostname.clone(),
-            version: None,
         });
     }
     Ok(out)

@@ -84,6 +84,11 @@ async fn pc_script(
             b.inv.metrics.refuse("unknown");
             (StatusCode::NOT_FOUND, "unknown PC\n").into_response()
         }
+        Ok(Err(e @ Refusal::Full(_))) => {
+            warn!(%peer, mac, "{e}");
+            b.inv.metrics.refuse("full");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
+        }
         Ok(Err(e)) => {
             warn!(%peer, mac, "cannot boot: {e}");
             b.inv.metrics.refuse("error");

@@ -1,18 +1,23 @@
 //! The PCs netbootd knows: the file's clients and the store's, their iSCSI
 //! targets, CHAP secrets, boot stages and sessions.
 //!
-//! A PC's target (`IQN-PREFIX:NAME`, LUN 0 its overlay) is made when the PC
-//! fetches its script, which is the start of a boot: a volatile PC gets a
-//! new overlay then, unless a session of its disk is still open (its
-//! writes are never thrown away under it). Only the PC's initiator name
-//! with the PC's CHAP secret may log in to it.
+//! A boot starts with the PC's PXE DHCP request ([`Inventory::new_boot`],
+//! called for pxed's answered DISCOVERs and REQUESTs): a session of the PC's disk still
+//! open then is its last boot's (a PC reset without a logout), so it is
+//! probed and dropped if nobody answers; a volatile PC then gets a new
+//! overlay. A session that answers keeps the disk as it is: writes are
+//! never thrown away under a live initiator. The PC's target
+//! (`IQN-PREFIX:NAME`, LUN 0 its overlay) is opened then, or when it
+//! fetches its script if no DHCP request was seen (an iPXE started some
+//! other way); only the PC's initiator name with the PC's CHAP secret may
+//! log in to it.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netboot_image::{Mode, Store};
 use netboot_iscsi::login::{Credentials, TargetEntry};
@@ -22,9 +27,20 @@ use tracing::{info, warn};
 
 use crate::config::{Client, Config};
 
+/// The most PCs enrolled automatically (clients `pc-MAC`): each costs an
+/// overlay and a directory in the store, and a MAC costs an attacker
+/// nothing.
+pub const MAX_ENROLLED: usize = 1024;
+
+/// How long a session of a PC that asks DHCP for a new boot has to answer
+/// a ping before it counts as its last boot's, and is dropped.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A PC's boot stages, as Unix times in seconds.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Stages {
+    /// The firmware asked DHCP for a boot.
+    pub dhcp: Option<u64>,
     /// iPXE fetched its script.
     pub script: Option<u64>,
     /// iPXE logged in to its disk (the first login after the script).
@@ -65,6 +81,11 @@ struct PcState {
     sessions: u32,
     /// A script was fetched since the last login: the next login is iPXE's.
     booting: bool,
+    /// Its disk was made ready at the DHCP request of this boot (no login
+    /// since): the script fetch keeps it, another request does not redo it.
+    fresh: bool,
+    /// A DHCP request of it is being handled (the next waits).
+    checking: bool,
 }
 
 /// Why a PC gets no script.
@@ -73,6 +94,9 @@ pub enum Refusal {
     /// Not in the file or the store, and enrolment is off.
     #[error("unknown PC {0} (enrol = false)")]
     Unknown(String),
+    /// [`MAX_ENROLLED`] PCs were enrolled already.
+    #[error("unknown PC {0}: {MAX_ENROLLED} PCs are enrolled already (name it in the file, or remove enrolled ones)")]
+    Full(String),
     /// The store failed.
     #[error("{0}")]
     Store(#[from] netboot_image::StoreError),
@@ -100,6 +124,10 @@ pub struct Inventory {
     targets: Targets,
     pcs: Mutex<HashMap<String, PcState>>,
     max_transfer: u32,
+    /// Clients `pc-MAC` enrolled at most.
+    max_enrolled: usize,
+    /// Held while a PC's disk is made ready (DHCP and script may race).
+    setup: Mutex<()>,
     /// Its metrics.
     pub metrics: crate::metrics::Metrics,
 }
@@ -128,6 +156,8 @@ impl Inventory {
             targets,
             pcs: Mutex::new(HashMap::new()),
             max_transfer,
+            max_enrolled: MAX_ENROLLED,
+            setup: Mutex::new(()),
             metrics: crate::metrics::Metrics::default(),
             cfg: cfg.clone(),
         };
@@ -195,9 +225,8 @@ impl Inventory {
         )
     }
 
-    /// The client name of `mac`: the file's, else the store's, else (with
-    /// enrolment) a new client `pc-AABBCCDDEEFF`.
-    fn client_for(&self, mac: &str) -> Result<String, Refusal> {
+    /// The client name of `mac`: the file's, else the store's.
+    fn known_client(&self, mac: &str) -> Result<Option<String>, Refusal> {
         if let Some(c) = self
             .clients
             .read()
@@ -205,13 +234,29 @@ impl Inventory {
             .iter()
             .find(|c| c.mac == mac)
         {
-            return Ok(c.name.clone());
+            return Ok(Some(c.name.clone()));
         }
-        if let Some(name) = self.store.client_by_mac(mac)? {
+        Ok(self.store.client_by_mac(mac)?)
+    }
+
+    /// The client name of `mac`: the file's, else the store's, else (with
+    /// enrolment) a new client `pc-AABBCCDDEEFF`.
+    fn client_for(&self, mac: &str) -> Result<String, Refusal> {
+        if let Some(name) = self.known_client(mac)? {
             return Ok(name);
         }
         if !self.cfg.defaults.enrol {
             return Err(Refusal::Unknown(mac.to_owned()));
+        }
+        // Anyone on the LAN can claim a new MAC: enrolment is bounded.
+        let enrolled = self
+            .store
+            .clients()?
+            .iter()
+            .filter(|c| c.name.starts_with("pc-"))
+            .count();
+        if enrolled >= self.max_enrolled {
+            return Err(Refusal::Full(mac.to_owned()));
         }
         let name = format!("pc-{}", mac.replace(':', ""));
         let d = &self.cfg.defaults;
@@ -239,32 +284,16 @@ impl Inventory {
         let secret = self.secret(&name)?;
         let target = self.target_name(&name);
         let initiator = self.initiator_name(&name);
-        let open = {
-            let mut pcs = self.pcs.lock().unwrap_or_else(|e| e.into_inner());
-            let pc = pcs.entry(name.clone()).or_default();
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        let (open, fresh) = self.pc(&name, |pc| {
             pc.stages.script = Some(now());
             pc.booting = true;
-            pc.sessions
-        };
-        if open == 0 || !self.targets.contains(&target) {
-            let disk = self.store.open_client_disk(&name)?;
-            let meta = self.store.client_meta(&name)?;
-            let luns = Luns::single(&target, disk, false, None, self.max_transfer)?;
-            self.targets.insert(
-                TargetEntry {
-                    name: target.clone(),
-                    alias: Some(name.clone()),
-                    portals: Vec::new(),
-                    allowed_initiators: vec![initiator.clone()],
-                    chap: Some(Credentials {
-                        username: name.clone(),
-                        secret: secret.clone().into_bytes(),
-                    }),
-                    mutual_chap: None,
-                },
-                luns,
-            );
-            info!(client = name, mac, target, mode = %meta.mode, version = ?meta.version, "disk ready");
+            (pc.sessions, pc.fresh)
+        });
+        if !self.targets.contains(&target) || (open == 0 && !fresh) {
+            self.ready_disk(&name, mac)?;
+        } else if fresh {
+            // Made ready at this boot's DHCP request.
         } else {
             warn!(
                 client = name,
@@ -273,14 +302,153 @@ impl Inventory {
                 "boot while a session of its disk is open: the disk is kept as it is"
             );
         }
+        let hostname = self
+            .clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.hostname.clone())
+            .filter(|h| {
+                h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            })
+            .map(|h| format!("set hostname {h}\n"))
+            .unwrap_or_default();
         Ok(format!(
             "#!ipxe\n\
+             {hostname}\
              set initiator-iqn {initiator}\n\
              set username {name}\n\
              set password {secret}\n\
              sanboot iscsi:{}::{}:0:{target}\n",
             self.addr, self.cfg.iscsi_port
         ))
+    }
+
+    /// Opens PC `name`'s disk (a volatile PC's anew) as its target, for its
+    /// initiator name and CHAP secret only. Blocking (store and disk I/O);
+    /// the caller holds `setup`.
+    fn ready_disk(&self, name: &str, mac: &str) -> Result<(), Refusal> {
+        let secret = self.secret(name)?;
+        let target = self.target_name(name);
+        let disk = self.store.open_client_disk(name)?;
+        let meta = self.store.client_meta(name)?;
+        let luns = Luns::single(&target, disk, false, None, self.max_transfer)?;
+        self.targets.insert(
+            TargetEntry {
+                name: target.clone(),
+                alias: Some(name.to_owned()),
+                portals: Vec::new(),
+                allowed_initiators: vec![self.initiator_name(name)],
+                chap: Some(Credentials {
+                    username: name.to_owned(),
+                    secret: secret.into_bytes(),
+                }),
+                mutual_chap: None,
+            },
+            luns,
+        );
+        info!(client = name, mac, target, mode = %meta.mode, version = ?meta.version, generation = meta.generation, "disk ready");
+        Ok(())
+    }
+
+    /// The PC with `mac` asked DHCP for a boot (pxed's observer: the
+    /// PXE firmware's request, or iPXE's, which finds the disk made for
+    /// this boot and leaves it): a new boot. A session of its disk
+    /// still open is probed ([`PROBE_TIMEOUT`]) and dropped if it does not
+    /// answer; then a volatile PC's disk is made anew. If a session
+    /// answers, a live initiator has the disk (another machine with this
+    /// MAC, or a forged request): nothing changes. Unknown MACs are left
+    /// to the script fetch (enrolment).
+    pub async fn new_boot(self: Arc<Self>, mac: String) {
+        let inv = self.clone();
+        let m = mac.clone();
+        let name = match tokio::task::spawn_blocking(move || inv.known_client(&m)).await {
+            Ok(Ok(Some(name))) => name,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                warn!(mac, "DHCP request of a PC: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        let Some((open, fresh)) = self.pc(&name, |pc| {
+            if pc.checking {
+                return None;
+            }
+            pc.checking = true;
+            pc.stages.dhcp = Some(now());
+            Some((pc.sessions, pc.fresh))
+        }) else {
+            return;
+        };
+        let made = if fresh && open == 0 {
+            // A repeated request of the same boot.
+            None
+        } else {
+            self.clone().renew(&name, &mac, open).await
+        };
+        self.pc(&name, |pc| {
+            pc.checking = false;
+            if let Some(made) = made {
+                pc.fresh = made;
+            }
+        });
+    }
+
+    /// [`new_boot`](Self::new_boot) of PC `name` with `open` sessions:
+    /// whether its disk was made ready (None: it could not be).
+    async fn renew(self: Arc<Self>, name: &str, mac: &str, open: u32) -> Option<bool> {
+        if open > 0 {
+            info!(
+                client = name,
+                mac,
+                sessions = open,
+                "new boot while a session of its disk is open: probing it"
+            );
+            self.targets.probe(&self.target_name(name), PROBE_TIMEOUT);
+            let deadline = Instant::now() + PROBE_TIMEOUT + Duration::from_secs(1);
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let left = self.pc(name, |pc| pc.sessions);
+                if left == 0 {
+                    info!(client = name, mac, "the last boot's session is gone");
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    warn!(
+                        client = name,
+                        mac,
+                        sessions = left,
+                        "a DHCP boot request while a session of its disk answers: the disk is kept as it is (two machines with one MAC, or a forged request?)"
+                    );
+                    return Some(false);
+                }
+            }
+        }
+        let inv = self.clone();
+        let (n, m) = (name.to_owned(), mac.to_owned());
+        let r = tokio::task::spawn_blocking(move || {
+            let _setup = inv.setup.lock().unwrap_or_else(|e| e.into_inner());
+            if inv.pc(&n, |pc| pc.sessions) > 0 {
+                // A login came in meanwhile: it has the disk.
+                return Ok(false);
+            }
+            inv.ready_disk(&n, &m)
+                .map(|()| true)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        r.map_err(|e| warn!(client = name, mac, "cannot make its disk ready: {e}"))
+            .ok()
+    }
+
+    /// Runs `f` on PC `name`'s state (made if new) under the lock.
+    fn pc<T>(&self, name: &str, f: impl FnOnce(&mut PcState) -> T) -> T {
+        let mut pcs = self.pcs.lock().unwrap_or_else(|e| e.into_inner());
+        f(pcs.entry(name.to_owned()).or_default())
     }
 
     /// Records a login or the end of a session (iscsid's observer).
@@ -304,6 +472,7 @@ impl Inventory {
                     .get_or_create(&crate::metrics::Pc { pc: name })
                     .inc();
                 pc.sessions += 1;
+                pc.fresh = false;
                 if std::mem::take(&mut pc.booting) {
                     pc.stages.san_login = t;
                     pc.stages.os_login = None;
@@ -394,4 +563,156 @@ pub fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     rand::thread_rng().fill_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    const PC1: &str = "52:54:00:00:00:01";
+
+    /// An inventory over a store with one image `golden`, the client `pc1`
+    /// (volatile, host name `pc1.office`) and `defaults` as the file's
+    /// `[defaults]` table.
+    fn inventory(defaults: &str) -> (tempfile::TempDir, Arc<Inventory>) {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("golden.raw");
+        std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+        let root = dir.path().join("store");
+        let store = Store::open(&root).unwrap();
+        store.image_create("golden", &raw, None).unwrap();
+        let file = dir.path().join("netboot.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[server]\ninterface = \"lo\"\n[store]\npath = \"{}\"\n[defaults]\n{defaults}\n\
+                 [[client]]\nname = \"pc1\"\nmac = \"{PC1}\"\nhostname = \"pc1.office\"\n",
+                root.display()
+            ),
+        )
+        .unwrap();
+        let cli = crate::config::Cli::try_parse_from([
+            "netbootd".as_ref(),
+            "--config".as_ref(),
+            file.as_os_str(),
+        ])
+        .unwrap();
+        let cfg = Config::load(cli).unwrap();
+        let inv =
+            Inventory::new(cfg, store, Ipv4Addr::LOCALHOST, Targets::default(), 1 << 20).unwrap();
+        (dir, Arc::new(inv))
+    }
+
+    fn generation(inv: &Inventory, name: &str) -> u64 {
+        inv.store.client_meta(name).unwrap().generation
+    }
+
+    fn session(inv: &Inventory, name: &str, kind: SessionEventKind) {
+        inv.session_event(&SessionEvent {
+            target: inv.target_name(name),
+            initiator: inv.initiator_name(name),
+            peer: "127.0.0.1:40000".parse().unwrap(),
+            kind,
+        });
+    }
+
+    #[test]
+    fn a_script_sets_the_host_name_initiator_credentials_and_disk() {
+        let (_d, inv) = inventory("enrol = false");
+        let script = inv.boot(PC1).unwrap();
+        let secret = std::fs::read_to_string(inv.store.root().join("netbootd/chap/pc1")).unwrap();
+        assert_eq!(
+            script,
+            format!(
+                "#!ipxe\nset hostname pc1.office\n\
+                 set initiator-iqn iqn.2026-12.org.netboot:pc1.initiator\n\
+                 set username pc1\nset password {}\n\
+                 sanboot iscsi:127.0.0.1::3260:0:iqn.2026-12.org.netboot:pc1\n",
+                secret.trim()
+            )
+        );
+        assert!(inv.targets.contains("iqn.2026-12.org.netboot:pc1"));
+    }
+
+    #[test]
+    fn unknown_pcs_are_refused_without_enrolment() {
+        let (_d, inv) = inventory("enrol = false");
+        assert!(matches!(
+            inv.boot("52:54:00:00:00:99"),
+            Err(Refusal::Unknown(m)) if m == "52:54:00:00:00:99"
+        ));
+        assert_eq!(inv.store.clients().unwrap().len(), 1);
+    }
+
+    /// Anyone can claim new MACs: enrolment stops at the limit, PCs of the
+    /// file still boot.
+    #[test]
+    fn enrolment_stops_at_its_limit() {
+        let (_d, inv) = inventory("enrol = true");
+        let mut inv = Arc::into_inner(inv).unwrap();
+        inv.max_enrolled = 2;
+        inv.boot("52:54:00:00:00:10").unwrap();
+        inv.boot("52:54:00:00:00:11").unwrap();
+        // Known ones boot again.
+        inv.boot("52:54:00:00:00:10").unwrap();
+        let e = inv.boot("52:54:00:00:00:12").unwrap_err();
+        assert!(
+            matches!(&e, Refusal::Full(m) if m == "52:54:00:00:00:12"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("enrolled already"), "{e}");
+        inv.boot(PC1).unwrap();
+        let names: Vec<_> = inv
+            .store
+            .clients()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
+
+    /// The firmware's DHCP request makes a volatile PC's disk anew, once
+    /// per boot: a repeated request and the script fetch keep it; after a
+    /// session, the next boot's request makes it anew again.
+    #[tokio::test]
+    async fn a_new_boot_makes_a_volatile_disk_anew_once() {
+        let (_d, inv) = inventory("mode = \"volatile\"\nenrol = false");
+        let g0 = generation(&inv, "pc1");
+        inv.clone().new_boot(PC1.into()).await;
+        let g1 = generation(&inv, "pc1");
+        assert_eq!(g1, g0 + 1);
+        assert!(inv.targets.contains(&inv.target_name("pc1")));
+        inv.clone().new_boot(PC1.into()).await;
+        let i = inv.clone();
+        tokio::task::spawn_blocking(move || i.boot(PC1).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(generation(&inv, "pc1"), g1, "same boot, same disk");
+        session(&inv, "pc1", SessionEventKind::LoggedIn);
+        session(&inv, "pc1", SessionEventKind::Ended);
+        inv.clone().new_boot(PC1.into()).await;
+        assert_eq!(generation(&inv, "pc1"), g1 + 1, "the next boot");
+        let v = inv.view().unwrap();
+        assert!(v[0].stages.dhcp.is_some(), "{v:?}");
+        // Unknown MACs are left to the script fetch.
+        inv.clone().new_boot("52:54:00:00:00:99".into()).await;
+        assert_eq!(inv.store.clients().unwrap().len(), 1);
+    }
+
+    /// A session that cannot be probed (no initiator behind it here: the
+    /// event came without a connection) counts as open for the probe's
+    /// time and keeps the disk: the request is logged, nothing changes.
+    #[tokio::test]
+    async fn a_session_that_stays_keeps_the_disk() {
+        let (_d, inv) = inventory("mode = \"volatile\"\nenrol = false");
+        inv.clone().new_boot(PC1.into()).await;
+        session(&inv, "pc1", SessionEventKind::LoggedIn);
+        let g = generation(&inv, "pc1");
+        let t = Instant::now();
+        inv.clone().new_boot(PC1.into()).await;
+        assert!(t.elapsed() >= PROBE_TIMEOUT);
+        assert_eq!(generation(&inv, "pc1"), g);
+    }
 }

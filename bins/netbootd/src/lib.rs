@@ -8,12 +8,13 @@
 //! it runs), plus HTTP with axum for each PC's iPXE script and the JSON
 //! API, over the image store of `netboot-image`.
 //!
-//! The boot of one PC: the firmware's PXE request gets iPXE over TFTP;
-//! iPXE's gets `http://SERVER/boot.ipxe`, which chains to the PC's own
-//! script `/boot/MAC.ipxe` (served only to that MAC). Fetching it starts
-//! the boot in the inventory: the PC's client is found (or enrolled), a
-//! volatile PC's overlay made anew, its target `IQN-PREFIX:NAME` opened for
-//! its initiator name and CHAP secret only; the script `sanboot`s it.
+//! The boot of one PC: the firmware's PXE request gets iPXE over TFTP and
+//! starts the boot in the inventory (pxed's observer): a stale session of
+//! the PC's disk is probed and dropped, a volatile PC's overlay made anew,
+//! its target `IQN-PREFIX:NAME` opened for its initiator name and CHAP
+//! secret only. iPXE's request gets `http://SERVER/boot.ipxe`, which chains
+//! to the PC's own script `/boot/MAC.ipxe` (served only to that MAC; an
+//! unknown PC is enrolled here); the script `sanboot`s the target.
 
 pub mod config;
 mod http;
@@ -187,10 +188,21 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
             }
         });
     }
+    // A PXE client's DHCP request starts a new boot of that PC.
+    let on_dhcp: netboot_pxed::Observer = {
+        let inv = Arc::downgrade(&inv);
+        Arc::new(move |r: &netboot_pxed::BootRequest| {
+            if r.starts_boot() {
+                if let Some(inv) = inv.upgrade() {
+                    tokio::spawn(inv.new_boot(r.mac.clone()));
+                }
+            }
+        })
+    };
     info!(%addr, interface = cfg.interface, image = cfg.defaults.image, mode = %cfg.defaults.mode, "netbootd serving");
     let mut tasks: JoinSet<Result<(), Error>> = JoinSet::new();
     let sd = shutdown.clone();
-    tasks.spawn(async move { Ok(netboot_pxed::serve(pxed, sd).await?) });
+    tasks.spawn(async move { Ok(netboot_pxed::serve_observed(pxed, sd, Some(on_dhcp)).await?) });
     let sd = shutdown.clone();
     tasks.spawn(async move { Ok(netboot_tftpd::serve(tftpd, sd).await?) });
     let sd = shutdown.clone();

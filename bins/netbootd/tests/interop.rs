@@ -29,6 +29,37 @@ fn store_with_golden(dir: &Path) -> std::path::PathBuf {
     root
 }
 
+/// netboot.toml in `dir`: netbootd on `eth0` with DHCP for 10.78.0.100-150,
+/// volatile PCs, no enrolment, and the client `pc1` with `mac` (and `extra`
+/// lines).
+fn office_config(dir: &Path, store: &Path, mac: &str, extra: &str) -> std::path::PathBuf {
+    let config = dir.join("netboot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+interface = "eth0"
+http_port = 80
+[dhcp]
+mode = "authoritative"
+range = "10.78.0.100-10.78.0.150"
+[store]
+path = "{}"
+[defaults]
+mode = "volatile"
+enrol = false
+[[client]]
+name = "pc1"
+mac = "{mac}"
+{extra}"#,
+            store.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 fn netbootd(host: &Host, config: &Path) -> Daemon {
     let mut c = host.exec(env!("CARGO_BIN_EXE_netbootd"));
     c.arg("--config").arg(config).args(["-v"]);
@@ -63,30 +94,7 @@ fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
     );
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_golden(dir.path());
-    let config = dir.path().join("netboot.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-interface = "eth0"
-http_port = 80
-[dhcp]
-mode = "authoritative"
-range = "10.78.0.100-10.78.0.150"
-[store]
-path = "{}"
-[defaults]
-mode = "volatile"
-enrol = false
-[[client]]
-name = "pc1"
-mac = "{PC_MAC}"
-"#,
-            store.display()
-        ),
-    )
-    .unwrap();
+    let config = office_config(dir.path(), &store, PC_MAC, "hostname = \"pc1.office\"\n");
     let mut lan = Lan::new();
     let srv = lan.host(Some((SRV, 24)));
     let other = lan.host(Some((Ipv4Addr::new(10, 78, 0, 60), 24)));
@@ -131,7 +139,7 @@ mac = "{PC_MAC}"
     assert_eq!(pc["mode"], "volatile", "{pc}");
     assert_eq!(pc["target"], "iqn.2026-12.org.netboot:pc1", "{pc}");
     assert_eq!(pc["sessions"], 0, "{pc}\n{}", d.log_text());
-    for stage in ["script", "san_login", "offline"] {
+    for stage in ["dhcp", "script", "san_login", "offline"] {
         assert!(pc["stages"][stage].as_u64().is_some(), "{stage}: {pc}");
     }
     // Prometheus metrics, on the API listener.
@@ -219,6 +227,11 @@ fn bad_configs_name_the_file_line_and_key() {
         ("[[client]]\nname = \"a\"\nmac = \"not-a-mac\"\n", "line 7", "client.mac"),
         ("[dhcp]\nmode = \"sometimes\"\n", "line 6", "dhcp.mode"),
         ("[defaults]\nprotocol = \"nfs\"\n", "line 6", "defaults.protocol"),
+        (
+            "[[client]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nhostname = \"a b\\nchain x\"\n",
+            "line 6",
+            "client.hostname",
+        ),
     ];
     for (i, (body, line, key)) in cases.iter().enumerate() {
         let f = dir.path().join(format!("bad{i}.toml"));
@@ -245,4 +258,143 @@ fn bad_configs_name_the_file_line_and_key() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("has no image"));
+}
+
+/// A PC that boots again sends its firmware's DHCP request first (busybox
+/// udhcpc with the PXE vendor class plays the firmware): a volatile PC's
+/// disk is made anew then. While a live initiator (qemu-io over libiscsi,
+/// answering pings) has the disk, a new request changes nothing; once the
+/// initiator is frozen (SIGSTOP: a PC reset without a logout), the request
+/// probes its session, drops it within seconds and makes the disk anew.
+#[test]
+fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
+    need("busybox");
+    need("qemu-io");
+    need("curl");
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_golden(dir.path());
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    let pc = lan.host(Some((Ipv4Addr::new(10, 78, 0, 70), 24)));
+    let mac = pc.mac();
+    let config = office_config(dir.path(), &store, &mac, "");
+    let d = netbootd(&srv, &config);
+    let generation = || {
+        netboot_image::Store::open(&store)
+            .unwrap()
+            .client_meta("pc1")
+            .unwrap()
+            .generation
+    };
+    let wait_generation = |want: u64| {
+        let until = Instant::now() + Duration::from_secs(15);
+        while generation() != want && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(generation(), want, "{}", d.log_text());
+    };
+    // The firmware's request: DISCOVER and REQUEST with PXEClient (the
+    // script keeps the PC's address as it is).
+    let firmware_dhcp = || {
+        let o = pc
+            .exec("busybox")
+            .args([
+                "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
+            ])
+            .args(["-s", "/bin/true", "-V", "PXEClient:Arch:00000:UNDI:002001"])
+            .output()
+            .expect("busybox udhcpc runs");
+        assert!(
+            o.status.success(),
+            "udhcpc: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let g0 = generation();
+    firmware_dhcp();
+    wait_generation(g0 + 1);
+    // The script, as iPXE fetches it after its own DHCP.
+    let (script, code) = curl(
+        &pc,
+        &[&format!("http://{SRV}/boot/{}.ipxe", mac.replace(':', "-"))],
+    );
+    assert_eq!(code, "200", "{script}\n{}", d.log_text());
+    assert_eq!(generation(), g0 + 1, "the script keeps this boot's disk");
+    let setting = |k: &str| {
+        script
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("set {k} ")))
+            .unwrap_or_else(|| panic!("{k} in {script}"))
+            .to_owned()
+    };
+    let target = "iqn.2026-12.org.netboot:pc1";
+    // A live initiator with the PC's name and secret.
+    let mut io = pc
+        .exec("qemu-io")
+        .args([
+            "--object",
+            &format!("secret,id=pw,data={}", setting("password")),
+            "--image-opts",
+            &format!(
+                "driver=iscsi,transport=tcp,portal={SRV}:3260,target={target},lun=0,\
+                 user=pc1,password-secret=pw,initiator-name={}",
+                setting("initiator-iqn")
+            ),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("qemu-io runs");
+    {
+        use std::io::Write;
+        let stdin = io.stdin.as_mut().unwrap();
+        writeln!(stdin, "write -P 0x5a 0 4k").unwrap();
+        stdin.flush().unwrap();
+    }
+    let sessions = || {
+        let (body, code) = curl(&srv, &["http://127.0.0.1:8067/api/v1/clients"]);
+        assert_eq!(code, "200", "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        v[0]["sessions"].as_u64().unwrap()
+    };
+    let until = Instant::now() + Duration::from_secs(15);
+    while sessions() != 1 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(sessions(), 1, "{}", d.log_text());
+    // Its session answers the probe: the disk stays.
+    firmware_dhcp();
+    assert!(
+        d.wait_for(
+            "while a session of its disk answers",
+            Duration::from_secs(10)
+        )
+        .is_some(),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(generation(), g0 + 1);
+    assert_eq!(sessions(), 1);
+    assert!(matches!(io.try_wait(), Ok(None)), "qemu-io still runs");
+    // Frozen: the probe goes unanswered, the session is dropped.
+    let st = Command::new("kill")
+        .args(["-STOP", &io.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    firmware_dhcp();
+    assert!(
+        d.wait_for("the last boot's session is gone", Duration::from_secs(10))
+            .is_some(),
+        "{}",
+        d.log_text()
+    );
+    wait_generation(g0 + 2);
+    assert_eq!(sessions(), 0);
+    assert!(d.log_contains("NOP-In ping unanswered"), "{}", d.log_text());
+    let _ = io.kill();
+    let _ = io.wait();
+    let (status, _) = d.terminate();
+    assert!(status.success());
 }

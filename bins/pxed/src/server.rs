@@ -2,6 +2,7 @@
 //! one interface.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netboot_dhcp::policy::{
@@ -35,7 +36,44 @@ struct Stats {
     pool_dry: u64,
 }
 
+/// A PXE client's DHCP request that pxed answered, for whoever watches the
+/// server: `netbootd` takes a DHCP request of a PXE client as the start of
+/// a new boot of that PC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootRequest {
+    /// The client's MAC, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// The request's DHCP message type (DISCOVER, REQUEST, ...).
+    pub message_type: Option<MessageType>,
+    /// Whether iPXE sent it (a chain-loaded stage), not the firmware.
+    pub ipxe: bool,
+    /// Whether it is UEFI HTTP boot rather than PXE.
+    pub http: bool,
+    /// Where it came in: DHCP (67) or the boot server (4011).
+    pub port: Port,
+}
+
+impl BootRequest {
+    /// Whether it starts a boot: a DISCOVER or REQUEST on the DHCP port,
+    /// the firmware's or iPXE's (iPXE in a NIC's ROM is the firmware; a
+    /// chain-loaded iPXE's request comes before any disk is in use). The
+    /// boot server's requests (port 4011) are a stage of a boot already
+    /// started.
+    pub fn starts_boot(&self) -> bool {
+        self.port == Port::Dhcp
+            && matches!(
+                self.message_type,
+                Some(MessageType::Discover | MessageType::Request)
+            )
+    }
+}
+
+/// Called for every answered PXE request, from the receive loop: it must
+/// not block (hand slow work to a task).
+pub type Observer = Arc<dyn Fn(&BootRequest) + Send + Sync>;
+
 struct Server {
+    observer: Option<Observer>,
     proxy: ProxyServer,
     iface: net::Interface,
     leasing: Option<(Leasing, Pool)>,
@@ -70,6 +108,18 @@ fn client_key(req: &Message<'_>) -> String {
     match req.client_id() {
         Some(id) => format!("id:{}", hw(&id.to_cow())),
         None => format!("hw:{}", hw(req.client_hw_addr())),
+    }
+}
+
+fn observe(observer: &Option<Observer>, req: &Message<'_>, c: &ClientClass, port: Port) {
+    if let Some(o) = observer {
+        o(&BootRequest {
+            mac: hw(c.hw_addr()),
+            message_type: req.message_type().ok().flatten(),
+            ipxe: c.ipxe,
+            http: c.http,
+            port,
+        });
     }
 }
 
@@ -160,6 +210,7 @@ impl Server {
                     }
                 };
                 let dest = reply_destination(req, port, src);
+                observe(&self.observer, req, c, port);
                 info!(
                     mac = %hw(c.hw_addr()),
                     arch = %arch_name(c),
@@ -297,6 +348,9 @@ impl Server {
             let boot = self.proxy.policy.decide(&c, &self.proxy.identity)?;
             Some((c, boot))
         });
+        if let Some((c, _)) = &pxe {
+            observe(&self.observer, req, c, Port::Dhcp);
+        }
         let mut r = match &pxe {
             Some((c, boot)) => {
                 let mut r = proxy_offer(req, c, boot, &self.proxy.identity)?;
@@ -429,7 +483,16 @@ pub enum Error {
 }
 
 /// Serves `cfg` until `shutdown`, then logs the statistics.
-pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
+pub async fn serve(cfg: Config, shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
+    serve_observed(cfg, shutdown, None).await
+}
+
+/// [`serve`], calling `observer` on every answered PXE request.
+pub async fn serve_observed(
+    cfg: Config,
+    mut shutdown: netboot_daemon::Shutdown,
+    observer: Option<Observer>,
+) -> Result<(), Error> {
     let iface = net::interface(&cfg.interface).map_err(Error::Interface)?;
     let tftp = cfg.tftp_server.unwrap_or(iface.addr);
     let identity = ServerIdentity {
@@ -474,6 +537,7 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
         "listening"
     );
     let mut server = Server {
+        observer,
         proxy: ProxyServer::new(policy, identity),
         iface,
         leasing,
@@ -548,5 +612,21 @@ mod tests {
         assert!(e.contains("not inside eth0's network 10.0.0.0/24"), "{e}");
         let e = check_range((ip(1), ip(20)), &iface).unwrap_err();
         assert!(e.contains("own address"), "{e}");
+    }
+
+    #[test]
+    fn only_dhcp_discovers_and_requests_start_a_boot() {
+        let r = |message_type, ipxe, port| BootRequest {
+            mac: "52:54:00:00:00:01".into(),
+            message_type: Some(message_type),
+            ipxe,
+            http: false,
+            port,
+        };
+        assert!(r(MessageType::Discover, false, Port::Dhcp).starts_boot());
+        assert!(r(MessageType::Request, false, Port::Dhcp).starts_boot());
+        assert!(r(MessageType::Discover, true, Port::Dhcp).starts_boot());
+        assert!(!r(MessageType::Request, false, Port::BootServer).starts_boot());
+        assert!(!r(MessageType::Inform, false, Port::Dhcp).starts_boot());
     }
 }

@@ -175,9 +175,18 @@ pub struct TargetSession {
     events: VecDeque<Event>,
     text: TextResponder,
     last_rx: Instant,
-    ping: Option<(u32, Instant)>,
+    ping: Option<Ping>,
     closing: bool,
     closed: bool,
+}
+
+/// A NOP-In ping waiting for its answer.
+#[derive(Debug, Clone, Copy)]
+struct Ping {
+    ttt: u32,
+    sent: Instant,
+    /// When the initiator counts as gone if no answer came.
+    deadline: Instant,
 }
 
 /// Serial number arithmetic (RFC 1982) on 32 bits: `a < b`.
@@ -722,7 +731,7 @@ impl TargetSession {
     fn nop_out(&mut self, n: NopOut, pdu: &Pdu) {
         if n.ttt != RESERVED_TAG {
             // The answer to our ping.
-            if self.ping.is_some_and(|(ttt, _)| ttt == n.ttt) {
+            if self.ping.is_some_and(|p| p.ttt == n.ttt) {
                 self.ping = None;
             }
             return;
@@ -882,7 +891,7 @@ impl TargetSession {
             return None;
         }
         match self.ping {
-            Some((_, sent)) => Some(sent + self.cfg.nop_timeout),
+            Some(p) => Some(p.deadline),
             None => Some(self.last_rx + self.cfg.nop_interval),
         }
     }
@@ -893,35 +902,59 @@ impl TargetSession {
         if self.closed {
             return Ok(());
         }
-        if let Some((_, sent)) = self.ping {
-            if now >= sent + self.cfg.nop_timeout {
+        if let Some(p) = self.ping {
+            if now >= p.deadline {
                 return Err(Error::Protocol("NOP-In ping unanswered".into()));
             }
             return Ok(());
         }
         if now >= self.last_rx + self.cfg.nop_interval {
-            let ttt = self.next_ttt;
-            self.next_ttt = match self.next_ttt.wrapping_add(1) {
-                RESERVED_TAG => 1,
-                n => n,
-            };
-            let sn = self.sn(false);
-            self.out.push_back(Pdu::new(NopIn {
-                lun: 0,
-                itt: RESERVED_TAG,
-                ttt,
-                stat_sn: sn.stat_sn,
-                exp_cmd_sn: sn.exp_cmd_sn,
-                max_cmd_sn: sn.max_cmd_sn,
-            }));
-            self.ping = Some((ttt, now));
+            self.send_ping(now, now + self.cfg.nop_timeout);
         }
         Ok(())
     }
 
+    /// Pings the initiator now, busy or idle, and gives it `timeout` to
+    /// answer (a ping already waiting gets the earlier of its deadline and
+    /// `now + timeout`): whoever suspects the initiator is gone (netbootd,
+    /// when the PC asks DHCP for a new boot) learns it within `timeout`,
+    /// from [`handle_timeout`](Self::handle_timeout)'s error, instead of
+    /// after the idle interval and the usual time-out.
+    pub fn probe(&mut self, now: Instant, timeout: Duration) {
+        if self.closed {
+            return;
+        }
+        match &mut self.ping {
+            Some(p) => p.deadline = p.deadline.min(now + timeout),
+            None => self.send_ping(now, now + timeout),
+        }
+    }
+
+    fn send_ping(&mut self, now: Instant, deadline: Instant) {
+        let ttt = self.next_ttt;
+        self.next_ttt = match self.next_ttt.wrapping_add(1) {
+            RESERVED_TAG => 1,
+            n => n,
+        };
+        let sn = self.sn(false);
+        self.out.push_back(Pdu::new(NopIn {
+            lun: 0,
+            itt: RESERVED_TAG,
+            ttt,
+            stat_sn: sn.stat_sn,
+            exp_cmd_sn: sn.exp_cmd_sn,
+            max_cmd_sn: sn.max_cmd_sn,
+        }));
+        self.ping = Some(Ping {
+            ttt,
+            sent: now,
+            deadline,
+        });
+    }
+
     /// When the NOP-In ping now waiting for its answer was sent, if one is.
     pub fn ping_sent(&self) -> Option<Instant> {
-        self.ping.map(|(_, sent)| sent)
+        self.ping.map(|p| p.sent)
     }
 
     /// Tasks in the session (collecting data or executing).

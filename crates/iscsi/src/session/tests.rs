@@ -47,6 +47,18 @@ fn drain(s: &mut TargetSession) -> Vec<Pdu> {
     std::iter::from_fn(|| s.poll_pdu()).collect()
 }
 
+/// The initiator's answer to the target's NOP-In ping `ttt`.
+fn ping_answer(ttt: u32) -> Pdu {
+    Pdu::new(NopOut {
+        immediate: true,
+        lun: 0,
+        itt: RESERVED_TAG,
+        ttt,
+        cmd_sn: 10,
+        exp_stat_sn: 0,
+    })
+}
+
 fn execute_id(s: &mut TargetSession) -> (u64, Bytes) {
     match s.poll_event() {
         Some(Event::Execute { id, data_out, .. }) => (id, data_out),
@@ -566,18 +578,7 @@ fn nop_out_is_answered_and_idle_connections_are_pinged() {
     };
     assert_eq!(ping.itt, RESERVED_TAG);
     // Answered: no error.
-    s.handle_pdu(
-        due,
-        Pdu::new(NopOut {
-            immediate: true,
-            lun: 0,
-            itt: RESERVED_TAG,
-            ttt: ping.ttt,
-            cmd_sn: 10,
-            exp_stat_sn: 0,
-        }),
-    )
-    .unwrap();
+    s.handle_pdu(due, ping_answer(ping.ttt)).unwrap();
     let due = s.poll_timeout().unwrap();
     s.handle_timeout(due).unwrap();
     drain(&mut s);
@@ -746,4 +747,70 @@ fn write_residuals_compare_edtl_with_the_command() {
     };
     assert!(resp.overflow);
     assert_eq!(resp.residual_count, 512);
+}
+
+/// A probe pings a busy session at once and gives it the probe's time to
+/// answer; an answer keeps it, silence ends it at the probe's deadline,
+/// long before the usual time-out.
+#[test]
+fn a_probe_pings_now_and_gives_up_at_its_own_deadline() {
+    let t0 = Instant::now();
+    let cfg = SessionConfig {
+        nop_interval: Duration::from_secs(10),
+        nop_timeout: Duration::from_secs(20),
+        ..SessionConfig::default()
+    };
+    let mut s = session_at(SessionParams::default(), cfg, t0);
+    let t1 = t0 + Duration::from_secs(1);
+    s.probe(t1, Duration::from_secs(3));
+    let pdus = drain(&mut s);
+    let [Pdu {
+        header: Bhs::NopIn(ping),
+        ..
+    }] = pdus[..]
+    else {
+        panic!("{pdus:?}")
+    };
+    assert_eq!(ping.itt, RESERVED_TAG);
+    assert_eq!(s.ping_sent(), Some(t1));
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(3)));
+    // A second probe sends no second ping; a later deadline does not
+    // extend the first.
+    s.probe(t1 + Duration::from_secs(1), Duration::from_secs(30));
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(3)));
+    // Answered: the session lives on, back to the idle interval.
+    s.handle_pdu(t1 + Duration::from_secs(2), ping_answer(ping.ttt))
+        .unwrap();
+    assert_eq!(s.ping_sent(), None);
+    assert_eq!(
+        s.poll_timeout(),
+        Some(t1 + Duration::from_secs(2) + Duration::from_secs(10))
+    );
+    // Probed again and silent: gone at the probe's deadline.
+    let t2 = t1 + Duration::from_secs(4);
+    s.probe(t2, Duration::from_secs(2));
+    drain(&mut s);
+    assert!(s.handle_timeout(t2 + Duration::from_secs(1)).is_ok());
+    assert!(s.handle_timeout(t2 + Duration::from_secs(2)).is_err());
+}
+
+/// A probe of a session whose idle ping is already waiting brings its
+/// deadline forward.
+#[test]
+fn a_probe_shortens_a_waiting_ping() {
+    let t0 = Instant::now();
+    let cfg = SessionConfig {
+        nop_interval: Duration::from_secs(2),
+        nop_timeout: Duration::from_secs(20),
+        ..SessionConfig::default()
+    };
+    let mut s = session_at(SessionParams::default(), cfg, t0);
+    s.handle_timeout(t0 + Duration::from_secs(2)).unwrap();
+    assert_eq!(drain(&mut s).len(), 1);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(22)));
+    s.probe(t0 + Duration::from_secs(3), Duration::from_secs(2));
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    assert!(s.handle_timeout(t0 + Duration::from_secs(5)).is_err());
 }
