@@ -18,4 +18,4 @@ mod targets;
 pub use config::Config;
 pub use luns::{LunError, Luns};
 pub use server::{serve, serve_targets, Error};
-pub use targets::{SessionEvent, SessionEventKind, Targets};
+pub use targets::{Io, SessionEvent, SessionEventKind, Targets};

@@ -462,6 +462,7 @@ async fn connection(
     );
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Completion)>();
     let mut probes = shared.targets.probes();
+    let io = (!discovery).then(|| shared.targets.io_counters(&target_name));
     let mut hear_probes = !discovery;
     let ffp = async {
         let (mut rd, mut wr) = stream.into_split();
@@ -477,13 +478,21 @@ async fn connection(
                             lun,
                             cdb,
                             data_out,
-                            ..
+                            read_len,
                         },
                         Some(l),
                     ) => {
                         let (l, nexus, tx) = (l.clone(), nexus.clone(), done_tx.clone());
+                        let io = io.clone();
                         tokio::task::spawn_blocking(move || {
                             let c = l.execute(&nexus, lun, &cdb, &data_out);
+                            if let Some(io) = io {
+                                let good = c.status == netboot_scsi::Status::Good;
+                                io.count(
+                                    c.data_in.len().min(read_len as usize),
+                                    if good { data_out.len() } else { 0 },
+                                );
+                            }
                             let _ = tx.send((id, c));
                         });
                     }

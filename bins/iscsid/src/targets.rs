@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
@@ -57,12 +58,59 @@ pub(crate) struct Probe {
 /// (a session that misses one is still pinged when idle, as always).
 const PROBE_QUEUE: usize = 64;
 
+/// What the sessions of one target did since the server started (kept
+/// when the target is replaced, or removed and added again).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Io {
+    /// SCSI commands executed.
+    pub commands: u64,
+    /// Bytes sent to initiators (data-in).
+    pub read_bytes: u64,
+    /// Bytes written by initiators (data-out of commands that succeeded).
+    pub written_bytes: u64,
+    /// When the last command completed, in Unix seconds.
+    pub last: Option<u64>,
+}
+
+/// The live counters behind [`Io`].
+#[derive(Debug, Default)]
+pub(crate) struct IoCounters {
+    commands: AtomicU64,
+    read_bytes: AtomicU64,
+    written_bytes: AtomicU64,
+    last: AtomicU64,
+}
+
+impl IoCounters {
+    /// Counts one completed command.
+    pub(crate) fn count(&self, read: usize, written: usize) {
+        self.commands.fetch_add(1, Relaxed);
+        self.read_bytes.fetch_add(read as u64, Relaxed);
+        self.written_bytes.fetch_add(written as u64, Relaxed);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.last.store(now, Relaxed);
+    }
+
+    fn get(&self) -> Io {
+        Io {
+            commands: self.commands.load(Relaxed),
+            read_bytes: self.read_bytes.load(Relaxed),
+            written_bytes: self.written_bytes.load(Relaxed),
+            last: Some(self.last.load(Relaxed)).filter(|&t| t > 0),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Table {
     /// Login entries, in insertion order (SendTargets lists them so).
     entries: Vec<TargetEntry>,
     /// By lower-case name (IQNs compare case-insensitively).
     luns: HashMap<String, Arc<Luns>>,
+    /// By lower-case name: every target a session logged in to.
+    io: HashMap<String, Arc<IoCounters>>,
 }
 
 /// The targets of a server, shared by the server and whoever changes them.
@@ -138,6 +186,24 @@ impl Targets {
             target: name.to_ascii_lowercase(),
             timeout,
         });
+    }
+
+    /// What the sessions of target `name` did (None: no session logged in
+    /// to it yet).
+    pub fn io(&self, name: &str) -> Option<Io> {
+        self.read()
+            .io
+            .get(&name.to_ascii_lowercase())
+            .map(|c| c.get())
+    }
+
+    /// The counters a session of target `name` counts into.
+    pub(crate) fn io_counters(&self, name: &str) -> Arc<IoCounters> {
+        self.write()
+            .io
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .clone()
     }
 
     pub(crate) fn probes(&self) -> broadcast::Receiver<Probe> {

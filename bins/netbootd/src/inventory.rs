@@ -48,8 +48,21 @@ pub struct Stages {
     /// The OS's own initiator logged in (a later login: the hand-over
     /// through the iBFT).
     pub os_login: Option<u64>,
+    /// The last SCSI command of its disk completed.
+    pub last_io: Option<u64>,
     /// The last session ended.
     pub offline: Option<u64>,
+}
+
+/// What a PC's sessions did since netbootd started.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct PcIo {
+    /// SCSI commands executed.
+    pub commands: u64,
+    /// Bytes read from its disk.
+    pub read_bytes: u64,
+    /// Bytes written to its disk.
+    pub written_bytes: u64,
 }
 
 /// A PC as the API shows it.
@@ -73,6 +86,8 @@ pub struct PcView {
     pub overlay_bytes: u64,
     /// Its boot stages.
     pub stages: Stages,
+    /// What its sessions did.
+    pub io: PcIo,
 }
 
 #[derive(Debug, Default)]
@@ -519,15 +534,24 @@ impl Inventory {
             .into_iter()
             .map(|c| {
                 let st = pcs.get(&c.name);
+                let target = self.target_name(&c.name);
+                let io = self.targets.io(&target).unwrap_or_default();
+                let mut stages = st.map(|s| s.stages.clone()).unwrap_or_default();
+                stages.last_io = io.last;
                 PcView {
-                    target: self.target_name(&c.name),
+                    io: PcIo {
+                        commands: io.commands,
+                        read_bytes: io.read_bytes,
+                        written_bytes: io.written_bytes,
+                    },
+                    target,
                     mac: c.meta.mac.clone(),
                     image: c.meta.image.clone(),
                     version: c.meta.version,
                     mode: c.meta.mode,
                     sessions: st.map_or(0, |s| s.sessions),
                     overlay_bytes: c.disk_bytes,
-                    stages: st.map(|s| s.stages.clone()).unwrap_or_default(),
+                    stages,
                     name: c.name,
                 }
             })

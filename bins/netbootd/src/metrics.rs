@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics` on the API listener), with the
-//! `prometheus-client` crate: per PC its scripts, logins, open sessions and
-//! overlay bytes; refused scripts by reason.
+//! `prometheus-client` crate: per PC its scripts, logins, open sessions,
+//! overlay bytes, SCSI commands and bytes read and written; refused
+//! scripts by reason.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -36,6 +37,12 @@ pub struct Metrics {
     pub logins: Family<Pc, Counter>,
     sessions: Family<Pc, Gauge>,
     overlay_bytes: Family<Pc, Gauge>,
+    commands: Family<Pc, Counter>,
+    read_bytes: Family<Pc, Counter>,
+    written_bytes: Family<Pc, Counter>,
+    /// Held while the counters catch up (two scrapes at once would count
+    /// twice).
+    catch_up: std::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -47,24 +54,47 @@ impl Default for Metrics {
             logins: Family::default(),
             sessions: Family::default(),
             overlay_bytes: Family::default(),
+            commands: Family::default(),
+            read_bytes: Family::default(),
+            written_bytes: Family::default(),
+            catch_up: std::sync::Mutex::new(()),
             registry: Registry::default(),
         };
-        registry.register("scripts", "iPXE scripts sent, per PC", m.scripts.clone());
+        for (name, help, family) in [
+            ("scripts", "iPXE scripts sent, per PC", &m.scripts),
+            ("logins", "iSCSI logins to a PC's disk", &m.logins),
+            (
+                "commands",
+                "SCSI commands executed for a PC's sessions",
+                &m.commands,
+            ),
+            ("read_bytes", "bytes a PC read from its disk", &m.read_bytes),
+            (
+                "written_bytes",
+                "bytes a PC wrote to its disk",
+                &m.written_bytes,
+            ),
+        ] {
+            registry.register(name, help, family.clone());
+        }
+        for (name, help, family) in [
+            (
+                "sessions",
+                "open iSCSI sessions of a PC's disk",
+                &m.sessions,
+            ),
+            (
+                "overlay_bytes",
+                "bytes a PC's overlay takes on the server",
+                &m.overlay_bytes,
+            ),
+        ] {
+            registry.register(name, help, family.clone());
+        }
         registry.register(
             "script_refusals",
             "iPXE scripts refused, per reason",
             m.refused.clone(),
-        );
-        registry.register("logins", "iSCSI logins to a PC's disk", m.logins.clone());
-        registry.register(
-            "sessions",
-            "open iSCSI sessions of a PC's disk",
-            m.sessions.clone(),
-        );
-        registry.register(
-            "overlay_bytes",
-            "bytes a PC's overlay takes on the server",
-            m.overlay_bytes.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -82,12 +112,22 @@ impl Metrics {
 
     /// The text exposition, with the gauges of `pcs`.
     pub fn encode(&self, pcs: &[PcView]) -> String {
+        let _one = self.catch_up.lock().unwrap_or_else(|e| e.into_inner());
         for p in pcs {
             let l = Pc { pc: p.name.clone() };
             self.sessions.get_or_create(&l).set(i64::from(p.sessions));
             self.overlay_bytes
                 .get_or_create(&l)
                 .set(i64::try_from(p.overlay_bytes).unwrap_or(i64::MAX));
+            // iscsid keeps the totals: the counters catch up to them.
+            for (family, total) in [
+                (&self.commands, p.io.commands),
+                (&self.read_bytes, p.io.read_bytes),
+                (&self.written_bytes, p.io.written_bytes),
+            ] {
+                let c = family.get_or_create(&l);
+                c.inc_by(total.saturating_sub(c.get()));
+            }
         }
         let mut out = String::new();
         // Writing into a String cannot fail.

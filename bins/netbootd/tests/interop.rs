@@ -139,7 +139,9 @@ fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
     assert_eq!(pc["mode"], "volatile", "{pc}");
     assert_eq!(pc["target"], "iqn.2026-12.org.netboot:pc1", "{pc}");
     assert_eq!(pc["sessions"], 0, "{pc}\n{}", d.log_text());
-    for stage in ["dhcp", "script", "san_login", "offline"] {
+    assert!(pc["io"]["read_bytes"].as_u64() > Some(0), "{pc}");
+    assert!(pc["io"]["commands"].as_u64() > Some(0), "{pc}");
+    for stage in ["dhcp", "script", "san_login", "last_io", "offline"] {
         assert!(pc["stages"][stage].as_u64().is_some(), "{stage}: {pc}");
     }
     // Prometheus metrics, on the API listener.
@@ -157,11 +159,14 @@ fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
             .any(|l| l.starts_with("netboot_logins_total{pc=\"pc1\"} ") && !l.ends_with(" 0")),
         "{text}"
     );
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("netboot_overlay_bytes{pc=\"pc1\"} ") && !l.ends_with(" 0")),
-        "{text}"
-    );
+    for metric in ["overlay_bytes", "commands_total", "read_bytes_total"] {
+        assert!(
+            text.lines().any(|l| l
+                .strip_prefix(&format!("netboot_{metric}{{pc=\"pc1\"}} "))
+                .is_some_and(|v| v != "0")),
+            "{metric} in:\n{text}"
+        );
+    }
     // Changing state needs the token.
     let reset = format!("{api}/clients/pc1/reset");
     let (_, code) = curl(&srv, &["-X", "POST", &reset]);
@@ -260,6 +265,119 @@ fn bad_configs_name_the_file_line_and_key() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("has no image"));
 }
 
+/// What the tests with busybox and qemu-io as the PCs need: a directory, a
+/// store with `golden`, a LAN and netbootd's host on it.
+fn lan_with_store() -> (tempfile::TempDir, std::path::PathBuf, Lan, Host) {
+    need("busybox");
+    need("qemu-io");
+    need("curl");
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_golden(dir.path());
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    (dir, store, lan, srv)
+}
+
+/// The firmware's DHCP request of `pc`: DISCOVER and REQUEST with the PXE
+/// vendor class (busybox udhcpc; its script leaves the address as it is).
+fn firmware_dhcp(pc: &Host) {
+    let o = pc
+        .exec("busybox")
+        .args([
+            "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
+        ])
+        .args(["-s", "/bin/true", "-V", "PXEClient:Arch:00000:UNDI:002001"])
+        .output()
+        .expect("busybox udhcpc runs");
+    assert!(
+        o.status.success(),
+        "udhcpc: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The script of the PC `pc` with `mac`, fetched as iPXE does.
+fn pc_script(pc: &Host, mac: &str) -> String {
+    let (script, code) = curl(
+        pc,
+        &[&format!("http://{SRV}/boot/{}.ipxe", mac.replace(':', "-"))],
+    );
+    assert_eq!(code, "200", "{script}");
+    script
+}
+
+/// The value of `set KEY VALUE` in `script`.
+fn setting(script: &str, key: &str) -> String {
+    script
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("set {key} ")))
+        .unwrap_or_else(|| panic!("{key} in {script}"))
+        .to_owned()
+}
+
+/// qemu-io (libiscsi) on `pc`, logging in to `target` with the initiator
+/// name, user and secret of `script`.
+fn qemu_io(pc: &Host, script: &str, target: &str) -> Command {
+    let mut c = pc.exec("qemu-io");
+    c.args([
+        "--object",
+        &format!("secret,id=pw,data={}", setting(script, "password")),
+        "--image-opts",
+        &format!(
+            "driver=iscsi,transport=tcp,portal={SRV}:3260,target={target},lun=0,\
+             user={},password-secret=pw,initiator-name={}",
+            setting(script, "username"),
+            setting(script, "initiator-iqn")
+        ),
+    ]);
+    c
+}
+
+/// Runs qemu-io `commands` on `target` with `script`'s credentials; its
+/// output.
+fn qemu_io_run(pc: &Host, script: &str, target: &str, commands: &[&str]) -> (bool, String) {
+    let mut c = qemu_io(pc, script, target);
+    for cmd in commands {
+        c.args(["-c", cmd]);
+    }
+    let o = c.output().expect("qemu-io runs");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), out)
+}
+
+/// PC `name` as `GET /api/v1/clients` shows it.
+fn api_pc(srv: &Host, name: &str) -> serde_json::Value {
+    let (body, code) = curl(srv, &["http://127.0.0.1:8067/api/v1/clients"]);
+    assert_eq!(code, "200", "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    v.as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} in {body}"))
+}
+
+/// Waits up to 15 s for `f`; panics with `what` if it never holds.
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < until, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn generation(store: &Path, name: &str) -> u64 {
+    netboot_image::Store::open(store)
+        .unwrap()
+        .client_meta(name)
+        .unwrap()
+        .generation
+}
+
 /// A PC that boots again sends its firmware's DHCP request first (busybox
 /// udhcpc with the PXE vendor class plays the firmware): a volatile PC's
 /// disk is made anew then. While a live initiator (qemu-io over libiscsi,
@@ -268,80 +386,25 @@ fn bad_configs_name_the_file_line_and_key() {
 /// probes its session, drops it within seconds and makes the disk anew.
 #[test]
 fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
-    need("busybox");
-    need("qemu-io");
-    need("curl");
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_with_golden(dir.path());
-    let mut lan = Lan::new();
-    let srv = lan.host(Some((SRV, 24)));
+    let (dir, store, mut lan, srv) = lan_with_store();
     let pc = lan.host(Some((Ipv4Addr::new(10, 78, 0, 70), 24)));
     let mac = pc.mac();
     let config = office_config(dir.path(), &store, &mac, "");
     let d = netbootd(&srv, &config);
-    let generation = || {
-        netboot_image::Store::open(&store)
-            .unwrap()
-            .client_meta("pc1")
-            .unwrap()
-            .generation
-    };
-    let wait_generation = |want: u64| {
-        let until = Instant::now() + Duration::from_secs(15);
-        while generation() != want && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert_eq!(generation(), want, "{}", d.log_text());
-    };
-    // The firmware's request: DISCOVER and REQUEST with PXEClient (the
-    // script keeps the PC's address as it is).
-    let firmware_dhcp = || {
-        let o = pc
-            .exec("busybox")
-            .args([
-                "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
-            ])
-            .args(["-s", "/bin/true", "-V", "PXEClient:Arch:00000:UNDI:002001"])
-            .output()
-            .expect("busybox udhcpc runs");
-        assert!(
-            o.status.success(),
-            "udhcpc: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    let g0 = generation();
-    firmware_dhcp();
-    wait_generation(g0 + 1);
-    // The script, as iPXE fetches it after its own DHCP.
-    let (script, code) = curl(
-        &pc,
-        &[&format!("http://{SRV}/boot/{}.ipxe", mac.replace(':', "-"))],
-    );
-    assert_eq!(code, "200", "{script}\n{}", d.log_text());
-    assert_eq!(generation(), g0 + 1, "the script keeps this boot's disk");
-    let setting = |k: &str| {
-        script
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("set {k} ")))
-            .unwrap_or_else(|| panic!("{k} in {script}"))
-            .to_owned()
-    };
     let target = "iqn.2026-12.org.netboot:pc1";
+    let g0 = generation(&store, "pc1");
+    firmware_dhcp(&pc);
+    wait_until("a new disk at the DHCP request", || {
+        generation(&store, "pc1") == g0 + 1
+    });
+    let script = pc_script(&pc, &mac);
+    assert_eq!(
+        generation(&store, "pc1"),
+        g0 + 1,
+        "the script keeps this boot's disk"
+    );
     // A live initiator with the PC's name and secret.
-    let mut io = pc
-        .exec("qemu-io")
-        .args([
-            "--object",
-            &format!("secret,id=pw,data={}", setting("password")),
-            "--image-opts",
-            &format!(
-                "driver=iscsi,transport=tcp,portal={SRV}:3260,target={target},lun=0,\
-                 user=pc1,password-secret=pw,initiator-name={}",
-                setting("initiator-iqn")
-            ),
-        ])
+    let mut io = qemu_io(&pc, &script, target)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -352,19 +415,10 @@ fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
         writeln!(stdin, "write -P 0x5a 0 4k").unwrap();
         stdin.flush().unwrap();
     }
-    let sessions = || {
-        let (body, code) = curl(&srv, &["http://127.0.0.1:8067/api/v1/clients"]);
-        assert_eq!(code, "200", "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        v[0]["sessions"].as_u64().unwrap()
-    };
-    let until = Instant::now() + Duration::from_secs(15);
-    while sessions() != 1 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(sessions(), 1, "{}", d.log_text());
+    let sessions = || api_pc(&srv, "pc1")["sessions"].as_u64().unwrap();
+    wait_until("its session", || sessions() == 1);
     // Its session answers the probe: the disk stays.
-    firmware_dhcp();
+    firmware_dhcp(&pc);
     assert!(
         d.wait_for(
             "while a session of its disk answers",
@@ -374,7 +428,7 @@ fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
         "{}",
         d.log_text()
     );
-    assert_eq!(generation(), g0 + 1);
+    assert_eq!(generation(&store, "pc1"), g0 + 1);
     assert_eq!(sessions(), 1);
     assert!(matches!(io.try_wait(), Ok(None)), "qemu-io still runs");
     // Frozen: the probe goes unanswered, the session is dropped.
@@ -383,18 +437,116 @@ fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
         .status()
         .unwrap();
     assert!(st.success());
-    firmware_dhcp();
+    firmware_dhcp(&pc);
     assert!(
         d.wait_for("the last boot's session is gone", Duration::from_secs(10))
             .is_some(),
         "{}",
         d.log_text()
     );
-    wait_generation(g0 + 2);
+    wait_until("a new disk after the dead session", || {
+        generation(&store, "pc1") == g0 + 2
+    });
     assert_eq!(sessions(), 0);
     assert!(d.log_contains("NOP-In ping unanswered"), "{}", d.log_text());
     let _ = io.kill();
     let _ = io.wait();
+    let (status, _) = d.terminate();
+    assert!(status.success());
+}
+
+/// Reboots (the DHCP request, then the disk): a volatile PC's writes are
+/// gone, a persistent PC's stay. One PC's initiator name or a wrong secret
+/// opens no other PC's disk. A SIGHUP that adds a PC while another has a
+/// session leaves that session working.
+#[test]
+fn reboots_keep_only_persistent_writes_and_sighup_keeps_sessions() {
+    let (dir, store, mut lan, srv) = lan_with_store();
+    let pc1 = lan.host(Some((Ipv4Addr::new(10, 78, 0, 71), 24)));
+    let pc2 = lan.host(Some((Ipv4Addr::new(10, 78, 0, 72), 24)));
+    let (mac1, mac2) = (pc1.mac(), pc2.mac());
+    let pc2_entry =
+        format!("[[client]]\nname = \"pc2\"\nmac = \"{mac2}\"\nmode = \"persistent\"\n");
+    let config = office_config(dir.path(), &store, &mac1, &pc2_entry);
+    let d = netbootd(&srv, &config);
+    let t1 = "iqn.2026-12.org.netboot:pc1";
+    let t2 = "iqn.2026-12.org.netboot:pc2";
+    let boot = |pc: &Host, mac: &str| {
+        firmware_dhcp(pc);
+        let name = if mac == mac1 { "pc1" } else { "pc2" };
+        wait_until("the DHCP stage", || {
+            api_pc(&srv, name)["stages"]["dhcp"].as_u64().is_some()
+        });
+        pc_script(pc, mac)
+    };
+    let s1 = boot(&pc1, &mac1);
+    let s2 = boot(&pc2, &mac2);
+    for (pc, s, t) in [(&pc1, &s1, t1), (&pc2, &s2, t2)] {
+        let (ok, out) = qemu_io_run(pc, s, t, &["write -P 0x5a 0 4k"]);
+        assert!(
+            ok && out.contains("wrote 4096/4096"),
+            "{out}\n{}",
+            d.log_text()
+        );
+    }
+    // pc2's name and secret, pc1's disk; pc1's name, a wrong secret.
+    let (ok, out) = qemu_io_run(&pc2, &s2, t1, &["read 0 512"]);
+    assert!(!ok, "{out}");
+    let forged = s1.replace(&setting(&s1, "password"), "0123456789abcdef01234567");
+    let (ok, out) = qemu_io_run(&pc2, &forged, t1, &["read 0 512"]);
+    assert!(!ok, "{out}");
+    assert!(d.log_contains("login refused"), "{}", d.log_text());
+    for name in ["pc1", "pc2"] {
+        wait_until("sessions ended", || api_pc(&srv, name)["sessions"] == 0);
+        let io = &api_pc(&srv, name)["io"];
+        assert!(io["written_bytes"].as_u64() >= Some(4096), "{name}: {io}");
+    }
+    // Reboot both.
+    let s1 = boot(&pc1, &mac1);
+    let s2 = boot(&pc2, &mac2);
+    let (ok, out) = qemu_io_run(&pc2, &s2, t2, &["read -P 0x5a 0 4k"]);
+    assert!(
+        ok && out.contains("read 4096/4096") && !out.contains("verification failed"),
+        "persistent: {out}"
+    );
+    let (_, out) = qemu_io_run(&pc1, &s1, t1, &["read -P 0x5a 0 4k"]);
+    assert!(
+        out.contains("Pattern verification failed"),
+        "volatile: {out}"
+    );
+    // SIGHUP with pc1 logged in: pc3 comes, pc1's session goes on.
+    let mut io = qemu_io(&pc1, &s1, t1)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("qemu-io runs");
+    wait_until("pc1's session", || api_pc(&srv, "pc1")["sessions"] == 1);
+    let mut file = std::fs::read_to_string(&config).unwrap();
+    file.push_str("[[client]]\nname = \"pc3\"\nmac = \"52:54:00:00:00:33\"\n");
+    std::fs::write(&config, file).unwrap();
+    let st = Command::new("kill")
+        .args(["-HUP", &d.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(d
+        .wait_for("SIGHUP: client table reloaded", Duration::from_secs(10))
+        .is_some());
+    assert_eq!(api_pc(&srv, "pc3")["mode"], "volatile");
+    assert_eq!(api_pc(&srv, "pc1")["sessions"], 1);
+    {
+        use std::io::Write;
+        let mut stdin = io.stdin.take().unwrap();
+        writeln!(stdin, "write -P 0x33 8k 4k\nread -P 0x33 8k 4k\nquit").unwrap();
+    }
+    let o = io.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("wrote 4096/4096") && out.contains("read 4096/4096"),
+        "{out}\n{}",
+        d.log_text()
+    );
+    assert!(!out.contains("verification failed"), "{out}");
     let (status, _) = d.terminate();
     assert!(status.success());
 }
