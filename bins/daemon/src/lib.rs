@@ -8,6 +8,9 @@
 //! go through a lossy queue to a writer thread ([`lost_lines`] counts what
 //! was lost), and the few direct writes ignore errors. Tools call
 //! [`die_quietly_on_closed_pipe`] instead.
+//!
+//! Under systemd, [`systemd`] tells it when a daemon is ready, when it
+//! stops, and that it is alive (the watchdog).
 
 // Only `sigpipe` has (one block of) unsafe code.
 #![deny(unsafe_code)]
@@ -15,6 +18,7 @@
 
 mod log_writer;
 mod sigpipe;
+pub mod systemd;
 
 pub use log_writer::{flush as flush_logs, lost_lines};
 pub use sigpipe::die_quietly_on_closed_pipe;
@@ -138,6 +142,7 @@ impl Shutdown {
                 _ = term.recv() => "SIGTERM",
             };
             info!("{name}: shutting down");
+            systemd::stopping();
             stop.stop();
         });
         Ok(shutdown)
@@ -203,7 +208,8 @@ pub fn block_on<E: std::fmt::Display>(
 
 /// A daemon's `main` after its configuration: on a new runtime, installs
 /// the SIGINT/SIGTERM handlers ([`Shutdown::on_signals`]) and runs `serve`
-/// with them until it ends; [`finish`]es with its result.
+/// with them until it ends, pinging systemd's watchdog meanwhile if it
+/// asks for one ([`systemd::watchdog`]); [`finish`]es with its result.
 pub fn run<F, Fut, E>(rt: Runtime<'_>, serve: F) -> ExitCode
 where
     F: FnOnce(Shutdown) -> Fut,
@@ -213,6 +219,7 @@ where
     block_on(rt, async move {
         let shutdown =
             Shutdown::on_signals().map_err(|e| format!("cannot handle SIGINT/SIGTERM: {e}"))?;
+        tokio::spawn(systemd::watchdog(shutdown.clone()));
         serve(shutdown).await.map_err(|e| e.to_string())
     })
 }

@@ -137,11 +137,22 @@ fn iscsid_config(cfg: &Config, addr: Ipv4Addr) -> netboot_iscsid::Config {
     }
 }
 
-async fn http(addr: SocketAddr, router: axum::Router, mut shutdown: Shutdown) -> Result<(), Error> {
+async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
     let l = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Http { addr, source })?;
     info!(local = %l.local_addr().map_err(|source| Error::Http { addr, source })?, "http listening");
+    Ok(l)
+}
+
+async fn http(
+    l: tokio::net::TcpListener,
+    router: axum::Router,
+    mut shutdown: Shutdown,
+) -> Result<(), Error> {
+    let addr = l
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     axum::serve(
         l,
         router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -199,6 +210,8 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
             }
         })
     };
+    let boot_http = listen(SocketAddr::from((addr, cfg.http_port))).await?;
+    let api_http = listen(cfg.api_listen).await?;
     info!(%addr, interface = cfg.interface, image = cfg.defaults.image, mode = %cfg.defaults.mode, "netbootd serving");
     let mut tasks: JoinSet<Result<(), Error>> = JoinSet::new();
     let sd = shutdown.clone();
@@ -208,16 +221,23 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
     let sd = shutdown.clone();
     tasks.spawn(async move { Ok(netboot_iscsid::serve_targets(iscsid, targets, sd).await?) });
     tasks.spawn(http(
-        SocketAddr::from((addr, cfg.http_port)),
+        boot_http,
         http::boot_router(inv.clone(), cfg.http_port),
         shutdown.clone(),
     ));
     tasks.spawn(http(
-        cfg.api_listen,
+        api_http,
         http::api_router(inv.clone(), token),
         shutdown.clone(),
     ));
     tasks.spawn(reload_on_sighup(cfg.clone(), inv.clone(), shutdown.clone()));
+    // The servers bind their sockets first thing: one that cannot ends
+    // the process right after this (systemd sees it fail).
+    netboot_daemon::systemd::ready(&format!(
+        "serving {} PCs of the file on {}",
+        cfg.clients.len(),
+        cfg.interface
+    ));
     // The first server to fail stops the others.
     let mut result = Ok(());
     while let Some(r) = tasks.join_next().await {

@@ -61,8 +61,26 @@ mac = "{mac}"
 }
 
 fn netbootd(host: &Host, config: &Path) -> Daemon {
-    let mut c = host.exec(env!("CARGO_BIN_EXE_netbootd"));
-    c.arg("--config").arg(config).args(["-v"]);
+    netbootd_with(host, config, None)
+}
+
+/// netbootd as systemd starts it with `Type=notify` and `WatchdogSec=`
+/// when `notify` is given: `NOTIFY_SOCKET`, and `WATCHDOG_USEC` and
+/// `WATCHDOG_PID` (its own, through a shell that execs it).
+fn netbootd_with(host: &Host, config: &Path, notify: Option<(&Path, u64)>) -> Daemon {
+    let mut c = host.exec("sh");
+    c.args([
+        "-c",
+        "[ -n \"$WATCHDOG_USEC\" ] && export WATCHDOG_PID=$$; exec \"$0\" \"$@\"",
+    ])
+    .arg(env!("CARGO_BIN_EXE_netbootd"))
+    .arg("--config")
+    .arg(config)
+    .args(["-v"]);
+    if let Some((socket, usec)) = notify {
+        c.env("NOTIFY_SOCKET", socket)
+            .env("WATCHDOG_USEC", usec.to_string());
+    }
     Daemon::start(c, Some("netbootd serving")).0
 }
 
@@ -334,6 +352,68 @@ fn qemu_io(pc: &Host, script: &str, target: &str) -> Command {
     c
 }
 
+/// A qemu-io left running (an initiator that keeps its session), killed
+/// when dropped: a failing test leaves none behind.
+struct Initiator(std::process::Child);
+
+impl Initiator {
+    /// qemu-io on `pc` as [`qemu_io`], reading commands from a pipe.
+    fn start(pc: &Host, script: &str, target: &str) -> Initiator {
+        Initiator(
+            qemu_io(pc, script, target)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("qemu-io runs"),
+        )
+    }
+
+    /// Sends it `commands`, one per line.
+    fn send(&mut self, commands: &str) {
+        use std::io::Write;
+        let stdin = self.0.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{commands}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Ends its input (it quits at the end of it); what it wrote to
+    /// stdout.
+    fn quit(mut self) -> String {
+        drop(self.0.stdin.take());
+        let mut out = String::new();
+        use std::io::Read;
+        let _ = self
+            .0
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut out);
+        let _ = self.0.wait();
+        out
+    }
+
+    /// Freezes it (SIGSTOP): a PC reset without a logout.
+    fn freeze(&self) {
+        let st = Command::new("kill")
+            .args(["-STOP", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Initiator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs qemu-io `commands` on `target` with `script`'s credentials; its
 /// output.
 fn qemu_io_run(pc: &Host, script: &str, target: &str, commands: &[&str]) -> (bool, String) {
@@ -390,7 +470,25 @@ fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
     let pc = lan.host(Some((Ipv4Addr::new(10, 78, 0, 70), 24)));
     let mac = pc.mac();
     let config = office_config(dir.path(), &store, &mac, "");
-    let d = netbootd(&srv, &config);
+    // systemd's side of Type=notify and WatchdogSec= (200 ms pings).
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    let notes = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let notes = notes.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok(n) = notify.recv(&mut buf) {
+                let note = String::from_utf8_lossy(&buf[..n]).into_owned();
+                notes.lock().unwrap().push(note);
+            }
+        });
+    }
+    let noted = |what: &str| notes.lock().unwrap().iter().any(|n| n.contains(what));
+    let d = netbootd_with(&srv, &config, Some((&notify_path, 400_000)));
+    wait_until("READY=1 and WATCHDOG=1", || {
+        noted("READY=1\nSTATUS=serving 1 PCs of the file on eth0") && noted("WATCHDOG=1")
+    });
     let target = "iqn.2026-12.org.netboot:pc1";
     let g0 = generation(&store, "pc1");
     firmware_dhcp(&pc);
@@ -404,17 +502,8 @@ fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
         "the script keeps this boot's disk"
     );
     // A live initiator with the PC's name and secret.
-    let mut io = qemu_io(&pc, &script, target)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("qemu-io runs");
-    {
-        use std::io::Write;
-        let stdin = io.stdin.as_mut().unwrap();
-        writeln!(stdin, "write -P 0x5a 0 4k").unwrap();
-        stdin.flush().unwrap();
-    }
+    let mut io = Initiator::start(&pc, &script, target);
+    io.send("write -P 0x5a 0 4k");
     let sessions = || api_pc(&srv, "pc1")["sessions"].as_u64().unwrap();
     wait_until("its session", || sessions() == 1);
     // Its session answers the probe: the disk stays.
@@ -430,13 +519,9 @@ fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
     );
     assert_eq!(generation(&store, "pc1"), g0 + 1);
     assert_eq!(sessions(), 1);
-    assert!(matches!(io.try_wait(), Ok(None)), "qemu-io still runs");
+    assert!(io.running(), "qemu-io still runs");
     // Frozen: the probe goes unanswered, the session is dropped.
-    let st = Command::new("kill")
-        .args(["-STOP", &io.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    io.freeze();
     firmware_dhcp(&pc);
     assert!(
         d.wait_for("the last boot's session is gone", Duration::from_secs(10))
@@ -449,10 +534,10 @@ fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
     });
     assert_eq!(sessions(), 0);
     assert!(d.log_contains("NOP-In ping unanswered"), "{}", d.log_text());
-    let _ = io.kill();
-    let _ = io.wait();
+    drop(io);
     let (status, _) = d.terminate();
     assert!(status.success());
+    assert!(noted("STOPPING=1"), "STOPPING=1 on SIGTERM");
 }
 
 /// Reboots (the DHCP request, then the disk): a volatile PC's writes are
@@ -515,11 +600,7 @@ fn reboots_keep_only_persistent_writes_and_sighup_keeps_sessions() {
         "volatile: {out}"
     );
     // SIGHUP with pc1 logged in: pc3 comes, pc1's session goes on.
-    let mut io = qemu_io(&pc1, &s1, t1)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("qemu-io runs");
+    let mut io = Initiator::start(&pc1, &s1, t1);
     wait_until("pc1's session", || api_pc(&srv, "pc1")["sessions"] == 1);
     let mut file = std::fs::read_to_string(&config).unwrap();
     file.push_str("[[client]]\nname = \"pc3\"\nmac = \"52:54:00:00:00:33\"\n");
@@ -534,13 +615,8 @@ fn reboots_keep_only_persistent_writes_and_sighup_keeps_sessions() {
         .is_some());
     assert_eq!(api_pc(&srv, "pc3")["mode"], "volatile");
     assert_eq!(api_pc(&srv, "pc1")["sessions"], 1);
-    {
-        use std::io::Write;
-        let mut stdin = io.stdin.take().unwrap();
-        writeln!(stdin, "write -P 0x33 8k 4k\nread -P 0x33 8k 4k\nquit").unwrap();
-    }
-    let o = io.wait_with_output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
+    io.send("write -P 0x33 8k 4k\nread -P 0x33 8k 4k");
+    let out = io.quit();
     assert!(
         out.contains("wrote 4096/4096") && out.contains("read 4096/4096"),
         "{out}\n{}",
