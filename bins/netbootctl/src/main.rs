@@ -2,6 +2,8 @@
 //! numbered versions, a maintenance overlay to make the next one, and the
 //! PCs (clients) with their overlays; see `netboot_image::store`.
 
+mod api;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +34,16 @@ struct Cli {
     /// Machine-readable output (JSON) instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// netbootd's API (`status`, `sessions`; `client reset` goes through
+    /// it while netbootd runs).
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "NETBOOT_API",
+        default_value = "http://127.0.0.1:8067"
+    )]
+    api: String,
     #[command(subcommand)]
     what: What,
 }
@@ -44,6 +56,11 @@ enum What {
     /// PCs and their overlays.
     #[command(subcommand)]
     Client(ClientCmd),
+    /// The PCs of the running netbootd: image@version, mode, sessions,
+    /// their latest boot stage, bytes read and written, overlay size.
+    Status,
+    /// The open sessions of the running netbootd: PC, initiator, since.
+    Sessions,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,7 +125,8 @@ enum ClientCmd {
     /// The overlay this PC boots now (made if missing; a new one for a
     /// volatile PC); prints its path.
     Disk { name: String },
-    /// A fresh overlay over the current version; prints its path.
+    /// A fresh overlay over the current version; prints its path. While
+    /// netbootd runs, it does it (refused while the PC has a session).
     Reset { name: String },
 }
 
@@ -227,8 +245,32 @@ fn client_table(clients: &[ClientInfo]) -> String {
 }
 
 fn run(cli: Cli) -> Result<String, String> {
-    let store = Store::open(&cli.store).map_err(|e| e.to_string())?;
     let j = cli.json;
+    let base = cli.api.trim_end_matches('/').to_owned();
+    let from_api = |path: &str, table: fn(&serde_json::Value) -> String| {
+        let v = api::get(&base, path).map_err(|e| e.into_message(&base))?;
+        Ok::<_, String>(if j { json(&v) } else { table(&v) })
+    };
+    match cli.what {
+        What::Status => return from_api("/api/v1/clients", api::status_table),
+        What::Sessions => return from_api("/api/v1/sessions", api::sessions_table),
+        What::Client(ClientCmd::Reset { ref name }) => {
+            match api::post(&base, &format!("/api/v1/clients/{name}/reset"), &cli.store) {
+                Ok(()) => {
+                    return Ok(if j {
+                        json(&serde_json::json!({ "client": name, "reset_by": "netbootd" }))
+                    } else {
+                        format!("client {name}: a fresh overlay, made by netbootd\n")
+                    })
+                }
+                // netbootd does not run: the store directly.
+                Err(api::ApiError::Down(_)) => {}
+                Err(e) => return Err(e.into_message(&base)),
+            }
+        }
+        _ => {}
+    }
+    let store = Store::open(&cli.store).map_err(|e| e.to_string())?;
     let path = |p: PathBuf| {
         if j {
             json(&serde_json::json!({ "path": p }))
@@ -335,6 +377,9 @@ fn run(cli: Cli) -> Result<String, String> {
             ClientCmd::Disk { name } => path(store.client_disk(&name).map_err(e)?),
             ClientCmd::Reset { name } => path(store.client_reset(&name).map_err(e)?),
         },
+        // Answered above, without the store.
+        What::Status => from_api("/api/v1/clients", api::status_table)?,
+        What::Sessions => from_api("/api/v1/sessions", api::sessions_table)?,
     })
 }
 

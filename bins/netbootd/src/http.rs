@@ -109,6 +109,7 @@ pub fn api_router(inv: Arc<Inventory>, token: String) -> Router {
     Router::new()
         .route("/api/v1/clients", get(clients))
         .route("/api/v1/images", get(images))
+        .route("/api/v1/sessions", get(sessions))
         .route("/api/v1/clients/{name}/reset", post(reset))
         .route("/metrics", get(metrics))
         .with_state(Api {
@@ -140,6 +141,10 @@ async fn metrics(State(a): State<Api>) -> Response {
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
+}
+
+async fn sessions(State(a): State<Api>) -> Response {
+    Json(a.inv.sessions()).into_response()
 }
 
 async fn images(State(a): State<Api>) -> Response {

@@ -90,10 +90,27 @@ pub struct PcView {
     pub io: PcIo,
 }
 
+/// An open session of a PC's disk, as `GET /api/v1/sessions` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SessionView {
+    /// The PC.
+    pub pc: String,
+    /// Its target.
+    pub target: String,
+    /// The initiator's name.
+    pub initiator: String,
+    /// The initiator's address and port.
+    pub peer: String,
+    /// When it logged in, in Unix seconds.
+    pub since: u64,
+}
+
 #[derive(Debug, Default)]
 struct PcState {
     stages: Stages,
     sessions: u32,
+    /// The open sessions, oldest first.
+    open: Vec<SessionView>,
     /// A script was fetched since the last login: the next login is iPXE's.
     booting: bool,
     /// Its disk was made ready at the DHCP request of this boot (no login
@@ -484,9 +501,16 @@ impl Inventory {
             SessionEventKind::LoggedIn => {
                 self.metrics
                     .logins
-                    .get_or_create(&crate::metrics::Pc { pc: name })
+                    .get_or_create(&crate::metrics::Pc { pc: name.clone() })
                     .inc();
                 pc.sessions += 1;
+                pc.open.push(SessionView {
+                    pc: name,
+                    target: ev.target.clone(),
+                    initiator: ev.initiator.clone(),
+                    peer: ev.peer.to_string(),
+                    since: now(),
+                });
                 pc.fresh = false;
                 if std::mem::take(&mut pc.booting) {
                     pc.stages.san_login = t;
@@ -498,6 +522,14 @@ impl Inventory {
             }
             SessionEventKind::Ended => {
                 pc.sessions = pc.sessions.saturating_sub(1);
+                let peer = ev.peer.to_string();
+                if let Some(i) = pc
+                    .open
+                    .iter()
+                    .position(|s| s.peer == peer && s.initiator == ev.initiator)
+                {
+                    pc.open.remove(i);
+                }
                 if pc.sessions == 0 {
                     pc.stages.offline = t;
                 }
@@ -523,6 +555,14 @@ impl Inventory {
         // The next boot opens the new overlay.
         self.targets.remove(&self.target_name(name));
         Ok(())
+    }
+
+    /// Every open session of a PC's disk, by PC.
+    pub fn sessions(&self) -> Vec<SessionView> {
+        let pcs = self.pcs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<SessionView> = pcs.values().flat_map(|p| p.open.clone()).collect();
+        v.sort_by(|a, b| (&a.pc, a.since).cmp(&(&b.pc, b.since)));
+        v
     }
 
     /// Every PC of the store, with its state.
@@ -715,7 +755,12 @@ mod tests {
             .unwrap();
         assert_eq!(generation(&inv, "pc1"), g1, "same boot, same disk");
         session(&inv, "pc1", SessionEventKind::LoggedIn);
+        let open = inv.sessions();
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(open[0].pc, "pc1");
+        assert_eq!(open[0].peer, "127.0.0.1:40000");
         session(&inv, "pc1", SessionEventKind::Ended);
+        assert!(inv.sessions().is_empty());
         inv.clone().new_boot(PC1.into()).await;
         assert_eq!(generation(&inv, "pc1"), g1 + 1, "the next boot");
         let v = inv.view().unwrap();

@@ -430,6 +430,30 @@ fn qemu_io_run(pc: &Host, script: &str, target: &str, commands: &[&str]) -> (boo
     (o.status.success(), out)
 }
 
+/// netbootctl (built beside netbootd: `scripts/test` builds every binary
+/// first) on `host` with `store`: success, and stdout and stderr.
+fn netbootctl(host: &Host, store: &Path, args: &[&str]) -> (bool, String) {
+    let bin = Path::new(env!("CARGO_BIN_EXE_netbootd")).with_file_name("netbootctl");
+    assert!(
+        bin.exists(),
+        "{}: build it first (cargo build -p netboot-netbootctl)",
+        bin.display()
+    );
+    let o = host
+        .exec(&bin)
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("netbootctl runs");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), out)
+}
+
 /// PC `name` as `GET /api/v1/clients` shows it.
 fn api_pc(srv: &Host, name: &str) -> serde_json::Value {
     let (body, code) = curl(srv, &["http://127.0.0.1:8067/api/v1/clients"]);
@@ -615,6 +639,29 @@ fn reboots_keep_only_persistent_writes_and_sighup_keeps_sessions() {
         .is_some());
     assert_eq!(api_pc(&srv, "pc3")["mode"], "volatile");
     assert_eq!(api_pc(&srv, "pc1")["sessions"], 1);
+    // netbootctl through the API: the table, the sessions, a reset
+    // refused under a session.
+    let (ok, status) = netbootctl(&srv, &store, &["status"]);
+    assert!(ok, "{status}");
+    let row = status
+        .lines()
+        .find(|l| l.starts_with("pc1 "))
+        .unwrap_or_else(|| panic!("pc1 in {status}"));
+    assert!(
+        row.contains(&mac1) && row.contains("golden@1") && row.contains("volatile"),
+        "{status}"
+    );
+    assert!(status.lines().any(|l| l.starts_with("pc3 ")), "{status}");
+    let (ok, sessions) = netbootctl(&srv, &store, &["sessions"]);
+    assert!(ok, "{sessions}");
+    assert!(
+        sessions.lines().any(|l| l.starts_with("pc1 ")
+            && l.contains("10.78.0.71:")
+            && l.contains("pc1.initiator")),
+        "{sessions}"
+    );
+    let (ok, out) = netbootctl(&srv, &store, &["client", "reset", "pc1"]);
+    assert!(!ok && out.contains("open session"), "{out}");
     io.send("write -P 0x33 8k 4k\nread -P 0x33 8k 4k");
     let out = io.quit();
     assert!(
@@ -623,6 +670,14 @@ fn reboots_keep_only_persistent_writes_and_sighup_keeps_sessions() {
         d.log_text()
     );
     assert!(!out.contains("verification failed"), "{out}");
+    // No session: netbootd resets it.
+    wait_until("pc1's session ended", || {
+        api_pc(&srv, "pc1")["sessions"] == 0
+    });
+    let g = generation(&store, "pc1");
+    let (ok, out) = netbootctl(&srv, &store, &["client", "reset", "pc1"]);
+    assert!(ok && out.contains("made by netbootd"), "{out}");
+    assert_eq!(generation(&store, "pc1"), g + 1);
     let (status, _) = d.terminate();
     assert!(status.success());
 }
