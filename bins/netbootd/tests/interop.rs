@@ -96,13 +96,7 @@ fn curl(host: &Host, args: &[&str]) -> (String, String) {
     (body.to_owned(), code.to_owned())
 }
 
-/// One PC, netbootd alone: the firmware's iPXE gets an address and its
-/// script from netbootd, `sanboot`s its own overlay of the golden image
-/// (the boot sector checks what it reads and ends qemu with EXIT_OK); the
-/// API shows its stages; another machine asking for its script is refused;
-/// resetting through the API needs the token.
-#[test]
-fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
+fn need_bios_pc() {
     need("qemu-system-x86_64");
     need("curl");
     assert!(
@@ -110,6 +104,95 @@ fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
             || Path::new("/usr/share/qemu/pxe-e1000.rom").exists(),
         "iPXE ROMs missing: run scripts/install-peers (ipxe-qemu)"
     );
+}
+
+/// Boots the BIOS PC with [`PC_MAC`] in qemu (its NIC's iPXE) until its
+/// boot sector ends qemu: it must have read its disk as it should.
+fn boot_bios_pc(lan: &mut Lan, dir: &Path, d: &Daemon) {
+    let serial = dir.join("serial.log");
+    let mut qemu = lan.bios_pc(PC_MAC, &serial);
+    let o = run(&mut qemu, Duration::from_secs(240));
+    let log = std::fs::read_to_string(&serial).unwrap_or_default();
+    assert_eq!(
+        o.status.code(),
+        Some(sanboot::EXIT_OK),
+        "serial:\n{log}\nnetbootd:\n{}",
+        d.log_text()
+    );
+    assert!(d.log_contains("script sent"), "{}", d.log_text());
+}
+
+/// The site has its own DHCP server (dnsmasq with a range, on another
+/// host): netbootd in its default proxy mode answers only the PXE part,
+/// and the PC boots its overlay all the same.
+#[test]
+fn a_pc_boots_beside_the_sites_dhcp_server_in_proxy_mode() {
+    need_bios_pc();
+    need("dnsmasq");
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_golden(dir.path());
+    let config = office_config(dir.path(), &store, PC_MAC, "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "mode = \"authoritative\"\nrange = \"10.78.0.100-10.78.0.150\"",
+        "mode = \"proxy\"",
+    );
+    assert!(text.contains("mode = \"proxy\""));
+    std::fs::write(&config, text).unwrap();
+    let mut lan = Lan::new();
+    let site = lan.host(Some((Ipv4Addr::new(10, 78, 0, 1), 24)));
+    let srv = lan.host(Some((SRV, 24)));
+    let mut c = site.exec("dnsmasq");
+    c.args([
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--log-dhcp",
+    ])
+    .args([
+        "--user=root",
+        "--group=root",
+        "--interface=eth0",
+        "--bind-interfaces",
+    ])
+    .arg("--dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h")
+    .arg(format!(
+        "--dhcp-leasefile={}",
+        dir.path().join("leases").display()
+    ))
+    .arg(format!(
+        "--pid-file={}",
+        dir.path().join("dnsmasq.pid").display()
+    ));
+    let site_dhcp = Daemon::start(c, Some("started")).0;
+    let d = netbootd(&srv, &config);
+    boot_bios_pc(&mut lan, dir.path(), &d);
+    // The site's server gave the address.
+    assert!(
+        site_dhcp
+            .log_text()
+            .lines()
+            .any(|l| l.contains("DHCPACK(eth0) 10.78.0.1") && l.contains(PC_MAC)),
+        "{}",
+        site_dhcp.log_text()
+    );
+    assert!(d.log_contains("proxy offer"), "{}", d.log_text());
+    assert!(!d.log_contains("authoritative mode"), "{}", d.log_text());
+    let pc = api_pc(&srv, "pc1");
+    for stage in ["dhcp", "script", "san_login"] {
+        assert!(pc["stages"][stage].as_u64().is_some(), "{stage}: {pc}");
+    }
+    let (status, _) = d.terminate();
+    assert!(status.success());
+}
+
+/// One PC, netbootd alone: the firmware's iPXE gets an address and its
+/// script from netbootd, `sanboot`s its own overlay of the golden image
+/// (the boot sector checks what it reads and ends qemu with EXIT_OK); the
+/// API shows its stages; another machine asking for its script is refused;
+/// resetting through the API needs the token.
+#[test]
+fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
+    need_bios_pc();
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_golden(dir.path());
     let config = office_config(dir.path(), &store, PC_MAC, "hostname = \"pc1.office\"\n");
@@ -122,17 +205,7 @@ fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
     assert_eq!(code, "403", "{}", d.log_text());
     assert!(d.log_contains("refused a PC's script to another machine"));
     // The PC.
-    let serial = dir.path().join("serial.log");
-    let mut qemu = lan.bios_pc(PC_MAC, &serial);
-    let o = run(&mut qemu, Duration::from_secs(240));
-    let log = std::fs::read_to_string(&serial).unwrap_or_default();
-    assert_eq!(
-        o.status.code(),
-        Some(sanboot::EXIT_OK),
-        "serial:\n{log}\nnetbootd:\n{}",
-        d.log_text()
-    );
-    assert!(d.log_contains("script sent"), "{}", d.log_text());
+    boot_bios_pc(&mut lan, dir.path(), &d);
     // The API: the PC, its overlay over version 1, its stages.
     let api = "http://127.0.0.1:8067/api/v1";
     let deadline = Instant::now() + Duration::from_secs(30);
