@@ -281,6 +281,29 @@ impl Host {
     }
 }
 
+/// dnsmasq on `host`'s eth0 (a site's DHCP server, or its proxy mode, by
+/// `extra` arguments), its lease and pid files in `dir`; ready once it
+/// logs "started".
+pub fn dnsmasq(host: &Host, dir: &std::path::Path, extra: &[&str]) -> Daemon {
+    let mut c = host.exec("dnsmasq");
+    c.args([
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--log-dhcp",
+    ])
+    .args([
+        "--user=root",
+        "--group=root",
+        "--interface=eth0",
+        "--bind-interfaces",
+    ])
+    .arg(format!("--dhcp-leasefile={}", dir.join("leases").display()))
+    .arg(format!("--pid-file={}", dir.join("pid").display()))
+    .args(extra);
+    Daemon::start(c, Some("started")).0
+}
+
 /// A private Ethernet segment: bridge `br0` in namespace `lan`, hosts in
 /// namespaces of their own, taps for qemu in the `lan` namespace.
 #[derive(Debug)]

@@ -141,29 +141,11 @@ fn a_pc_boots_beside_the_sites_dhcp_server_in_proxy_mode() {
     let mut lan = Lan::new();
     let site = lan.host(Some((Ipv4Addr::new(10, 78, 0, 1), 24)));
     let srv = lan.host(Some((SRV, 24)));
-    let mut c = site.exec("dnsmasq");
-    c.args([
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--log-dhcp",
-    ])
-    .args([
-        "--user=root",
-        "--group=root",
-        "--interface=eth0",
-        "--bind-interfaces",
-    ])
-    .arg("--dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h")
-    .arg(format!(
-        "--dhcp-leasefile={}",
-        dir.path().join("leases").display()
-    ))
-    .arg(format!(
-        "--pid-file={}",
-        dir.path().join("dnsmasq.pid").display()
-    ));
-    let site_dhcp = Daemon::start(c, Some("started")).0;
+    let site_dhcp = netboot_testkit::dnsmasq(
+        &site,
+        dir.path(),
+        &["--dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h"],
+    );
     let d = netbootd(&srv, &config);
     boot_bios_pc(&mut lan, dir.path(), &d);
     // The site's server gave the address.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use client::{Client, Reply};
 use netboot_dhcp::wire::{code, ClientArch, MessageType};
-use netboot_testkit::{need, run, Daemon, Host, Lan};
+use netboot_testkit::{dnsmasq, need, run, Daemon, Host, Lan};
 
 const PXE_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const SCRIPT: &str = "tftp://10.77.0.2/boot.ipxe";
@@ -59,28 +59,6 @@ fn proxy_setup(extra: &[&str]) -> (Lan, Host, Host, Daemon) {
     args.extend_from_slice(extra);
     let d = pxed(&srv, &args);
     (lan, srv, cli, d)
-}
-
-/// dnsmasq on `host`'s eth0 (the site's DHCP server, or its proxy mode
-/// with `extra` arguments), its lease and pid files in `dir`.
-fn dnsmasq(host: &Host, dir: &Path, extra: &[&str]) -> Daemon {
-    let mut c = host.exec("dnsmasq");
-    c.args([
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--log-dhcp",
-    ])
-    .args([
-        "--user=root",
-        "--group=root",
-        "--interface=eth0",
-        "--bind-interfaces",
-    ])
-    .arg(format!("--dhcp-leasefile={}", dir.join("leases").display()))
-    .arg(format!("--pid-file={}", dir.join("pid").display()))
-    .args(extra);
-    Daemon::start(c, Some("started")).0
 }
 
 fn offer_from(replies: &[Reply], server: Ipv4Addr) -> &Reply {
