@@ -544,6 +544,7 @@ async fn connection(
                         continue;
                     }
                     let now = std::time::Instant::now();
+                    let answered = session.answers_pings();
                     loop {
                         match dec.decode(&mut rbuf) {
                             Ok(Some(pdu)) => session.handle_pdu(now, pdu).map_err(|e| e.to_string())?,
@@ -554,6 +555,9 @@ async fn connection(
                                 return Err(e.to_string());
                             }
                         }
+                    }
+                    if !answered && session.answers_pings() {
+                        debug!(%peer, initiator, "the initiator answers pings: a probe may give it up quickly");
                     }
                     if rbuf.capacity() - rbuf.len() < 16 * 1024 {
                         rbuf.reserve(256 * 1024);
@@ -583,6 +587,19 @@ async fn connection(
         }
     };
     let outcome: Result<(), String> = ffp.await;
+    // Commands still executing (the connection ended under them) finish
+    // before the session counts as ended: whoever reopens its disk then
+    // (netbootd, at the PC's next boot) is its only writer. Each holds a
+    // sender; the channel ends when the last is done.
+    drop(done_tx);
+    if tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while done_rx.recv().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        warn!(%peer, initiator, "commands of the ended session still run after {SHUTDOWN_GRACE:?}");
+    }
     notify(SessionEventKind::Ended);
     if let Some(l) = &luns {
         // RESERVE(6) reservations and unit attentions of this nexus end here.

@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
+use tracing::warn;
 
 use netboot_iscsi::login::TargetEntry;
 
@@ -138,24 +139,44 @@ impl std::fmt::Debug for Targets {
     }
 }
 
+/// Flushes the disks of a target taken out of the table: what its
+/// sessions wrote is on disk before anyone opens its files again.
+fn flush(name: &str, luns: Option<Arc<Luns>>) {
+    if let Some(l) = luns {
+        if let Err(e) = l.flush() {
+            warn!(target = name, "flush of the replaced disks failed: {e}");
+        }
+    }
+}
+
 impl Targets {
     /// Adds the target `entry` with its logical units, replacing one of the
-    /// same name (sessions already logged in to the old one keep it).
+    /// same name (sessions already logged in to the old one keep it; its
+    /// disks are flushed). Blocking: the flush is disk I/O.
     pub fn insert(&self, entry: TargetEntry, luns: Luns) {
         let key = entry.name.to_ascii_lowercase();
-        let mut t = self.write();
-        t.entries
-            .retain(|e| !e.name.eq_ignore_ascii_case(&entry.name));
-        t.entries.push(entry);
-        t.luns.insert(key, Arc::new(luns));
+        let old = {
+            let mut t = self.write();
+            t.entries
+                .retain(|e| !e.name.eq_ignore_ascii_case(&entry.name));
+            t.entries.push(entry);
+            t.luns.insert(key.clone(), Arc::new(luns))
+        };
+        flush(&key, old);
     }
 
     /// Removes the target `name`; false if there was none. New logins to it
-    /// fail; open sessions keep their disks until they end.
+    /// fail; open sessions keep their disks until they end (they are
+    /// flushed now). Blocking: the flush is disk I/O.
     pub fn remove(&self, name: &str) -> bool {
-        let mut t = self.write();
-        t.entries.retain(|e| !e.name.eq_ignore_ascii_case(name));
-        t.luns.remove(&name.to_ascii_lowercase()).is_some()
+        let old = {
+            let mut t = self.write();
+            t.entries.retain(|e| !e.name.eq_ignore_ascii_case(name));
+            t.luns.remove(&name.to_ascii_lowercase())
+        };
+        let was = old.is_some();
+        flush(name, old);
+        was
     }
 
     /// Whether a target `name` is served.

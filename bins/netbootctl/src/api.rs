@@ -12,7 +12,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the API gave no answer.
 pub enum ApiError {
-    /// Nothing listens there (netbootd does not run).
+    /// Nothing listens there, or netbootd never ran on the store (no
+    /// token): the store may be changed directly.
     Down(String),
     /// It answered with an error.
     Refused(String),
@@ -38,7 +39,12 @@ fn answer(r: Result<ureq::Response, ureq::Error>) -> Result<String, ApiError> {
             let body = resp.into_string().unwrap_or_default();
             Err(ApiError::Refused(format!("{code}: {}", body.trim())))
         }
-        Err(ureq::Error::Transport(t)) => Err(ApiError::Down(t.to_string())),
+        // Only a refused connection means nobody listens: after a time-out
+        // the request may have been done.
+        Err(ureq::Error::Transport(t)) if t.kind() == ureq::ErrorKind::ConnectionFailed => {
+            Err(ApiError::Down(t.to_string()))
+        }
+        Err(ureq::Error::Transport(t)) => Err(ApiError::Refused(t.to_string())),
     }
 }
 

@@ -158,8 +158,12 @@ pub struct Inventory {
     max_transfer: u32,
     /// Clients `pc-MAC` enrolled at most.
     max_enrolled: usize,
-    /// Held while a PC's disk is made ready (DHCP and script may race).
+    /// Held while a PC's disk is made ready or reset (DHCP, script and API
+    /// may race).
     setup: Mutex<()>,
+    /// MAC to client name, of the file and the store (a DHCP request is
+    /// looked up here, without store I/O: anyone can send them).
+    macs: RwLock<HashMap<String, String>>,
     /// Its metrics.
     pub metrics: crate::metrics::Metrics,
 }
@@ -190,10 +194,14 @@ impl Inventory {
             max_transfer,
             max_enrolled: MAX_ENROLLED,
             setup: Mutex::new(()),
+            macs: RwLock::new(HashMap::new()),
             metrics: crate::metrics::Metrics::default(),
             cfg: cfg.clone(),
         };
         inv.set_clients(cfg.clients)?;
+        for c in inv.store.clients().map_err(|e| e.to_string())? {
+            inv.know(&c.meta.mac, &c.name);
+        }
         Ok(inv)
     }
 
@@ -225,6 +233,9 @@ impl Inventory {
                 Err(e) => return Err(format!("client {}: {e}", c.name)),
             }
         }
+        for c in &clients {
+            self.know(&c.mac, &c.name);
+        }
         let old = std::mem::replace(
             &mut *self.clients.write().unwrap_or_else(|e| e.into_inner()),
             clients.clone(),
@@ -241,6 +252,14 @@ impl Inventory {
             }
         }
         Ok(())
+    }
+
+    /// Records that `mac` is client `name`.
+    fn know(&self, mac: &str, name: &str) {
+        self.macs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(mac.to_owned(), name.to_owned());
     }
 
     /// The target name of PC `name`.
@@ -268,7 +287,11 @@ impl Inventory {
         {
             return Ok(Some(c.name.clone()));
         }
-        Ok(self.store.client_by_mac(mac)?)
+        let name = self.store.client_by_mac(mac)?;
+        if let Some(n) = &name {
+            self.know(mac, n);
+        }
+        Ok(name)
     }
 
     /// The client name of `mac`: the file's, else the store's, else (with
@@ -295,6 +318,7 @@ impl Inventory {
         self.store
             .client_add(&name, mac, &d.image, d.mode, d.overlay_max)?;
         info!(client = name, mac, image = d.image, mode = %d.mode, "new PC enrolled");
+        self.know(mac, &name);
         Ok(name)
     }
 
@@ -362,8 +386,14 @@ impl Inventory {
     /// initiator name and CHAP secret only. Blocking (store and disk I/O);
     /// the caller holds `setup`.
     fn ready_disk(&self, name: &str, mac: &str) -> Result<(), Refusal> {
-        let secret = self.secret(name)?;
         let target = self.target_name(name);
+        if self.store.client_meta(name)?.mode == Mode::Persistent && self.targets.contains(&target)
+        {
+            // Its one overlay is open already: a second handle would be a
+            // second writer.
+            return Ok(());
+        }
+        let secret = self.secret(name)?;
         let disk = self.store.open_client_disk(name)?;
         let meta = self.store.client_meta(name)?;
         let luns = Luns::single(&target, disk, false, None, self.max_transfer)?;
@@ -394,44 +424,48 @@ impl Inventory {
     /// MAC, or a forged request): nothing changes. Unknown MACs are left
     /// to the script fetch (enrolment).
     pub async fn new_boot(self: Arc<Self>, mac: String) {
-        let inv = self.clone();
-        let m = mac.clone();
-        let name = match tokio::task::spawn_blocking(move || inv.known_client(&m)).await {
-            Ok(Ok(Some(name))) => name,
-            Ok(Ok(None)) => return,
-            Ok(Err(e)) => {
-                warn!(mac, "DHCP request of a PC: {e}");
-                return;
-            }
-            Err(_) => return,
-        };
-        let Some((open, fresh)) = self.pc(&name, |pc| {
+        if let Some(name) = self.begin_new_boot(&mac) {
+            self.finish_new_boot(mac, name).await;
+        }
+    }
+
+    /// The part of [`new_boot`](Self::new_boot) that cannot wait, for the
+    /// DHCP server's receive loop: the client of `mac` if it is one netbootd
+    /// knows and no request of it is being handled (then the caller runs
+    /// [`finish_new_boot`](Self::finish_new_boot)). No I/O: a flood of
+    /// requests, forged MACs or not, costs a map look-up each and at most
+    /// one task per known PC.
+    pub fn begin_new_boot(&self, mac: &str) -> Option<String> {
+        let name = self
+            .macs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(mac)
+            .cloned()?;
+        self.pc(&name, |pc| {
             if pc.checking {
-                return None;
+                return false;
             }
             pc.checking = true;
             pc.stages.dhcp = Some(now());
-            Some((pc.sessions, pc.fresh))
-        }) else {
-            return;
-        };
-        let made = if fresh && open == 0 {
-            // A repeated request of the same boot.
-            None
-        } else {
-            self.clone().renew(&name, &mac, open).await
-        };
-        self.pc(&name, |pc| {
-            pc.checking = false;
-            if let Some(made) = made {
-                pc.fresh = made;
-            }
-        });
+            true
+        })
+        .then_some(name)
     }
 
-    /// [`new_boot`](Self::new_boot) of PC `name` with `open` sessions:
-    /// whether its disk was made ready (None: it could not be).
-    async fn renew(self: Arc<Self>, name: &str, mac: &str, open: u32) -> Option<bool> {
+    /// The rest of a new boot of PC `name` begun by
+    /// [`begin_new_boot`](Self::begin_new_boot).
+    pub async fn finish_new_boot(self: Arc<Self>, mac: String, name: String) {
+        let (open, fresh) = self.pc(&name, |pc| (pc.sessions, pc.fresh));
+        if !(fresh && open == 0) {
+            // Not a repeated request of the same boot.
+            self.clone().renew(&name, &mac, open).await;
+        }
+        self.pc(&name, |pc| pc.checking = false);
+    }
+
+    /// [`new_boot`](Self::new_boot) of PC `name` with `open` sessions.
+    async fn renew(self: Arc<Self>, name: &str, mac: &str, open: u32) {
         if open > 0 {
             info!(
                 client = name,
@@ -453,9 +487,9 @@ impl Inventory {
                         client = name,
                         mac,
                         sessions = left,
-                        "a DHCP boot request while a session of its disk answers: the disk is kept as it is (two machines with one MAC, or a forged request?)"
+                        "a DHCP boot request while a session of its disk lives on: the disk is kept as it is (a live initiator: two machines with one MAC, or a forged request; or an iPXE, which cannot be probed, until its session times out)"
                     );
-                    return Some(false);
+                    return;
                 }
             }
         }
@@ -465,16 +499,18 @@ impl Inventory {
             let _setup = inv.setup.lock().unwrap_or_else(|e| e.into_inner());
             if inv.pc(&n, |pc| pc.sessions) > 0 {
                 // A login came in meanwhile: it has the disk.
-                return Ok(false);
+                return Ok(());
             }
-            inv.ready_disk(&n, &m)
-                .map(|()| true)
-                .map_err(|e| e.to_string())
+            inv.ready_disk(&n, &m).map_err(|e| e.to_string())?;
+            // Under `setup`: a login after this clears it.
+            inv.pc(&n, |pc| pc.fresh = true);
+            Ok(())
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-        r.map_err(|e| warn!(client = name, mac, "cannot make its disk ready: {e}"))
-            .ok()
+        if let Err(e) = r {
+            warn!(client = name, mac, "cannot make its disk ready: {e}");
+        }
     }
 
     /// Runs `f` on PC `name`'s state (made if new) under the lock.
@@ -540,6 +576,7 @@ impl Inventory {
     /// Gives PC `name` a new overlay over its image's current version
     /// (refused while a session of its disk is open).
     pub fn reset(&self, name: &str) -> Result<(), String> {
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
         let open = self
             .pcs
             .lock()
@@ -697,6 +734,16 @@ mod tests {
             )
         );
         assert!(inv.targets.contains("iqn.2026-12.org.netboot:pc1"));
+    }
+
+    /// What the DHCP server's loop asks: no task for an unknown MAC, nor a
+    /// second one for a PC whose request is being handled.
+    #[test]
+    fn a_dhcp_request_of_an_unknown_or_busy_pc_starts_nothing() {
+        let (_d, inv) = inventory("enrol = false");
+        assert_eq!(inv.begin_new_boot("52:54:00:00:00:99"), None);
+        assert_eq!(inv.begin_new_boot(PC1).as_deref(), Some("pc1"));
+        assert_eq!(inv.begin_new_boot(PC1), None, "one at a time");
     }
 
     #[test]

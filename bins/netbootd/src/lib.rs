@@ -203,9 +203,12 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
     let on_dhcp: netboot_pxed::Observer = {
         let inv = Arc::downgrade(&inv);
         Arc::new(move |r: &netboot_pxed::BootRequest| {
-            if r.starts_boot() {
-                if let Some(inv) = inv.upgrade() {
-                    tokio::spawn(inv.new_boot(r.mac.clone()));
+            if !r.starts_boot() {
+                return;
+            }
+            if let Some(inv) = inv.upgrade() {
+                if let Some(name) = inv.begin_new_boot(&r.mac) {
+                    tokio::spawn(inv.finish_new_boot(r.mac.clone(), name));
                 }
             }
         })

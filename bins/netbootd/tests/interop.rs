@@ -589,17 +589,26 @@ fn a_new_boot_drops_a_dead_session_but_not_a_live_one() {
     firmware_dhcp(&pc);
     assert!(
         d.wait_for(
-            "while a session of its disk answers",
+            "while a session of its disk lives on",
             Duration::from_secs(10)
         )
         .is_some(),
         "{}",
         d.log_text()
     );
+    assert!(d.log_contains("probed: pinging the initiator now"));
     assert_eq!(generation(&store, "pc1"), g0 + 1);
     assert_eq!(sessions(), 1);
     assert!(io.running(), "qemu-io still runs");
-    // Frozen: the probe goes unanswered, the session is dropped.
+    // Frozen once it has answered an idle ping (an initiator that never
+    // did, as iPXE, is not given up on a probe): the probe goes
+    // unanswered, the session is dropped.
+    assert!(
+        d.wait_for("the initiator answers pings", Duration::from_secs(30))
+            .is_some(),
+        "{}",
+        d.log_text()
+    );
     io.freeze();
     firmware_dhcp(&pc);
     assert!(
@@ -635,12 +644,18 @@ fn reboots_keep_only_persistent_writes_and_sighup_keeps_sessions() {
     let d = netbootd(&srv, &config);
     let t1 = "iqn.2026-12.org.netboot:pc1";
     let t2 = "iqn.2026-12.org.netboot:pc2";
+    // The volatile PC's new disk comes with the DHCP request (before the
+    // script); the persistent one's stays.
     let boot = |pc: &Host, mac: &str| {
+        let g = generation(&store, "pc1");
         firmware_dhcp(pc);
-        let name = if mac == mac1 { "pc1" } else { "pc2" };
-        wait_until("the DHCP stage", || {
-            api_pc(&srv, name)["stages"]["dhcp"].as_u64().is_some()
-        });
+        if mac == mac1 {
+            wait_until("pc1's new disk", || generation(&store, "pc1") == g + 1);
+        } else {
+            wait_until("the DHCP stage", || {
+                api_pc(&srv, "pc2")["stages"]["dhcp"].as_u64().is_some()
+            });
+        }
         pc_script(pc, mac)
     };
     let s1 = boot(&pc1, &mac1);

@@ -176,6 +176,11 @@ pub struct TargetSession {
     text: TextResponder,
     last_rx: Instant,
     ping: Option<Ping>,
+    /// The initiator answered a ping once: it is one that answers (iPXE
+    /// never does, and must not be given up on a probe's short deadline).
+    answers_pings: bool,
+    /// The TTT of the last ping sent (0: none yet).
+    last_ping_ttt: u32,
     closing: bool,
     closed: bool,
 }
@@ -183,7 +188,6 @@ pub struct TargetSession {
 /// A NOP-In ping waiting for its answer.
 #[derive(Debug, Clone, Copy)]
 struct Ping {
-    ttt: u32,
     sent: Instant,
     /// When the initiator counts as gone if no answer came.
     deadline: Instant,
@@ -228,6 +232,8 @@ impl TargetSession {
             text: TextResponder::default(),
             last_rx: now,
             ping: None,
+            answers_pings: false,
+            last_ping_ttt: 0,
             closing: false,
             closed: false,
         }
@@ -289,6 +295,13 @@ impl TargetSession {
         self.last_rx = self.last_rx.max(now);
         if self.closed {
             return Ok(());
+        }
+        // Anything the initiator sends after a ping shows it is alive (a
+        // busy one may answer the ping behind its commands).
+        if let Some(p) = self.ping {
+            if now >= p.sent {
+                self.ping = None;
+            }
         }
         // Every request carries ExpStatSN: nothing to do with it at ERL 0.
         match pdu.header {
@@ -730,9 +743,10 @@ impl TargetSession {
 
     fn nop_out(&mut self, n: NopOut, pdu: &Pdu) {
         if n.ttt != RESERVED_TAG {
-            // The answer to our ping.
-            if self.ping.is_some_and(|p| p.ttt == n.ttt) {
-                self.ping = None;
+            // The answer to our last ping (which anything else it sent may
+            // have answered first).
+            if n.ttt == self.last_ping_ttt {
+                self.answers_pings = true;
             }
             return;
         }
@@ -914,20 +928,31 @@ impl TargetSession {
         Ok(())
     }
 
-    /// Pings the initiator now, busy or idle, and gives it `timeout` to
-    /// answer (a ping already waiting gets the earlier of its deadline and
-    /// `now + timeout`): whoever suspects the initiator is gone (netbootd,
-    /// when the PC asks DHCP for a new boot) learns it within `timeout`,
-    /// from [`handle_timeout`](Self::handle_timeout)'s error, instead of
-    /// after the idle interval and the usual time-out.
+    /// Pings the initiator now, busy or idle: whoever suspects it is gone
+    /// (netbootd, when the PC asks DHCP for a new boot) learns it from
+    /// [`handle_timeout`](Self::handle_timeout)'s error if nothing at all
+    /// comes from it within `timeout`, instead of after the idle interval
+    /// and the usual time-out. An initiator that never answered a ping
+    /// (iPXE ignores them) keeps the usual time-out: silence from it
+    /// proves nothing. A ping already waiting gets the earlier deadline.
     pub fn probe(&mut self, now: Instant, timeout: Duration) {
         if self.closed {
             return;
         }
+        let deadline = if self.answers_pings {
+            now + timeout
+        } else {
+            now + self.cfg.nop_timeout
+        };
         match &mut self.ping {
-            Some(p) => p.deadline = p.deadline.min(now + timeout),
-            None => self.send_ping(now, now + timeout),
+            Some(p) => p.deadline = p.deadline.min(deadline),
+            None => self.send_ping(now, deadline),
         }
+    }
+
+    /// Whether the initiator answered a NOP-In ping in this session.
+    pub fn answers_pings(&self) -> bool {
+        self.answers_pings
     }
 
     fn send_ping(&mut self, now: Instant, deadline: Instant) {
@@ -945,8 +970,8 @@ impl TargetSession {
             exp_cmd_sn: sn.exp_cmd_sn,
             max_cmd_sn: sn.max_cmd_sn,
         }));
+        self.last_ping_ttt = ttt;
         self.ping = Some(Ping {
-            ttt,
             sent: now,
             deadline,
         });

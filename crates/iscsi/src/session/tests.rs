@@ -749,19 +749,38 @@ fn write_residuals_compare_edtl_with_the_command() {
     assert_eq!(resp.residual_count, 512);
 }
 
-/// A probe pings a busy session at once and gives it the probe's time to
-/// answer; an answer keeps it, silence ends it at the probe's deadline,
-/// long before the usual time-out.
-#[test]
-fn a_probe_pings_now_and_gives_up_at_its_own_deadline() {
-    let t0 = Instant::now();
+/// An idle-pinged session that answers: the initiator is one that
+/// answers pings. Returns the time after.
+fn answer_one_ping(s: &mut TargetSession, t0: Instant) -> Instant {
+    let due = s.poll_timeout().unwrap();
+    s.handle_timeout(due).unwrap();
+    let pdus = drain(s);
+    let Bhs::NopIn(ping) = pdus[0].header else {
+        panic!("{pdus:?}")
+    };
+    s.handle_pdu(due, ping_answer(ping.ttt)).unwrap();
+    assert!(s.answers_pings());
+    assert!(due > t0);
+    due
+}
+
+fn probe_session(t0: Instant) -> TargetSession {
     let cfg = SessionConfig {
         nop_interval: Duration::from_secs(10),
         nop_timeout: Duration::from_secs(20),
         ..SessionConfig::default()
     };
-    let mut s = session_at(SessionParams::default(), cfg, t0);
-    let t1 = t0 + Duration::from_secs(1);
+    session_at(SessionParams::default(), cfg, t0)
+}
+
+/// A probe pings at once (a NOP-In with a TTT to echo) and gives an
+/// initiator known to answer pings the probe's short deadline; anything
+/// it sends counts as alive; silence ends it at the deadline.
+#[test]
+fn a_probe_gives_an_initiator_that_answers_pings_its_short_deadline() {
+    let t0 = Instant::now();
+    let mut s = probe_session(t0);
+    let t1 = answer_one_ping(&mut s, t0) + Duration::from_secs(1);
     s.probe(t1, Duration::from_secs(3));
     let pdus = drain(&mut s);
     let [Pdu {
@@ -772,27 +791,52 @@ fn a_probe_pings_now_and_gives_up_at_its_own_deadline() {
         panic!("{pdus:?}")
     };
     assert_eq!(ping.itt, RESERVED_TAG);
+    assert_ne!(ping.ttt, RESERVED_TAG, "a ping the initiator must answer");
     assert_eq!(s.ping_sent(), Some(t1));
     assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(3)));
-    // A second probe sends no second ping; a later deadline does not
-    // extend the first.
+    // A second probe sends no second ping, nor extends the deadline.
     s.probe(t1 + Duration::from_secs(1), Duration::from_secs(30));
     assert!(drain(&mut s).is_empty());
     assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(3)));
-    // Answered: the session lives on, back to the idle interval.
-    s.handle_pdu(t1 + Duration::from_secs(2), ping_answer(ping.ttt))
-        .unwrap();
+    // A busy initiator's command before its answer: alive.
+    let t2 = t1 + Duration::from_secs(2);
+    s.handle_pdu(
+        t2,
+        Pdu::new(NopOut {
+            immediate: true,
+            lun: 0,
+            itt: 7,
+            ttt: RESERVED_TAG,
+            cmd_sn: 10,
+            exp_stat_sn: 0,
+        }),
+    )
+    .unwrap();
     assert_eq!(s.ping_sent(), None);
-    assert_eq!(
-        s.poll_timeout(),
-        Some(t1 + Duration::from_secs(2) + Duration::from_secs(10))
-    );
-    // Probed again and silent: gone at the probe's deadline.
-    let t2 = t1 + Duration::from_secs(4);
-    s.probe(t2, Duration::from_secs(2));
+    assert_eq!(s.poll_timeout(), Some(t2 + Duration::from_secs(10)));
     drain(&mut s);
-    assert!(s.handle_timeout(t2 + Duration::from_secs(1)).is_ok());
-    assert!(s.handle_timeout(t2 + Duration::from_secs(2)).is_err());
+    // Probed again and silent: gone at the probe's deadline.
+    let t3 = t2 + Duration::from_secs(1);
+    s.probe(t3, Duration::from_secs(2));
+    drain(&mut s);
+    assert!(s.handle_timeout(t3 + Duration::from_secs(1)).is_ok());
+    assert!(s.handle_timeout(t3 + Duration::from_secs(2)).is_err());
+}
+
+/// iPXE never answers a NOP-In: a probe of a session that never answered
+/// one pings it, but silence until the probe's deadline proves nothing,
+/// and only the usual time-out ends it.
+#[test]
+fn a_probe_does_not_give_up_an_initiator_that_never_answers_pings() {
+    let t0 = Instant::now();
+    let mut s = probe_session(t0);
+    let t1 = t0 + Duration::from_secs(1);
+    s.probe(t1, Duration::from_secs(3));
+    assert_eq!(drain(&mut s).len(), 1);
+    assert!(!s.answers_pings());
+    assert!(s.handle_timeout(t1 + Duration::from_secs(3)).is_ok());
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(20)));
+    assert!(s.handle_timeout(t1 + Duration::from_secs(20)).is_err());
 }
 
 /// A probe of a session whose idle ping is already waiting brings its
@@ -800,17 +844,13 @@ fn a_probe_pings_now_and_gives_up_at_its_own_deadline() {
 #[test]
 fn a_probe_shortens_a_waiting_ping() {
     let t0 = Instant::now();
-    let cfg = SessionConfig {
-        nop_interval: Duration::from_secs(2),
-        nop_timeout: Duration::from_secs(20),
-        ..SessionConfig::default()
-    };
-    let mut s = session_at(SessionParams::default(), cfg, t0);
-    s.handle_timeout(t0 + Duration::from_secs(2)).unwrap();
+    let mut s = probe_session(t0);
+    let t1 = answer_one_ping(&mut s, t0);
+    s.handle_timeout(t1 + Duration::from_secs(10)).unwrap();
     assert_eq!(drain(&mut s).len(), 1);
-    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(22)));
-    s.probe(t0 + Duration::from_secs(3), Duration::from_secs(2));
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(30)));
+    s.probe(t1 + Duration::from_secs(11), Duration::from_secs(2));
     assert!(drain(&mut s).is_empty());
-    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(5)));
-    assert!(s.handle_timeout(t0 + Duration::from_secs(5)).is_err());
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(13)));
+    assert!(s.handle_timeout(t1 + Duration::from_secs(13)).is_err());
 }
