@@ -382,7 +382,23 @@ fn tshark_decodes_our_frames_without_warnings() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let mut tshark = ts.spawn().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // It captures once it says so on stderr (its start takes seconds on
+    // a loaded machine: a fixed sleep lost the first frames).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = tshark.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("Capturing on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("tshark says it is capturing");
     let _d = Daemon::aoed(
         &ns,
         &["--shelf", "1", "--slot", "1", "--disk", img.path_str()],
