@@ -23,6 +23,7 @@ pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
   iscsi_port = 3260
   tftp_port = 69
   ipxe_dir = "/usr/lib/ipxe"    # undionly.kpxe, ipxe.efi (Debian's ipxe package)
+  files_dir = "/srv/netboot"    # HTTP /files/: kernels, initrds, wimboot (default: ipxe_dir)
   iqn_prefix = "iqn.2026-12.org.netboot"
   [dhcp]
   mode = "proxy"                # beside the site's DHCP server; or "authoritative"
@@ -99,6 +100,7 @@ struct ServerFile {
     dhcp_port: Option<u16>,
     pxe_port: Option<u16>,
     ipxe_dir: Option<PathBuf>,
+    files_dir: Option<PathBuf>,
     iqn_prefix: Option<Spanned<String>>,
 }
 
@@ -215,6 +217,9 @@ pub struct Config {
     pub pxe_port: u16,
     /// Where the iPXE binaries are (the TFTP root).
     pub ipxe_dir: PathBuf,
+    /// What `GET /files/...` serves (kernels, initrds, wimboot, `ipxe.efi`
+    /// for UEFI HTTP boot).
+    pub files_dir: PathBuf,
     /// Target names are `IQN-PREFIX:NAME`.
     pub iqn_prefix: String,
     /// DHCP mode.
@@ -309,6 +314,12 @@ impl Config {
                 .server
                 .ipxe_dir
                 .clone()
+                .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe")),
+            files_dir: file
+                .server
+                .files_dir
+                .clone()
+                .or(file.server.ipxe_dir.clone())
                 .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe")),
             iqn_prefix,
             dhcp,

@@ -1,6 +1,8 @@
 //! HTTP, with axum: the boot side on the LAN (`/boot.ipxe`, each PC's
-//! `/boot/MAC.ipxe`) and the JSON API under `/api/v1/` (on localhost by
-//! default; what changes state needs the bearer token in the store).
+//! `/boot/MAC.ipxe`, boot files under `/files/` with tower-http's
+//! `ServeDir`: ranges, conditional requests, no path out of the directory)
+//! and the JSON API under `/api/v1/` (on localhost by default; what
+//! changes state needs the bearer token in the store).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -20,11 +22,16 @@ struct Boot {
     http_port: u16,
 }
 
-/// The boot side: iPXE's first script, then each PC's own.
-pub fn boot_router(inv: Arc<Inventory>, http_port: u16) -> Router {
+/// The boot side: iPXE's first script, then each PC's own; the files of
+/// `files` under `/files/`.
+pub fn boot_router(inv: Arc<Inventory>, http_port: u16, files: &std::path::Path) -> Router {
     Router::new()
         .route("/boot.ipxe", get(first_script))
         .route("/boot/{file}", get(pc_script))
+        .nest_service(
+            "/files",
+            tower_http::services::ServeDir::new(files).append_index_html_on_directories(false),
+        )
         .with_state(Boot { inv, http_port })
 }
 

@@ -225,7 +225,7 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
     tasks.spawn(async move { Ok(netboot_iscsid::serve_targets(iscsid, targets, sd).await?) });
     tasks.spawn(http(
         boot_http,
-        http::boot_router(inv.clone(), cfg.http_port),
+        http::boot_router(inv.clone(), cfg.http_port, &cfg.files_dir),
         shutdown.clone(),
     ));
     tasks.spawn(http(

@@ -186,6 +186,22 @@ fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
     let (_, code) = curl(&other, &["http://10.78.0.2/boot/52-54-00-12-34-79.ipxe"]);
     assert_eq!(code, "403", "{}", d.log_text());
     assert!(d.log_contains("refused a PC's script to another machine"));
+    // Boot files under /files/ (here the iPXE directory): whole, a range,
+    // nothing outside.
+    let want = std::fs::read("/usr/lib/ipxe/undionly.kpxe").expect("Debian's ipxe package");
+    let got = dir.path().join("got");
+    let url = format!("http://{SRV}/files/undionly.kpxe");
+    let (_, code) = curl(&other, &["-o", got.to_str().unwrap(), &url]);
+    assert_eq!(code, "200");
+    assert!(std::fs::read(&got).unwrap() == want, "the whole file");
+    let (_, code) = curl(&other, &["-r", "100-199", "-o", got.to_str().unwrap(), &url]);
+    assert_eq!(code, "206");
+    assert!(std::fs::read(&got).unwrap() == want[100..200], "bytes 100-199");
+    for escape in ["/files/../../../etc/passwd", "/files/%2e%2e/%2e%2e/%2e%2e/etc/passwd"] {
+        let (body, code) = curl(&other, &["--path-as-is", &format!("http://{SRV}{escape}")]);
+        assert!(code == "404" || code == "400", "{escape}: {code} {body}");
+        assert!(!body.contains("root:"), "{escape}: {body}");
+    }
     // The PC.
     boot_bios_pc(&mut lan, dir.path(), &d);
     // The API: the PC, its overlay over version 1, its stages.
