@@ -194,10 +194,19 @@ fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
     let (_, code) = curl(&other, &["-o", got.to_str().unwrap(), &url]);
     assert_eq!(code, "200");
     assert!(std::fs::read(&got).unwrap() == want, "the whole file");
-    let (_, code) = curl(&other, &["-r", "100-199", "-o", got.to_str().unwrap(), &url]);
+    let (_, code) = curl(
+        &other,
+        &["-r", "100-199", "-o", got.to_str().unwrap(), &url],
+    );
     assert_eq!(code, "206");
-    assert!(std::fs::read(&got).unwrap() == want[100..200], "bytes 100-199");
-    for escape in ["/files/../../../etc/passwd", "/files/%2e%2e/%2e%2e/%2e%2e/etc/passwd"] {
+    assert!(
+        std::fs::read(&got).unwrap() == want[100..200],
+        "bytes 100-199"
+    );
+    for escape in [
+        "/files/../../../etc/passwd",
+        "/files/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    ] {
         let (body, code) = curl(&other, &["--path-as-is", &format!("http://{SRV}{escape}")]);
         assert!(code == "404" || code == "400", "{escape}: {code} {body}");
         assert!(!body.contains("root:"), "{escape}: {body}");
