@@ -56,6 +56,10 @@ struct Cli {
     /// Test hook: drop every Nth received frame.
     #[arg(long, global = true, hide = true, value_name = "N")]
     drop_every: Option<u64>,
+    /// Test hook: retransmissions of one command before it fails (default
+    /// 10; a loaded test machine may stall the target for seconds).
+    #[arg(long, global = true, hide = true, value_name = "N")]
+    max_retries: Option<u32>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -238,6 +242,9 @@ impl Session {
             mtu: iface.mtu,
             ..ClientConfig::default()
         };
+        if let Some(r) = cli.max_retries {
+            cfg.max_retries = r;
+        }
         if let Some(w) = cli.window {
             cfg.max_window = w.max(1);
         }

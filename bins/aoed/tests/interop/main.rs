@@ -465,8 +465,19 @@ fn lost_replies_are_retransmitted() {
         &["--shelf", "1", "--slot", "1", "--disk", img.path_str()],
     );
     // The client drops every 7th frame it receives: every loss costs a
-    // retransmission, the data must still be exact.
-    let sum = ns.aoectl_ok(&["read", "--target", "e1.1", "--sha256", "--drop-every", "7"]);
+    // retransmission, the data must still be exact. (More retransmissions
+    // than the default ten: with qemu guests of other tests on both cores,
+    // ten backed-off time-outs, some 5 s, were once not enough.)
+    let sum = ns.aoectl_ok(&[
+        "read",
+        "--target",
+        "e1.1",
+        "--sha256",
+        "--drop-every",
+        "7",
+        "--max-retries",
+        "16",
+    ]);
     assert_eq!(sha_of(&sum), sha256(&img.data));
     let new = content(MIB, 7);
     let input = img.dir.path().join("w.bin");
@@ -481,6 +492,8 @@ fn lost_replies_are_retransmitted() {
         input.to_str().unwrap(),
         "--drop-every",
         "5",
+        "--max-retries",
+        "16",
     ]);
     assert_eq!(
         sha256(&img.on_disk()[100 * 512..100 * 512 + MIB]),
