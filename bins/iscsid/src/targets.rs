@@ -195,12 +195,14 @@ impl Targets {
         *self.observer.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
     }
 
-    /// Pings every open session of target `name` now; a session that does
-    /// not answer within `timeout` is closed (its [`SessionEventKind::Ended`]
-    /// follows). For whoever believes the initiator is gone: `netbootd`,
-    /// when a PC asks DHCP for a new boot while a session of its disk is
-    /// still open (a PC reset without a logout leaves one until the idle
-    /// ping gives up). A live initiator answers and keeps its session.
+    /// Pings every open session of target `name` now; a session from which
+    /// nothing comes within `timeout` is closed (its
+    /// [`SessionEventKind::Ended`] follows), unless its initiator never
+    /// answered a ping (iPXE), which keeps the usual time-out (see
+    /// `TargetSession::probe`). For whoever believes the initiator is gone:
+    /// `netbootd`, when a PC asks DHCP for a new boot while a session of its
+    /// disk is still open (a PC reset without a logout leaves one until the
+    /// idle ping gives up). A live initiator answers and keeps its session.
     pub fn probe(&self, name: &str, timeout: Duration) {
         // No receiver (no session open) is not an error.
         let _ = self.probes.send(Probe {

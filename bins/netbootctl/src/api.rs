@@ -110,32 +110,36 @@ fn stage(pc: &Value) -> String {
         .map_or_else(|| "-".into(), |(t, w)| format!("{w}, {}", ago(t)))
 }
 
-/// The table of `GET /api/v1/clients`.
-pub fn status_table(pcs: &Value) -> String {
-    let rows: Vec<Vec<String>> = pcs
-        .as_array()
+/// One row of cells per element of the JSON array `v`.
+fn rows(v: &Value, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+    v.as_array()
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .map(|p| {
-            let s = |k: &str| p[k].as_str().unwrap_or("-").to_owned();
-            let n = |v: &Value| crate::human(v.as_u64().unwrap_or(0));
-            vec![
-                s("name"),
-                s("mac"),
-                match p["version"].as_u64() {
-                    Some(v) => format!("{}@{v}", s("image")),
-                    None => s("image"),
-                },
-                s("mode"),
-                p["sessions"].as_u64().unwrap_or(0).to_string(),
-                stage(p),
-                n(&p["io"]["read_bytes"]),
-                n(&p["io"]["written_bytes"]),
-                n(&p["overlay_bytes"]),
-            ]
-        })
-        .collect();
+        .map(row)
+        .collect()
+}
+
+/// The table of `GET /api/v1/clients`.
+pub fn status_table(pcs: &Value) -> String {
+    let rows = rows(pcs, |p| {
+        let s = |k: &str| p[k].as_str().unwrap_or("-").to_owned();
+        let n = |v: &Value| crate::human(v.as_u64().unwrap_or(0));
+        vec![
+            s("name"),
+            s("mac"),
+            match p["version"].as_u64() {
+                Some(v) => format!("{}@{v}", s("image")),
+                None => s("image"),
+            },
+            s("mode"),
+            p["sessions"].as_u64().unwrap_or(0).to_string(),
+            stage(p),
+            n(&p["io"]["read_bytes"]),
+            n(&p["io"]["written_bytes"]),
+            n(&p["overlay_bytes"]),
+        ]
+    });
     crate::table(
         &[
             "PC", "MAC", "IMAGE", "MODE", "SESSIONS", "STAGE", "READ", "WRITTEN", "OVERLAY",
@@ -146,22 +150,16 @@ pub fn status_table(pcs: &Value) -> String {
 
 /// The table of `GET /api/v1/sessions`.
 pub fn sessions_table(sessions: &Value) -> String {
-    let rows: Vec<Vec<String>> = sessions
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            let f = |k: &str| s[k].as_str().unwrap_or("-").to_owned();
-            vec![
-                f("pc"),
-                f("peer"),
-                f("initiator"),
-                f("target"),
-                s["since"].as_u64().map_or_else(|| "-".into(), ago),
-            ]
-        })
-        .collect();
+    let rows = rows(sessions, |s| {
+        let f = |k: &str| s[k].as_str().unwrap_or("-").to_owned();
+        vec![
+            f("pc"),
+            f("peer"),
+            f("initiator"),
+            f("target"),
+            s["since"].as_u64().map_or_else(|| "-".into(), ago),
+        ]
+    });
     crate::table(&["PC", "PEER", "INITIATOR", "TARGET", "SINCE"], &rows)
 }
 

@@ -108,7 +108,6 @@ pub struct SessionView {
 #[derive(Debug, Default)]
 struct PcState {
     stages: Stages,
-    sessions: u32,
     /// The open sessions, oldest first.
     open: Vec<SessionView>,
     /// A script was fetched since the last login: the next login is iPXE's.
@@ -118,6 +117,13 @@ struct PcState {
     fresh: bool,
     /// A DHCP request of it is being handled (the next waits).
     checking: bool,
+}
+
+impl PcState {
+    /// Its open sessions.
+    fn sessions(&self) -> u32 {
+        u32::try_from(self.open.len()).unwrap_or(u32::MAX)
+    }
 }
 
 /// Why a PC gets no script.
@@ -344,7 +350,7 @@ impl Inventory {
         let (open, fresh) = self.pc(&name, |pc| {
             pc.stages.script = Some(now());
             pc.booting = true;
-            (pc.sessions, pc.fresh)
+            (pc.sessions(), pc.fresh)
         });
         if !self.targets.contains(&target) || (open == 0 && !fresh) {
             self.ready_disk(&name, mac)?;
@@ -364,11 +370,8 @@ impl Inventory {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .find(|c| c.name == name)
+            // Checked when the file was read (letters, digits, '-', '.').
             .and_then(|c| c.hostname.clone())
-            .filter(|h| {
-                h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-            })
             .map(|h| format!("set hostname {h}\n"))
             .unwrap_or_default();
         Ok(format!(
@@ -456,7 +459,7 @@ impl Inventory {
     /// The rest of a new boot of PC `name` begun by
     /// [`begin_new_boot`](Self::begin_new_boot).
     pub async fn finish_new_boot(self: Arc<Self>, mac: String, name: String) {
-        let (open, fresh) = self.pc(&name, |pc| (pc.sessions, pc.fresh));
+        let (open, fresh) = self.pc(&name, |pc| (pc.sessions(), pc.fresh));
         if !(fresh && open == 0) {
             // Not a repeated request of the same boot.
             self.clone().renew(&name, &mac, open).await;
@@ -477,7 +480,7 @@ impl Inventory {
             let deadline = Instant::now() + PROBE_TIMEOUT + Duration::from_secs(1);
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let left = self.pc(name, |pc| pc.sessions);
+                let left = self.pc(name, |pc| pc.sessions());
                 if left == 0 {
                     info!(client = name, mac, "the last boot's session is gone");
                     break;
@@ -497,7 +500,7 @@ impl Inventory {
         let (n, m) = (name.to_owned(), mac.to_owned());
         let r = tokio::task::spawn_blocking(move || {
             let _setup = inv.setup.lock().unwrap_or_else(|e| e.into_inner());
-            if inv.pc(&n, |pc| pc.sessions) > 0 {
+            if inv.pc(&n, |pc| pc.sessions()) > 0 {
                 // A login came in meanwhile: it has the disk.
                 return Ok(());
             }
@@ -539,7 +542,6 @@ impl Inventory {
                     .logins
                     .get_or_create(&crate::metrics::Pc { pc: name.clone() })
                     .inc();
-                pc.sessions += 1;
                 pc.open.push(SessionView {
                     pc: name,
                     target: ev.target.clone(),
@@ -557,7 +559,6 @@ impl Inventory {
                 }
             }
             SessionEventKind::Ended => {
-                pc.sessions = pc.sessions.saturating_sub(1);
                 let peer = ev.peer.to_string();
                 if let Some(i) = pc
                     .open
@@ -566,7 +567,7 @@ impl Inventory {
                 {
                     pc.open.remove(i);
                 }
-                if pc.sessions == 0 {
+                if pc.open.is_empty() {
                     pc.stages.offline = t;
                 }
             }
@@ -582,7 +583,7 @@ impl Inventory {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(name)
-            .map_or(0, |p| p.sessions);
+            .map_or(0, PcState::sessions);
         if open > 0 {
             return Err(format!(
                 "{name} has {open} open session(s): reset it when it is off"
@@ -626,7 +627,7 @@ impl Inventory {
                     image: c.meta.image.clone(),
                     version: c.meta.version,
                     mode: c.meta.mode,
-                    sessions: st.map_or(0, |s| s.sessions),
+                    sessions: st.map_or(0, PcState::sessions),
                     overlay_bytes: c.disk_bytes,
                     stages,
                     name: c.name,

@@ -21,7 +21,7 @@ pub struct Pc {
 /// Why a script was refused.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Reason {
-    /// `not_yours`, `unknown`, `error`.
+    /// `not_yours`, `unknown`, `full`, `error`.
     pub reason: String,
 }
 
