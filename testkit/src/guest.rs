@@ -120,21 +120,29 @@ impl Cpio {
     }
 }
 
+/// The shared libraries `ldd` lists for `host`, at their host paths.
+fn libraries(host: &str) -> Vec<String> {
+    let o = Command::new("ldd").arg(host).output().expect("ldd");
+    let text = String::from_utf8_lossy(&o.stdout);
+    text.lines()
+        .filter_map(|line| {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
+            // "/lib64/ld-linux-x86-64.so.2 (0x...)"; not linux-vdso.
+            match line.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            }
+        })
+        .filter(|p| p.starts_with('/'))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A host executable at `name` in the archive, with the shared libraries
 /// `ldd` lists for it at their host paths.
 pub fn add_program(cpio: &mut Cpio, host: &str, name: &str) {
-    let o = Command::new("ldd").arg(host).output().expect("ldd");
-    let text = String::from_utf8_lossy(&o.stdout);
-    for line in text.lines() {
-        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
-        // "/lib64/ld-linux-x86-64.so.2 (0x...)"; not linux-vdso.
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(p) = path.filter(|p| p.starts_with('/')) {
-            cpio.host_file(p);
-        }
+    for p in libraries(host) {
+        cpio.host_file(&p);
     }
     let data = std::fs::read(host).unwrap_or_else(|e| panic!("{host}: {e}"));
     cpio.file(name, 0o755, &data);
@@ -150,4 +158,78 @@ pub fn add_busybox(cpio: &mut Cpio) {
     );
     cpio.dir("/bin");
     add_program(cpio, bb, "/bin/busybox");
+}
+
+/// The modules of a Linux that runs its root file system (ext4) from the
+/// iSCSI disk the firmware left in the iBFT, in load order (the kernel
+/// package has no modules.dep: each one after what it needs).
+/// `crc32c_generic` is not among ext4's dependencies, but mounting a file
+/// system of mke2fs 1.47 (metadata_csum) needs it; crc32c-intel does not
+/// load under TCG.
+pub const ISCSI_ROOT_MODULES: &[&str] = &[
+    "scsi_common",
+    "scsi_mod",
+    "crc64",
+    "crc64-rocksoft",
+    "crct10dif_common",
+    "crc-t10dif",
+    "t10-pi",
+    "sd_mod",
+    "scsi_transport_iscsi",
+    "libiscsi",
+    "libiscsi_tcp",
+    "iscsi_tcp",
+    "iscsi_boot_sysfs",
+    "iscsi_ibft",
+    "e1000",
+    "crc32c_generic",
+    "crc16",
+    "mbcache",
+    "jbd2",
+    "ext4",
+];
+
+/// Kernel modules of [`LINUX_CACHE`] at `/lib/modules/NAME.ko`, and
+/// `/lib/modules/order` naming them one per line in the order given (an
+/// init loads them with `insmod`).
+pub fn add_modules(cpio: &mut Cpio, names: &[&str]) {
+    cpio.dir("/lib");
+    cpio.dir("/lib/modules");
+    for n in names {
+        let data = std::fs::read(kernel_file(&format!("{n}.ko"))).expect("module");
+        cpio.file(&format!("/lib/modules/{n}.ko"), 0o644, &data);
+    }
+    cpio.file("/lib/modules/order", 0o644, names.join("\n").as_bytes());
+}
+
+/// Copies a host executable to `name` under the directory `root`, with
+/// the shared libraries `ldd` lists for it at their host paths (for a file
+/// system made with `mkfs.ext4 -d root`).
+pub fn tree_program(root: &Path, host: &str, name: &str) {
+    let copy = |from: &str, to: &str| {
+        let dest = root.join(to.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().expect("a parent")).expect("mkdir");
+        std::fs::copy(from, &dest).unwrap_or_else(|e| panic!("{from}: {e}"));
+    };
+    for p in libraries(host) {
+        copy(&p, &p);
+    }
+    copy(host, name);
+}
+
+/// An ext4 file system of `size_mib` MiB at `out` holding the tree under
+/// `root` (`mkfs.ext4 -d`), as a raw disk without partition table.
+pub fn ext4_image(root: &Path, out: &Path, size_mib: u64) {
+    let o = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "root", "-d"])
+        .arg(root)
+        .arg(out)
+        .arg(format!("{size_mib}M"))
+        .output()
+        .expect("mkfs.ext4 runs (e2fsprogs: scripts/install-peers)");
+    assert!(
+        o.status.success(),
+        "mkfs.ext4: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -209,6 +209,9 @@ pub struct Config {
     pub login_timeout: Duration,
     pub nop_interval: Duration,
     pub nop_timeout: Duration,
+    /// Idle time before a session's first ping, if shorter than
+    /// `nop_interval` (see `SessionConfig::first_ping`; not a flag).
+    pub first_ping: Option<Duration>,
     pub direct: bool,
     pub log_level: String,
     pub discovery_chap: Option<Chap>,
@@ -440,6 +443,7 @@ impl Config {
             )?,
             nop_interval: seconds(cli.nop_interval.or(file.nop_interval), 10, "NOP interval")?,
             nop_timeout: seconds(cli.nop_timeout.or(file.nop_timeout), 20, "NOP timeout")?,
+            first_ping: None,
             direct: cli.direct || file.direct.unwrap_or(false),
             log_level,
             discovery_chap: file

@@ -173,6 +173,7 @@ pub async fn serve_targets(
         session: SessionConfig {
             nop_interval: cfg.nop_interval,
             nop_timeout: cfg.nop_timeout,
+            first_ping: cfg.first_ping,
             max_transfer: cfg.limits.max_transfer,
             ..SessionConfig::default()
         },

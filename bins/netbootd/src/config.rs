@@ -38,10 +38,16 @@ pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
   protocol = "iscsi"
   overlay_max = "20G"
   enrol = true                  # unknown PCs get a client of their own
+  # A Linux image that is a bare file system: the script hooks the disk
+  # (the OS logs in again from the iBFT) and boots a kernel from files_dir.
+  # kernel = "debian/vmlinuz"
+  # initrd = ["debian/initrd.img"]
+  # cmdline = "root=/dev/sda ro"
   [[client]]
   name = "pc042"
   mac = "52:54:00:12:34:56"
   mode = "persistent"           # the other keys default to [defaults]
+  # kernel = ""                 # this one boots its disk (no kernel)
   [api]
   listen = "127.0.0.1:8067"
 "#;
@@ -129,6 +135,26 @@ struct DefaultsFile {
     protocol: Option<Spanned<String>>,
     overlay_max: Option<Spanned<String>>,
     enrol: Option<bool>,
+    kernel: Option<Spanned<String>>,
+    initrd: Option<Spanned<Paths>>,
+    cmdline: Option<Spanned<String>>,
+}
+
+/// One file or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Paths {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Paths {
+    fn list(&self) -> Vec<String> {
+        match self {
+            Paths::One(p) => vec![p.clone()],
+            Paths::Many(v) => v.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,6 +167,9 @@ struct ClientFile {
     protocol: Option<Spanned<String>>,
     hostname: Option<String>,
     version: Option<Spanned<u32>>,
+    kernel: Option<Spanned<String>>,
+    initrd: Option<Spanned<Paths>>,
+    cmdline: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -181,6 +210,23 @@ pub struct Defaults {
     /// Whether an unknown PC gets a client of its own (named `pc-` and its
     /// MAC) or is refused.
     pub enrol: bool,
+    /// A kernel to start from `files_dir` with the disk hooked (None: the
+    /// PC boots the disk itself).
+    pub kernel: Option<KernelBoot>,
+}
+
+/// How a PC boots an operating system whose loader is not on its disk (a
+/// Linux golden image that is a bare file system): its script `sanhook`s
+/// the disk, which leaves the iBFT for the OS's initiator, then loads a
+/// kernel and initrds over HTTP from `files_dir` and boots them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelBoot {
+    /// The kernel, a path under `files_dir`.
+    pub kernel: String,
+    /// Initrds, paths under `files_dir`, in order.
+    pub initrd: Vec<String>,
+    /// The kernel's command line.
+    pub cmdline: String,
 }
 
 /// A PC of the configuration file.
@@ -196,6 +242,8 @@ pub struct Client {
     pub mode: Mode,
     /// Its host name (for the script's `hostname` setting).
     pub hostname: Option<String>,
+    /// A kernel to start with the disk hooked (None: the disk is booted).
+    pub kernel: Option<KernelBoot>,
 }
 
 /// The effective configuration.
@@ -288,8 +336,14 @@ impl Config {
             path: &path,
             text: &text,
         };
-        let defaults = defaults(&src, &file.defaults, cli.image, &store)?;
-        let clients = clients(&src, &file.client, &defaults, &store)?;
+        let files_dir = file
+            .server
+            .files_dir
+            .clone()
+            .or(file.server.ipxe_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe"));
+        let defaults = defaults(&src, &file.defaults, cli.image, &store, &files_dir)?;
+        let clients = clients(&src, &file.client, &defaults, &store, &files_dir)?;
         let iqn_prefix = match &file.server.iqn_prefix {
             Some(p) if !p.get_ref().starts_with("iqn.") || p.get_ref().len() > 200 => {
                 return Err(src.at(
@@ -315,12 +369,7 @@ impl Config {
                 .ipxe_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe")),
-            files_dir: file
-                .server
-                .files_dir
-                .clone()
-                .or(file.server.ipxe_dir.clone())
-                .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe")),
+            files_dir,
             iqn_prefix,
             dhcp,
             store: store_dir,
@@ -344,7 +393,7 @@ impl Config {
             path: &path,
             text: &text,
         };
-        clients(&src, &file.client, &self.defaults, store)
+        clients(&src, &file.client, &self.defaults, store, &self.files_dir)
     }
 }
 
@@ -370,6 +419,7 @@ fn defaults(
     d: &DefaultsFile,
     cli_image: Option<String>,
     store: &Store,
+    files_dir: &Path,
 ) -> Result<Defaults, String> {
     let images = store
         .images()
@@ -405,12 +455,132 @@ fn defaults(
         ),
         None => None,
     };
+    let kernel = kernel_boot(
+        src,
+        "defaults",
+        files_dir,
+        None,
+        (&d.kernel, &d.initrd, &d.cmdline),
+    )?;
     Ok(Defaults {
         image,
         mode: d.mode.unwrap_or(Mode::Volatile),
         overlay_max,
         enrol: d.enrol.unwrap_or(true),
+        kernel,
     })
+}
+
+type KernelKeys<'a> = (
+    &'a Option<Spanned<String>>,
+    &'a Option<Spanned<Paths>>,
+    &'a Option<Spanned<String>>,
+);
+
+/// The kernel boot of a table (`defaults` or `client`): its own keys over
+/// `inherit` (the defaults' boot), key by key; `kernel = ""` in a client
+/// turns the defaults' kernel off (the PC boots its disk).
+fn kernel_boot(
+    src: &Src<'_>,
+    table: &str,
+    files_dir: &Path,
+    inherit: Option<&KernelBoot>,
+    (kernel, initrd, cmdline): KernelKeys<'_>,
+) -> Result<Option<KernelBoot>, String> {
+    let kernel_path = match kernel {
+        Some(k) if k.get_ref().is_empty() => return Ok(None),
+        Some(k) => {
+            boot_file(src, k, &format!("{table}.kernel"), k.get_ref(), files_dir)?;
+            k.get_ref().clone()
+        }
+        None => match inherit {
+            Some(b) => b.kernel.clone(),
+            None => {
+                if let Some(v) = initrd
+                    .as_ref()
+                    .map(|v| v.span())
+                    .or(cmdline.as_ref().map(|v| v.span()))
+                {
+                    return Err(format!(
+                        "{}, line {}: {table}: initrd and cmdline need a kernel (kernel = \"PATH\" under files_dir)",
+                        src.path.display(),
+                        line_of(src.text, v.start)
+                    ));
+                }
+                return Ok(None);
+            }
+        },
+    };
+    let initrd = match initrd {
+        Some(list) => {
+            let list_of = list.get_ref().list();
+            for p in &list_of {
+                boot_file(src, list, &format!("{table}.initrd"), p, files_dir)?;
+            }
+            list_of
+        }
+        None => inherit.map(|b| b.initrd.clone()).unwrap_or_default(),
+    };
+    let cmdline = match cmdline {
+        Some(c) => {
+            let t = c.get_ref();
+            // It goes into the PC's iPXE script, on the kernel's line.
+            if t.len() > 2048 || !t.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                return Err(src.at(
+                    c,
+                    &format!("{table}.cmdline"),
+                    "use at most 2048 printable ASCII characters, no line breaks",
+                ));
+            }
+            t.clone()
+        }
+        None => inherit.map(|b| b.cmdline.clone()).unwrap_or_default(),
+    };
+    Ok(Some(KernelBoot {
+        kernel: kernel_path,
+        initrd,
+        cmdline,
+    }))
+}
+
+/// Checks that `path` (the value of `key`, at `at`) names a file under
+/// `files_dir` that netbootd serves as `/files/PATH`.
+fn boot_file<T>(
+    src: &Src<'_>,
+    at: &Spanned<T>,
+    key: &str,
+    path: &str,
+    files_dir: &Path,
+) -> Result<(), String> {
+    let ok = !path.is_empty()
+        && path.len() <= 255
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+        && path
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "._-+/".contains(ch));
+    if !ok {
+        return Err(src.at(
+            at,
+            key,
+            format!("{path:?}: a path under files_dir, of letters, digits and ._-+/ (no .., not absolute)"),
+        ));
+    }
+    let full = files_dir.join(path);
+    if !full.is_file() {
+        return Err(src.at(
+            at,
+            key,
+            format!(
+                "{} is not a file (paths are under files_dir, {})",
+                full.display(),
+                files_dir.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// iSCSI only, today: AoE PCs need aoed's target to look its disks up per
@@ -432,6 +602,7 @@ fn clients(
     list: &[ClientFile],
     defaults: &Defaults,
     store: &Store,
+    files_dir: &Path,
 ) -> Result<Vec<Client>, String> {
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut macs: HashMap<String, usize> = HashMap::new();
@@ -507,12 +678,20 @@ fn clients(
             // version, which it does not yet.
             return Err(src.at(v, "client.version", "fixed versions are not supported yet: the store makes overlays over the image's current version"));
         }
+        let kernel = kernel_boot(
+            src,
+            "client",
+            files_dir,
+            defaults.kernel.as_ref(),
+            (&c.kernel, &c.initrd, &c.cmdline),
+        )?;
         out.push(Client {
             name: name.clone(),
             mac,
             image,
             mode: c.mode.unwrap_or(defaults.mode),
             hostname: c.hostname.clone(),
+            kernel,
         });
     }
     Ok(out)

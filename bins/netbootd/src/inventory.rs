@@ -364,24 +364,47 @@ impl Inventory {
                 "boot while a session of its disk is open: the disk is kept as it is"
             );
         }
-        let hostname = self
-            .clients
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|c| c.name == name)
-            // Checked when the file was read (letters, digits, '-', '.').
-            .and_then(|c| c.hostname.clone())
+        let (hostname, kernel) = {
+            let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
+            match clients.iter().find(|c| c.name == name) {
+                Some(c) => (c.hostname.clone(), c.kernel.clone()),
+                // Enrolled (in the store, not in the file): the defaults.
+                None => (None, self.cfg.defaults.kernel.clone()),
+            }
+        };
+        // Checked when the file was read (letters, digits, '-', '.').
+        let hostname = hostname
             .map(|h| format!("set hostname {h}\n"))
             .unwrap_or_default();
+        let san = format!("iscsi:{}::{}:0:{target}", self.addr, self.cfg.iscsi_port);
+        let boot = match kernel {
+            None => format!("sanboot {san}\n"),
+            // The disk stays hooked (and in the iBFT) for the OS's own
+            // initiator; paths and command line were checked when the
+            // file was read.
+            Some(k) => {
+                let url =
+                    |p: &str| format!("http://{}:{}/files/{p}", self.addr, self.cfg.http_port);
+                let mut s = format!("sanhook {san}\nkernel {}", url(&k.kernel));
+                if !k.cmdline.is_empty() {
+                    s.push(' ');
+                    s.push_str(&k.cmdline);
+                }
+                s.push('\n');
+                for i in &k.initrd {
+                    s.push_str(&format!("initrd {}\n", url(i)));
+                }
+                s.push_str("boot\n");
+                s
+            }
+        };
         Ok(format!(
             "#!ipxe\n\
              {hostname}\
              set initiator-iqn {initiator}\n\
              set username {name}\n\
              set password {secret}\n\
-             sanboot iscsi:{}::{}:0:{target}\n",
-            self.addr, self.cfg.iscsi_port
+             {boot}"
         ))
     }
 
@@ -678,7 +701,17 @@ mod tests {
     /// (volatile, host name `pc1.office`) and `defaults` as the file's
     /// `[defaults]` table.
     fn inventory(defaults: &str) -> (tempfile::TempDir, Arc<Inventory>) {
+        inventory_with(defaults, "")
+    }
+
+    /// [`inventory`] with `client` as more keys of `pc1`; `files_dir`
+    /// holds `linux/vmlinuz` and `linux/initrd.img`.
+    fn inventory_with(defaults: &str, client: &str) -> (tempfile::TempDir, Arc<Inventory>) {
         let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("files");
+        std::fs::create_dir_all(files.join("linux")).unwrap();
+        std::fs::write(files.join("linux/vmlinuz"), b"k").unwrap();
+        std::fs::write(files.join("linux/initrd.img"), b"i").unwrap();
         let raw = dir.path().join("golden.raw");
         std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
         let root = dir.path().join("store");
@@ -688,8 +721,10 @@ mod tests {
         std::fs::write(
             &file,
             format!(
-                "[server]\ninterface = \"lo\"\n[store]\npath = \"{}\"\n[defaults]\n{defaults}\n\
-                 [[client]]\nname = \"pc1\"\nmac = \"{PC1}\"\nhostname = \"pc1.office\"\n",
+                "[server]\ninterface = \"lo\"\nfiles_dir = \"{}\"\n[store]\npath = \"{}\"\n\
+                 [defaults]\n{defaults}\n\
+                 [[client]]\nname = \"pc1\"\nmac = \"{PC1}\"\nhostname = \"pc1.office\"\n{client}\n",
+                files.display(),
                 root.display()
             ),
         )
@@ -735,6 +770,41 @@ mod tests {
             )
         );
         assert!(inv.targets.contains("iqn.2026-12.org.netboot:pc1"));
+    }
+
+    /// A kernel boot: the disk is hooked (for the iBFT), kernel and initrd
+    /// come from /files/; an enrolled PC gets the defaults' kernel; a
+    /// client's `kernel = ""` boots its disk.
+    #[test]
+    fn a_kernel_boot_hooks_the_disk_and_loads_kernel_and_initrd_over_http() {
+        let d = "kernel = \"linux/vmlinuz\"\ninitrd = \"linux/initrd.img\"\ncmdline = \"console=ttyS0 root=/dev/sda\"";
+        let (_d, inv) = inventory(d);
+        let script = inv.boot(PC1).unwrap();
+        let tail = "sanhook iscsi:127.0.0.1::3260:0:iqn.2026-12.org.netboot:pc1\n\
+                    kernel http://127.0.0.1:80/files/linux/vmlinuz console=ttyS0 root=/dev/sda\n\
+                    initrd http://127.0.0.1:80/files/linux/initrd.img\n\
+                    boot\n";
+        assert!(script.ends_with(tail), "{script}");
+        assert!(!script.contains("sanboot"), "{script}");
+        let other = inv.boot("52:54:00:00:00:77").unwrap();
+        assert!(
+            other.contains("\nsanhook ")
+                && other.contains("/files/linux/vmlinuz console=ttyS0 root=/dev/sda\n"),
+            "{other}"
+        );
+        // The client's own keys, one by one over the defaults'.
+        let (_d, inv) = inventory_with(d, "cmdline = \"quiet\"");
+        let script = inv.boot(PC1).unwrap();
+        assert!(
+            script.contains("/files/linux/vmlinuz quiet\ninitrd "),
+            "{script}"
+        );
+        let (_d, inv) = inventory_with(d, "kernel = \"\"");
+        let script = inv.boot(PC1).unwrap();
+        assert!(
+            script.ends_with("sanboot iscsi:127.0.0.1::3260:0:iqn.2026-12.org.netboot:pc1\n"),
+            "{script}"
+        );
     }
 
     /// What the DHCP server's loop asks: no task for an unknown MAC, nor a

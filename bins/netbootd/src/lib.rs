@@ -129,6 +129,10 @@ fn iscsid_config(cfg: &Config, addr: Ipv4Addr) -> netboot_iscsid::Config {
         login_timeout: std::time::Duration::from_secs(15),
         nop_interval: std::time::Duration::from_secs(10),
         nop_timeout: std::time::Duration::from_secs(20),
+        // Learn early whether a PC's initiator answers pings: a Linux one
+        // that does is dropped on a probe's short deadline when the PC
+        // boots anew (powered off, it sends nothing, not even a FIN).
+        first_ping: Some(std::time::Duration::from_secs(1)),
         direct: false,
         log_level: cfg.log_level.clone(),
         discovery_chap: None,

@@ -335,6 +335,20 @@ fn bad_configs_name_the_file_line_and_key() {
             "line 6",
             "client.hostname",
         ),
+        // Boot files: under files_dir (here /usr/lib/ipxe), existing.
+        ("[defaults]\nkernel = \"../etc/passwd\"\n", "line 6", "defaults.kernel"),
+        ("[defaults]\nkernel = \"no-such-kernel\"\n", "line 6", "defaults.kernel"),
+        (
+            "[defaults]\nkernel = \"undionly.kpxe\"\ninitrd = [\"ipxe.efi\", \"/etc/passwd\"]\n",
+            "line 7",
+            "defaults.initrd",
+        ),
+        (
+            "[defaults]\nkernel = \"undionly.kpxe\"\ncmdline = \"quiet\\nchain http://x/\"\n",
+            "line 7",
+            "defaults.cmdline",
+        ),
+        ("[defaults]\ncmdline = \"quiet\"\n", "line 6", "initrd and cmdline need a kernel"),
     ];
     for (i, (body, line, key)) in cases.iter().enumerate() {
         let f = dir.path().join(format!("bad{i}.toml"));

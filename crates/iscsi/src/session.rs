@@ -62,6 +62,12 @@ pub struct SessionConfig {
     pub nop_interval: Duration,
     /// Time a ping may go unanswered before the initiator counts as dead.
     pub nop_timeout: Duration,
+    /// Idle time before the session's first ping, when shorter than
+    /// `nop_interval` (None: `nop_interval`). An early first ping tells an
+    /// initiator that answers pings (Linux, libiscsi) from one that does
+    /// not (iPXE) before anyone needs to [`probe`](TargetSession::probe)
+    /// it; netbootd sets it.
+    pub first_ping: Option<Duration>,
 }
 
 impl Default for SessionConfig {
@@ -71,6 +77,7 @@ impl Default for SessionConfig {
             r2t_budget: 32 << 20,
             nop_interval: Duration::from_secs(10),
             nop_timeout: Duration::from_secs(20),
+            first_ping: None,
         }
     }
 }
@@ -906,7 +913,15 @@ impl TargetSession {
         }
         match self.ping {
             Some(p) => Some(p.deadline),
-            None => Some(self.last_rx + self.cfg.nop_interval),
+            None => Some(self.last_rx + self.idle_interval()),
+        }
+    }
+
+    /// Idle time before the next ping: the first one may come earlier.
+    fn idle_interval(&self) -> Duration {
+        match self.cfg.first_ping {
+            Some(f) if self.last_ping_ttt == 0 => f.min(self.cfg.nop_interval),
+            _ => self.cfg.nop_interval,
         }
     }
 
@@ -922,7 +937,7 @@ impl TargetSession {
             }
             return Ok(());
         }
-        if now >= self.last_rx + self.cfg.nop_interval {
+        if now >= self.last_rx + self.idle_interval() {
             self.send_ping(now, now + self.cfg.nop_timeout);
         }
         Ok(())
@@ -933,13 +948,16 @@ impl TargetSession {
     /// [`handle_timeout`](Self::handle_timeout)'s error if nothing at all
     /// comes from it within `timeout`, instead of after the idle interval
     /// and the usual time-out. An initiator that never answered a ping
-    /// (iPXE ignores them) keeps the usual time-out: silence from it
-    /// proves nothing. A ping already waiting gets the earlier deadline.
+    /// (iPXE ignores them) keeps the usual time-out, silence from it
+    /// proving little, unless it has been silent for `nop_interval`
+    /// already (an iPXE whose OS took the disk over, or a PC switched
+    /// off). A ping already waiting gets the earlier deadline.
     pub fn probe(&mut self, now: Instant, timeout: Duration) {
         if self.closed {
             return;
         }
-        let deadline = if self.answers_pings {
+        let idle = now.saturating_duration_since(self.last_rx) >= self.cfg.nop_interval;
+        let deadline = if self.answers_pings || idle {
             now + timeout
         } else {
             now + self.cfg.nop_timeout

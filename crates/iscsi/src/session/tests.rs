@@ -854,3 +854,37 @@ fn a_probe_shortens_a_waiting_ping() {
     assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(13)));
     assert!(s.handle_timeout(t1 + Duration::from_secs(13)).is_err());
 }
+
+/// `first_ping`: the first ping comes after the shorter idle time, the
+/// later ones after `nop_interval`.
+#[test]
+fn the_first_ping_may_come_early() {
+    let t0 = Instant::now();
+    let cfg = SessionConfig {
+        nop_interval: Duration::from_secs(10),
+        nop_timeout: Duration::from_secs(20),
+        first_ping: Some(Duration::from_secs(1)),
+        ..SessionConfig::default()
+    };
+    let mut s = session_at(SessionParams::default(), cfg, t0);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(1)));
+    let t1 = answer_one_ping(&mut s, t0);
+    assert!(s.answers_pings());
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(10)));
+}
+
+/// An initiator that never answered a ping but has been silent for the
+/// idle interval already (a PC switched off, an iPXE whose OS took over)
+/// gets the probe's short deadline.
+#[test]
+fn a_probe_gives_up_a_long_silent_initiator_at_its_short_deadline() {
+    let t0 = Instant::now();
+    let mut s = probe_session(t0);
+    let t1 = t0 + Duration::from_secs(12);
+    s.handle_timeout(t0 + Duration::from_secs(10)).unwrap();
+    assert_eq!(drain(&mut s).len(), 1, "the idle ping");
+    s.probe(t1, Duration::from_secs(3));
+    assert!(!s.answers_pings());
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(3)));
+    assert!(s.handle_timeout(t1 + Duration::from_secs(3)).is_err());
+}

@@ -1,0 +1,351 @@
+//! The operating system takes its disk over: Debian's kernel, unmodified,
+//! in qemu (TCG) runs its root file system from a PC's overlay of a golden
+//! image served by netbootd. iPXE (the NIC's ROM) gets the PC's script,
+//! `sanhook`s the disk (which leaves the iBFT), loads kernel and initramfs
+//! over HTTP and boots; the initramfs loads the iSCSI modules, logs in from
+//! the iBFT with open-iscsi's `iscsistart -b` (as distributions do),
+//! mounts the disk and switches to it. The golden image (ext4, made here
+//! with `mkfs.ext4 -d`) holds busybox, our `ibft` tool and an init that
+//! reports on the serial console: the image's version, the files other
+//! boots left, then writes and `sync`s a file of its own, checks the iBFT
+//! and powers off.
+//!
+//! Peers are required (qemu, iPXE ROMs, Debian's kernel and modules from
+//! scripts/install-peers, open-iscsi, e2fsprogs, busybox): a missing one
+//! fails the test.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use netboot_testkit::guest::{self, Cpio};
+use netboot_testkit::{need, run, Daemon, Host, Lan};
+
+const SRV: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 2);
+const PC1_MAC: &str = "52:54:00:12:35:01";
+const PC2_MAC: &str = "52:54:00:12:35:02";
+
+/// The initramfs's init: modules, network and login from the iBFT, the
+/// disk mounted, then the disk's own init.
+const INITRAMFS_INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /run /tmp /root /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /etc/iscsi /var/lock/iscsi /run/lock/iscsi
+for m in $(cat /lib/modules/order); do
+    insmod /lib/modules/$m.ko || echo "NBT insmod $m failed"
+done
+echo "NBT initramfs"
+iscsistart -N || echo "NBT iscsistart -N failed"
+iscsistart -b || echo "NBT iscsistart -b failed"
+i=0
+while [ ! -b /dev/sda ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
+[ -b /dev/sda ] || { echo "NBT no disk"; poweroff -f; }
+mount -t ext4 /dev/sda /root || { echo "NBT mount failed"; poweroff -f; }
+echo "NBT root mounted"
+mount --move /dev /root/dev
+mount --move /sys /root/sys
+mount --move /proc /root/proc
+exec switch_root /root /sbin/init
+"#;
+
+/// The golden image's init: runs from the network disk.
+const ROOT_INIT: &str = r#"#!/bin/sh
+export PATH=/bin
+me=$(cat /sys/firmware/ibft/initiator/initiator-name)
+me=${me##*:}
+me=${me%.initiator}
+echo "NBT running $me version=$(cat /version)"
+echo "NBT found [$(ls /pcs | tr '\n' ' ')]"
+echo "$me" > /pcs/$me
+sync
+echo "NBT wrote $me"
+if [ -e /sys/firmware/acpi/tables/iBFT ]; then
+    ibft check > /tmp/check 2>&1 && echo "NBT ibft ok" || echo "NBT ibft bad"
+else
+    ibft check --scan /dev/mem > /tmp/check 2>&1 && echo "NBT ibft ok" || echo "NBT ibft bad"
+fi
+sed 's/^/NBT check: /' /tmp/check
+ibft dump --scan /dev/mem 2>/dev/null | grep -i "iqn" | sed 's/^/NBT table: /'
+[ -e /sys/firmware/acpi/tables/iBFT ] && ibft dump | grep -i "iqn" | sed 's/^/NBT table: /'
+umount /proc
+mount -o remount,ro / 2>/dev/null
+echo "NBT done"
+poweroff -f
+"#;
+
+fn need_guest() {
+    for p in [
+        "qemu-system-x86_64",
+        "busybox",
+        "iscsistart",
+        "mkfs.ext4",
+        "curl",
+    ] {
+        need(p);
+    }
+    assert!(
+        Path::new("/usr/lib/ipxe/qemu/pxe-e1000.rom").exists()
+            || Path::new("/usr/share/qemu/pxe-e1000.rom").exists(),
+        "iPXE ROMs missing: run scripts/install-peers (ipxe-qemu)"
+    );
+}
+
+/// The `ibft` tool beside netbootd.
+fn ibft_tool() -> PathBuf {
+    let bin = Path::new(env!("CARGO_BIN_EXE_netbootd")).with_file_name("ibft");
+    assert!(
+        bin.exists(),
+        "{}: build it first (cargo build -p netboot-ibft-tool)",
+        bin.display()
+    );
+    bin
+}
+
+/// A golden image (raw ext4, 64 MiB) with `version` in /version.
+fn golden(dir: &Path, version: &str) -> PathBuf {
+    let tree = dir.join(format!("tree-{version}"));
+    guest::tree_program(&tree, "/usr/bin/busybox", "/bin/busybox");
+    guest::tree_program(&tree, ibft_tool().to_str().unwrap(), "/bin/ibft");
+    for applet in [
+        "sh", "cat", "ls", "tr", "echo", "sync", "sed", "grep", "mount", "umount", "poweroff",
+        "sleep", "dd",
+    ] {
+        std::os::unix::fs::symlink("busybox", tree.join("bin").join(applet)).unwrap();
+    }
+    for d in ["sbin", "proc", "sys", "dev", "tmp", "pcs"] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    std::fs::write(tree.join("sbin/init"), ROOT_INIT).unwrap();
+    std::fs::write(tree.join("version"), version).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        tree.join("sbin/init"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = dir.join(format!("golden-{version}.raw"));
+    guest::ext4_image(&tree, &out, 64);
+    out
+}
+
+/// `files/` for netbootd's HTTP: Debian's kernel and the initramfs.
+fn boot_files(dir: &Path) -> PathBuf {
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::copy(guest::kernel_file("vmlinuz"), files.join("vmlinuz")).unwrap();
+    let mut cpio = Cpio::new();
+    guest::add_busybox(&mut cpio);
+    cpio.dir("/usr");
+    cpio.dir("/usr/sbin");
+    guest::add_program(&mut cpio, "/usr/sbin/iscsistart", "/usr/sbin/iscsistart");
+    guest::add_modules(&mut cpio, guest::ISCSI_ROOT_MODULES);
+    cpio.file("/init", 0o755, INITRAMFS_INIT.as_bytes());
+    std::fs::write(files.join("initrd.img"), cpio.finish()).unwrap();
+    files
+}
+
+/// netboot.toml: DHCP for 10.79.0.100-150, PCs boot the kernel with their
+/// disk hooked; `clients` are TOML lines of `[[client]]` tables.
+fn config(dir: &Path, store: &Path, files: &Path, clients: &str) -> PathBuf {
+    let config = dir.join("netboot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+interface = "eth0"
+http_port = 80
+files_dir = "{}"
+[dhcp]
+mode = "authoritative"
+range = "10.79.0.100-10.79.0.150"
+[store]
+path = "{}"
+[defaults]
+mode = "volatile"
+enrol = false
+kernel = "vmlinuz"
+initrd = "initrd.img"
+cmdline = "console=ttyS0 panic=-1"
+{clients}"#,
+            files.display(),
+            store.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn netbootd(host: &Host, config: &Path) -> Daemon {
+    let mut c = host.exec(env!("CARGO_BIN_EXE_netbootd"));
+    c.arg("--config").arg(config).arg("-v");
+    Daemon::start(c, Some("netbootd serving")).0
+}
+
+/// What one boot of a PC printed with `NBT ` on its serial console, and the
+/// whole console.
+struct Boot {
+    lines: Vec<String>,
+    console: String,
+}
+
+impl Boot {
+    fn has(&self, line: &str) -> bool {
+        self.lines.iter().any(|l| l == line)
+    }
+
+    fn starting(&self, prefix: &str) -> Option<&str> {
+        self.lines.iter().find_map(|l| l.strip_prefix(prefix))
+    }
+}
+
+/// The qemu of PC `mac`'s boot number `round` (its console to a file).
+fn pc(lan: &mut Lan, dir: &Path, mac: &str, round: u32) -> Command {
+    let serial = dir.join(format!("serial-{}-{round}.log", mac.replace(':', "")));
+    let mut qemu = lan.bios_pc(mac, &serial);
+    // The guest's kernel and initramfs need more than the default 256 MiB
+    // for the modules; the last -m wins.
+    qemu.args(["-m", "384"]);
+    qemu
+}
+
+fn serial_of(dir: &Path, mac: &str, round: u32) -> Boot {
+    let serial = dir.join(format!("serial-{}-{round}.log", mac.replace(':', "")));
+    let console = std::fs::read_to_string(&serial).unwrap_or_default();
+    let lines = console
+        .lines()
+        .filter_map(|l| {
+            l.trim_end_matches('\r')
+                .strip_prefix("NBT ")
+                .map(str::to_owned)
+        })
+        .collect();
+    Boot { lines, console }
+}
+
+/// Boots both PCs at once (round `round`) and returns their consoles.
+fn boot_both(lan: &mut Lan, dir: &Path, d: &Daemon, round: u32) -> (Boot, Boot) {
+    let mut q1 = pc(lan, dir, PC1_MAC, round);
+    let mut q2 = pc(lan, dir, PC2_MAC, round);
+    let (o1, o2) = std::thread::scope(|s| {
+        let a = s.spawn(|| run(&mut q1, Duration::from_secs(300)));
+        let b = s.spawn(|| run(&mut q2, Duration::from_secs(300)));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let (b1, b2) = (
+        serial_of(dir, PC1_MAC, round),
+        serial_of(dir, PC2_MAC, round),
+    );
+    for (o, b) in [(&o1, &b1), (&o2, &b2)] {
+        assert!(
+            o.status.success() && b.has("done"),
+            "round {round}: {:?}\nconsole:\n{}\nnetbootd:\n{}",
+            o.status,
+            b.console,
+            d.log_text()
+        );
+    }
+    (b1, b2)
+}
+
+/// Kernel lines about iSCSI that tell of trouble.
+fn iscsi_trouble(console: &str) -> Vec<&str> {
+    console
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            (l.contains("iscsi") || l.contains("connection1:") || l.contains("session1:"))
+                && [
+                    "error",
+                    "fail",
+                    "warn",
+                    "timed out",
+                    "reset",
+                    "detected conn",
+                ]
+                .iter()
+                .any(|w| l.contains(w))
+        })
+        .collect()
+}
+
+/// Two PCs on one golden image, Linux on each: each sees its own file only,
+/// the golden image is unchanged; at the next boot the volatile PC's file
+/// is gone and the persistent PC's is there. The iBFT iPXE left passes
+/// `ibft check` in the guest and names the PC's target; the kernel logs no
+/// iSCSI trouble.
+#[test]
+fn linux_runs_from_its_overlay_and_reboots_keep_only_persistent_writes() {
+    need_guest();
+    let dir = tempfile::tempdir().unwrap();
+    let golden = golden(dir.path(), "1");
+    let golden_sum = netboot_testkit::sha256(&std::fs::read(&golden).unwrap());
+    let root = dir.path().join("store");
+    let store = netboot_image::Store::open(&root).unwrap();
+    store.image_create("golden", &golden, None).unwrap();
+    let files = boot_files(dir.path());
+    let config = config(
+        dir.path(),
+        &root,
+        &files,
+        &format!(
+            "[[client]]\nname = \"pc1\"\nmac = \"{PC1_MAC}\"\n\
+             [[client]]\nname = \"pc2\"\nmac = \"{PC2_MAC}\"\nmode = \"persistent\"\n"
+        ),
+    );
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    let d = netbootd(&srv, &config);
+
+    let (a, b) = boot_both(&mut lan, dir.path(), &d, 1);
+    for (boot, me) in [(&a, "pc1"), (&b, "pc2")] {
+        assert!(
+            boot.has(&format!("running {me} version=1")),
+            "{}",
+            boot.console
+        );
+        assert!(boot.has("found []"), "a new overlay: {}", boot.console);
+        assert!(boot.has(&format!("wrote {me}")), "{}", boot.console);
+        assert!(boot.has("ibft ok"), "{}", boot.console);
+        let target = format!("iqn.2026-12.org.netboot:{me}");
+        assert!(
+            boot.lines
+                .iter()
+                .any(|l| l.starts_with("table: ") && l.contains(&target)),
+            "the table names {target}: {}",
+            boot.console
+        );
+        assert!(
+            iscsi_trouble(&boot.console).is_empty(),
+            "{me}: {:?}",
+            iscsi_trouble(&boot.console)
+        );
+    }
+
+    let (a, b) = boot_both(&mut lan, dir.path(), &d, 2);
+    assert!(
+        a.has("found []"),
+        "volatile: its file is gone: {}\nnetbootd:\n{}",
+        a.console,
+        d.log_text()
+    );
+    assert!(
+        b.has("found [pc2 ]"),
+        "persistent: its own file only: {}",
+        b.console
+    );
+    assert!(a.starting("running pc1").is_some() && b.has("wrote pc2"));
+
+    let (status, log) = d.terminate();
+    assert!(status.success(), "{log}");
+    let version = store.version_path("golden", 1).unwrap();
+    assert_eq!(
+        netboot_testkit::sha256(&std::fs::read(version).unwrap()),
+        golden_sum,
+        "the golden image is unchanged"
+    );
+}
