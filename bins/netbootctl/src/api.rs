@@ -1,7 +1,8 @@
 //! netbootd's JSON API, for the commands that need the running server
-//! (`status`, `sessions`) and for `client reset` while it runs (the server
-//! then opens the new overlay for the PC's next boot; changing the store
-//! under it would leave it serving the old one).
+//! (`status`, `sessions`) and for every change of the store while it
+//! serves it (netbootd then does the change: it closes or opens the disks
+//! it affects; changing the store under it would leave it serving old
+//! ones).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,8 +13,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the API gave no answer.
 pub enum ApiError {
-    /// Nothing listens there, or netbootd never ran on the store (no
-    /// token): the store may be changed directly.
+    /// Nothing listens there, or there is no token in the store.
     Down(String),
     /// It answered with an error.
     Refused(String),
@@ -37,7 +37,12 @@ fn answer(r: Result<ureq::Response, ureq::Error>) -> Result<String, ApiError> {
             .map_err(|e| ApiError::Refused(format!("cannot read the answer: {e}"))),
         Err(ureq::Error::Status(code, resp)) => {
             let body = resp.into_string().unwrap_or_default();
-            Err(ApiError::Refused(format!("{code}: {}", body.trim())))
+            // netbootd says why as {"error": "..."}.
+            let why = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| body.trim().to_owned());
+            Err(ApiError::Refused(format!("{code}: {why}")))
         }
         // Only a refused connection means nobody listens: after a time-out
         // the request may have been done.
@@ -54,8 +59,9 @@ pub fn get(base: &str, path: &str) -> Result<Value, ApiError> {
     serde_json::from_str(&body).map_err(|e| ApiError::Refused(format!("not JSON: {e}")))
 }
 
-/// `POST base + path` with the store's API token.
-pub fn post(base: &str, path: &str, store: &Path) -> Result<(), ApiError> {
+/// `POST base + path` (with `body` as JSON) with the store's API token;
+/// the answer as JSON.
+pub fn post(base: &str, path: &str, store: &Path, body: Option<Value>) -> Result<Value, ApiError> {
     let file = store.join("netbootd").join("api-token");
     let token = std::fs::read_to_string(&file).map_err(|e| match e.kind() {
         // netbootd makes it at its first start on this store.
@@ -64,13 +70,17 @@ pub fn post(base: &str, path: &str, store: &Path) -> Result<(), ApiError> {
         }
         _ => ApiError::Refused(format!("the token {}: {e}", file.display())),
     })?;
-    answer(
-        ureq::post(&format!("{base}{path}"))
-            .timeout(TIMEOUT)
-            .set("Authorization", &format!("Bearer {}", token.trim()))
-            .call(),
-    )
-    .map(|_| ())
+    let req = ureq::post(&format!("{base}{path}"))
+        // An import copies a whole disk.
+        .timeout(Duration::from_secs(3600))
+        .set("Authorization", &format!("Bearer {}", token.trim()));
+    let text = answer(match body {
+        Some(b) => req
+            .set("Content-Type", "application/json")
+            .send_string(&b.to_string()),
+        None => req.call(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| ApiError::Refused(format!("not JSON: {e}")))
 }
 
 fn now() -> u64 {

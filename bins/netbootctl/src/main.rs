@@ -19,7 +19,10 @@ use netboot_image::{Format, Mode, Store};
 /// qcow2 layer over its base made with `image edit` and sealed with `image
 /// commit`. Persistent PCs stay on the version they have until `client
 /// reset`; volatile PCs get a new overlay over the current version at every
-/// boot. Errors exit 1, bad usage 2.
+/// boot. While netbootd serves the store (it claims it), the commands that
+/// change it ask netbootd to do it, through its API and with the token it
+/// keeps in the store; otherwise they change the store themselves, holding
+/// the claim. Errors exit 1, bad usage 2.
 #[derive(Debug, Parser)]
 #[command(name = "netbootctl", version, about, long_about)]
 struct Cli {
@@ -34,16 +37,11 @@ struct Cli {
     /// Machine-readable output (JSON) instead of tables.
     #[arg(long, global = true)]
     json: bool,
-    /// netbootd's API (`status`, `sessions`; `client reset` goes through
-    /// it while netbootd runs).
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        env = "NETBOOT_API",
-        default_value = "http://127.0.0.1:8067"
-    )]
-    api: String,
+    /// netbootd's API [default: the one of the netbootd serving the
+    /// store, else http://127.0.0.1:8067]. `status` and `sessions` ask it;
+    /// while netbootd serves the store, every change goes through it.
+    #[arg(long, global = true, value_name = "URL", env = "NETBOOT_API")]
+    api: Option<String>,
     #[command(subcommand)]
     what: What,
 }
@@ -83,6 +81,9 @@ enum ImageCmd {
     /// Seal the maintenance overlay as version N+1 and make it current
     /// (shut the maintenance PC down first).
     Commit { name: String },
+    /// Throw the maintenance overlay away (shut the maintenance PC down
+    /// first).
+    Discard { name: String },
     /// Make version N (default: the one before the current) current.
     Rollback {
         name: String,
@@ -123,7 +124,8 @@ enum ClientCmd {
     /// Every PC: image, version, mode, whether it is behind, overlay size.
     Ls,
     /// The overlay this PC boots now (made if missing; a new one for a
-    /// volatile PC); prints its path.
+    /// volatile PC); prints its path. Not while netbootd serves the store:
+    /// it makes the PCs' disks.
     Disk { name: String },
     /// A fresh overlay over the current version; prints its path. While
     /// netbootd runs, it does it (refused while the PC has a session).
@@ -244,33 +246,56 @@ fn client_table(clients: &[ClientInfo]) -> String {
     )
 }
 
+/// Who makes a change: this process (holding the store's claim until the
+/// change is done), or the netbootd that serves the store, through its API.
+enum Via {
+    Store(#[allow(dead_code)] netboot_image::store::Claim),
+    Api(String),
+}
+
+/// The API address in the claim of the netbootd serving `store` (None: no
+/// netbootd, or it wrote none).
+fn served_by(store: &Store) -> Option<String> {
+    let owner = store.owner().ok()??;
+    let v: serde_json::Value = serde_json::from_str(&owner).ok()?;
+    (v["program"] == "netbootd").then(|| v["api"].as_str().map(str::to_owned))?
+}
+
+/// How a change is made: the store's claim for this process, or the API of
+/// the netbootd that holds it (its own address unless `--api` says).
+fn via(store: &Store, api: Option<&str>) -> Result<Via, String> {
+    let me = serde_json::json!({ "program": "netbootctl", "pid": std::process::id() });
+    // A claim changing hands (a netbootctl finishing) is retried a little.
+    for _ in 0..50 {
+        if let Some(c) = store.claim(&me.to_string()).map_err(|e| e.to_string())? {
+            return Ok(Via::Store(c));
+        }
+        if let Some(url) = served_by(store) {
+            return Ok(Via::Api(api.map_or(url, str::to_owned)));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!(
+        "the store {} is being changed by another process ({}): try again",
+        store.root().display(),
+        store.owner().ok().flatten().unwrap_or_default().trim()
+    ))
+}
+
 fn run(cli: Cli) -> Result<String, String> {
     let j = cli.json;
-    let base = cli.api.trim_end_matches('/').to_owned();
+    let store = Store::open(&cli.store).map_err(|e| e.to_string())?;
+    let base = cli
+        .api
+        .clone()
+        .or_else(|| served_by(&store))
+        .unwrap_or_else(|| "http://127.0.0.1:8067".into())
+        .trim_end_matches('/')
+        .to_owned();
     let from_api = |path: &str, table: fn(&serde_json::Value) -> String| {
         let v = api::get(&base, path).map_err(|e| e.into_message(&base))?;
         Ok::<_, String>(if j { json(&v) } else { table(&v) })
     };
-    match cli.what {
-        What::Status => return from_api("/api/v1/clients", api::status_table),
-        What::Sessions => return from_api("/api/v1/sessions", api::sessions_table),
-        What::Client(ClientCmd::Reset { ref name }) => {
-            match api::post(&base, &format!("/api/v1/clients/{name}/reset"), &cli.store) {
-                Ok(()) => {
-                    return Ok(if j {
-                        json(&serde_json::json!({ "client": name, "reset_by": "netbootd" }))
-                    } else {
-                        format!("client {name}: a fresh overlay, made by netbootd\n")
-                    })
-                }
-                // netbootd does not run: the store directly.
-                Err(api::ApiError::Down(_)) => {}
-                Err(e) => return Err(e.into_message(&base)),
-            }
-        }
-        _ => {}
-    }
-    let store = Store::open(&cli.store).map_err(|e| e.to_string())?;
     let path = |p: PathBuf| {
         if j {
             json(&serde_json::json!({ "path": p }))
@@ -279,107 +304,212 @@ fn run(cli: Cli) -> Result<String, String> {
         }
     };
     let e = |e: netboot_image::StoreError| e.to_string();
+    // The answer of netbootd's API to a change, or an error.
+    let post = |url: &str, path: &str, body: Option<serde_json::Value>| {
+        api::post(url, path, store.root(), body).map_err(|e| e.into_message(url))
+    };
+    let version_said = |image: &str, n: u64| {
+        if j {
+            json(&serde_json::json!({ "image": image, "current": n }))
+        } else {
+            format!("image {image}: version {n} is current\n")
+        }
+    };
     Ok(match cli.what {
-        What::Image(c) => match c {
-            ImageCmd::Create { name, from, format } => {
-                let m = store.image_create(&name, &from, format).map_err(e)?;
-                if j {
-                    json(&m)
-                } else {
-                    format!("image {name}: version 1 from {}\n", from.display())
-                }
-            }
-            ImageCmd::Ls { name } => {
-                let v = match name {
-                    Some(n) => vec![store.image(&n).map_err(e)?],
-                    None => store.images().map_err(e)?,
-                };
-                if j {
-                    json(&v)
-                } else {
-                    image_table(&v)
-                }
-            }
-            ImageCmd::Edit { name } => path(store.image_edit(&name).map_err(e)?),
-            ImageCmd::Commit { name } => {
-                let n = store.image_commit(&name).map_err(e)?;
-                if j {
-                    json(&serde_json::json!({ "image": name, "current": n }))
-                } else {
-                    format!("image {name}: version {n} is current\n")
-                }
-            }
-            ImageCmd::Rollback { name, to } => {
-                let n = store.image_rollback(&name, to).map_err(e)?;
-                if j {
-                    json(&serde_json::json!({ "image": name, "current": n }))
-                } else {
-                    format!("image {name}: version {n} is current\n")
-                }
-            }
-            ImageCmd::Export {
-                name,
-                output,
-                format,
-            } => {
-                let (name, version) = match name.split_once('@') {
-                    Some((n, v)) => (
-                        n.to_owned(),
-                        Some(v.parse::<u32>().map_err(|_| {
-                            format!("{name:?}: the version after '@' must be a number")
-                        })?),
-                    ),
-                    None => (name, None),
-                };
-                let format = format.unwrap_or_else(|| Format::for_path(&output));
-                store
-                    .image_export(&name, version, &output, format)
-                    .map_err(e)?;
-                path(output)
-            }
-            ImageCmd::Gc { name } => {
-                let gone = store.image_gc(&name).map_err(e)?;
-                if j {
-                    json(&serde_json::json!({ "image": name, "removed": gone }))
-                } else if gone.is_empty() {
-                    format!("image {name}: every version is needed\n")
-                } else {
-                    let v: Vec<String> = gone.iter().map(u32::to_string).collect();
-                    format!("image {name}: removed version {}\n", v.join(", "))
-                }
-            }
-        },
-        What::Client(c) => match c {
-            ClientCmd::Add {
-                name,
-                mac,
-                image,
-                mode,
-                overlay_max,
-            } => {
-                let m = store
-                    .client_add(&name, &mac, &image, mode, overlay_max)
-                    .map_err(e)?;
-                if j {
-                    json(&m)
-                } else {
-                    format!("client {name}: {} boots {image} ({mode})\n", m.mac)
-                }
-            }
-            ClientCmd::Ls => {
-                let v = store.clients().map_err(e)?;
-                if j {
-                    json(&v)
-                } else {
-                    client_table(&v)
-                }
-            }
-            ClientCmd::Disk { name } => path(store.client_disk(&name).map_err(e)?),
-            ClientCmd::Reset { name } => path(store.client_reset(&name).map_err(e)?),
-        },
-        // Answered above, without the store.
         What::Status => from_api("/api/v1/clients", api::status_table)?,
         What::Sessions => from_api("/api/v1/sessions", api::sessions_table)?,
+        What::Image(ImageCmd::Ls { name }) => {
+            let v = match name {
+                Some(n) => vec![store.image(&n).map_err(e)?],
+                None => store.images().map_err(e)?,
+            };
+            if j {
+                json(&v)
+            } else {
+                image_table(&v)
+            }
+        }
+        What::Image(ImageCmd::Export {
+            name,
+            output,
+            format,
+        }) => {
+            // Versions never change: read beside whoever runs.
+            let (name, version) = match name.split_once('@') {
+                Some((n, v)) => (
+                    n.to_owned(),
+                    Some(v.parse::<u32>().map_err(|_| {
+                        format!("{name:?}: the version after '@' must be a number")
+                    })?),
+                ),
+                None => (name, None),
+            };
+            let format = format.unwrap_or_else(|| Format::for_path(&output));
+            store
+                .image_export(&name, version, &output, format)
+                .map_err(e)?;
+            path(output)
+        }
+        What::Client(ClientCmd::Ls) => {
+            let v = store.clients().map_err(e)?;
+            if j {
+                json(&v)
+            } else {
+                client_table(&v)
+            }
+        }
+        What::Image(c) => {
+            let via = via(&store, cli.api.as_deref())?;
+            match (c, via) {
+                (ImageCmd::Create { name, from, format }, via) => {
+                    let m = match via {
+                        Via::Store(_) => serde_json::to_value(
+                            store.image_create(&name, &from, format).map_err(e)?,
+                        )
+                        .unwrap_or_default(),
+                        Via::Api(u) => {
+                            // netbootd reads the file: name it whole.
+                            let from = std::fs::canonicalize(&from)
+                                .map_err(|err| format!("{}: {err}", from.display()))?;
+                            post(
+                                &u,
+                                "/api/v1/images",
+                                Some(serde_json::json!({
+                                    "name": name, "from": from,
+                                    "format": format.map(|f| f.name()),
+                                })),
+                            )?
+                        }
+                    };
+                    if j {
+                        json(&m)
+                    } else {
+                        format!("image {name}: version 1 from {}\n", from.display())
+                    }
+                }
+                (ImageCmd::Edit { name }, Via::Store(_)) => {
+                    path(store.image_edit(&name).map_err(e)?)
+                }
+                (ImageCmd::Edit { name }, Via::Api(u)) => {
+                    let v = post(&u, &format!("/api/v1/images/{name}/edit"), None)?;
+                    path(PathBuf::from(v["path"].as_str().unwrap_or_default()))
+                }
+                (ImageCmd::Commit { name }, via) => {
+                    let n = match via {
+                        Via::Store(_) => u64::from(store.image_commit(&name).map_err(e)?),
+                        Via::Api(u) => post(&u, &format!("/api/v1/images/{name}/commit"), None)?
+                            ["current"]
+                            .as_u64()
+                            .unwrap_or(0),
+                    };
+                    version_said(&name, n)
+                }
+                (ImageCmd::Discard { name }, via) => {
+                    match via {
+                        Via::Store(_) => store.image_discard(&name).map_err(e)?,
+                        Via::Api(u) => {
+                            post(&u, &format!("/api/v1/images/{name}/discard"), None)?;
+                        }
+                    }
+                    if j {
+                        json(&serde_json::json!({ "image": name, "discarded": true }))
+                    } else {
+                        format!("image {name}: the edit is thrown away\n")
+                    }
+                }
+                (ImageCmd::Rollback { name, to }, via) => {
+                    let n = match via {
+                        Via::Store(_) => u64::from(store.image_rollback(&name, to).map_err(e)?),
+                        Via::Api(u) => {
+                            let q = to.map(|t| format!("?to={t}")).unwrap_or_default();
+                            post(&u, &format!("/api/v1/images/{name}/rollback{q}"), None)?
+                                ["current"]
+                                .as_u64()
+                                .unwrap_or(0)
+                        }
+                    };
+                    version_said(&name, n)
+                }
+                (ImageCmd::Gc { name }, via) => {
+                    let gone: Vec<u64> = match via {
+                        Via::Store(_) => store
+                            .image_gc(&name)
+                            .map_err(e)?
+                            .into_iter()
+                            .map(u64::from)
+                            .collect(),
+                        Via::Api(u) => post(&u, &format!("/api/v1/images/{name}/gc"), None)?
+                            ["removed"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+                            .unwrap_or_default(),
+                    };
+                    if j {
+                        json(&serde_json::json!({ "image": name, "removed": gone }))
+                    } else if gone.is_empty() {
+                        format!("image {name}: every version is needed\n")
+                    } else {
+                        let v: Vec<String> = gone.iter().map(u64::to_string).collect();
+                        format!("image {name}: removed version {}\n", v.join(", "))
+                    }
+                }
+                (ImageCmd::Ls { .. } | ImageCmd::Export { .. }, _) => {
+                    unreachable!("answered above")
+                }
+            }
+        }
+        What::Client(c) => {
+            let via = via(&store, cli.api.as_deref())?;
+            match (c, via) {
+                (
+                    ClientCmd::Add {
+                        name,
+                        mac,
+                        image,
+                        mode,
+                        overlay_max,
+                    },
+                    via,
+                ) => {
+                    let m = match via {
+                        Via::Store(_) => store
+                            .client_add(&name, &mac, &image, mode, overlay_max)
+                            .map_err(e)?,
+                        Via::Api(u) => {
+                            let v = post(
+                                &u,
+                                "/api/v1/clients",
+                                Some(serde_json::json!({
+                                    "name": name, "mac": mac, "image": image,
+                                    "mode": mode, "overlay_max": overlay_max,
+                                })),
+                            )?;
+                            serde_json::from_value(v)
+                                .map_err(|err| format!("netbootd's answer: {err}"))?
+                        }
+                    };
+                    if j {
+                        json(&m)
+                    } else {
+                        format!("client {name}: {} boots {image} ({mode})\n", m.mac)
+                    }
+                }
+                (ClientCmd::Disk { name }, Via::Store(_)) => path(store.client_disk(&name).map_err(e)?),
+                (ClientCmd::Disk { .. }, Via::Api(_)) => {
+                    return Err("netbootd serves this store: it makes the PCs' disks (`client reset NAME` gives a PC a fresh one)".into())
+                }
+                (ClientCmd::Reset { name }, Via::Store(_)) => path(store.client_reset(&name).map_err(e)?),
+                (ClientCmd::Reset { name }, Via::Api(u)) => {
+                    let v = post(&u, &format!("/api/v1/clients/{name}/reset"), None)?;
+                    if j {
+                        json(&v)
+                    } else {
+                        format!("client {name}: a fresh overlay, made by netbootd\n")
+                    }
+                }
+                (ClientCmd::Ls, _) => unreachable!("answered above"),
+            }
+        }
     })
 }
 

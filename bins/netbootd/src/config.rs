@@ -38,6 +38,8 @@ pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
   protocol = "iscsi"
   overlay_max = "20G"
   enrol = true                  # unknown PCs get a client of their own
+  menu = false                  # an iPXE menu before each boot (boot, local disk, shell)
+  menu_timeout = 5              # seconds until the menu's default is taken
   # A Linux image that is a bare file system: the script hooks the disk
   # (the OS logs in again from the iBFT) and boots a kernel from files_dir.
   # kernel = "debian/vmlinuz"
@@ -48,6 +50,10 @@ pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
   mac = "52:54:00:12:34:56"
   mode = "persistent"           # the other keys default to [defaults]
   # kernel = ""                 # this one boots its disk (no kernel)
+  # version = 3                 # pinned: new overlays over version 3, not the current
+  # maintenance = true          # the image's maintenance PC: while an edit is
+                                # open (netbootctl image edit), its menu offers
+                                # the edit and boots it by default
   [api]
   listen = "127.0.0.1:8067"
 "#;
@@ -138,6 +144,8 @@ struct DefaultsFile {
     kernel: Option<Spanned<String>>,
     initrd: Option<Spanned<Paths>>,
     cmdline: Option<Spanned<String>>,
+    menu: Option<bool>,
+    menu_timeout: Option<Spanned<u32>>,
 }
 
 /// One file or a list of them.
@@ -170,6 +178,8 @@ struct ClientFile {
     kernel: Option<Spanned<String>>,
     initrd: Option<Spanned<Paths>>,
     cmdline: Option<Spanned<String>>,
+    maintenance: Option<Spanned<bool>>,
+    menu: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,6 +223,10 @@ pub struct Defaults {
     /// A kernel to start from `files_dir` with the disk hooked (None: the
     /// PC boots the disk itself).
     pub kernel: Option<KernelBoot>,
+    /// Whether scripts show a menu (boot, local disk, iPXE shell) first.
+    pub menu: bool,
+    /// Seconds until a menu's default is taken.
+    pub menu_timeout: u32,
 }
 
 /// How a PC boots an operating system whose loader is not on its disk (a
@@ -244,6 +258,14 @@ pub struct Client {
     pub hostname: Option<String>,
     /// A kernel to start with the disk hooked (None: the disk is booted).
     pub kernel: Option<KernelBoot>,
+    /// The maintenance PC of its image (at most one per image): while the
+    /// image has a maintenance overlay open (`netbootctl image edit`), its
+    /// script offers a menu that boots that overlay by default.
+    pub maintenance: bool,
+    /// The version its new overlays are over (None: the current one).
+    pub pin: Option<u32>,
+    /// Whether its script shows a menu first.
+    pub menu: bool,
 }
 
 /// The effective configuration.
@@ -462,12 +484,21 @@ fn defaults(
         None,
         (&d.kernel, &d.initrd, &d.cmdline),
     )?;
+    let menu_timeout = match &d.menu_timeout {
+        Some(t) if *t.get_ref() > 3600 => {
+            return Err(src.at(t, "defaults.menu_timeout", "at most 3600 seconds"))
+        }
+        Some(t) => *t.get_ref(),
+        None => 5,
+    };
     Ok(Defaults {
         image,
         mode: d.mode.unwrap_or(Mode::Volatile),
         overlay_max,
         enrol: d.enrol.unwrap_or(true),
         kernel,
+        menu: d.menu.unwrap_or(false),
+        menu_timeout,
     })
 }
 
@@ -606,6 +637,8 @@ fn clients(
 ) -> Result<Vec<Client>, String> {
     let mut names: HashMap<String, usize> = HashMap::new();
     let mut macs: HashMap<String, usize> = HashMap::new();
+    // Image to the line of its maintenance PC.
+    let mut maintainers: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::new();
     for c in list {
         let name = c.name.get_ref();
@@ -673,11 +706,28 @@ fn clients(
                 ));
             }
         }
-        if let Some(v) = &c.version {
-            // Pinned versions need the store to make overlays over an older
-            // version, which it does not yet.
-            return Err(src.at(v, "client.version", "fixed versions are not supported yet: the store makes overlays over the image's current version"));
-        }
+        let pin = match &c.version {
+            Some(v) => {
+                let n = *v.get_ref();
+                let meta = store
+                    .image_meta(&image)
+                    .map_err(|e| src.at(v, "client.version", e))?;
+                if meta.version(n).is_none() {
+                    let have: Vec<String> =
+                        meta.versions.iter().map(|v| v.number.to_string()).collect();
+                    return Err(src.at(
+                        v,
+                        "client.version",
+                        format!(
+                            "image {image:?} has no version {n} (it has {})",
+                            have.join(", ")
+                        ),
+                    ));
+                }
+                Some(n)
+            }
+            None => None,
+        };
         let kernel = kernel_boot(
             src,
             "client",
@@ -685,6 +735,22 @@ fn clients(
             defaults.kernel.as_ref(),
             (&c.kernel, &c.initrd, &c.cmdline),
         )?;
+        let maintenance = match &c.maintenance {
+            Some(m) if *m.get_ref() => {
+                // One maintenance overlay per image, one PC that edits it.
+                if let Some(first) = maintainers.insert(image.clone(), src.line(m)) {
+                    return Err(src.at(
+                        m,
+                        "client.maintenance",
+                        format!(
+                            "image {image:?} has its maintenance PC on line {first} already (one per image)"
+                        ),
+                    ));
+                }
+                true
+            }
+            _ => false,
+        };
         out.push(Client {
             name: name.clone(),
             mac,
@@ -692,6 +758,9 @@ fn clients(
             mode: c.mode.unwrap_or(defaults.mode),
             hostname: c.hostname.clone(),
             kernel,
+            maintenance,
+            pin,
+            menu: c.menu.unwrap_or(defaults.menu),
         });
     }
     Ok(out)

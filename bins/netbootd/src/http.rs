@@ -7,14 +7,17 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tracing::{info, warn};
 
-use crate::inventory::{Inventory, Refusal};
+use netboot_image::Mode;
+use serde::Deserialize;
+
+use crate::inventory::{ActionError, Inventory, Refusal};
 
 #[derive(Clone)]
 struct Boot {
@@ -117,7 +120,14 @@ pub fn api_router(inv: Arc<Inventory>, token: String) -> Router {
         .route("/api/v1/clients", get(clients))
         .route("/api/v1/images", get(images))
         .route("/api/v1/sessions", get(sessions))
+        .route("/api/v1/clients", post(client_add))
         .route("/api/v1/clients/{name}/reset", post(reset))
+        .route("/api/v1/images", post(image_create))
+        .route("/api/v1/images/{name}/edit", post(image_edit))
+        .route("/api/v1/images/{name}/commit", post(image_commit))
+        .route("/api/v1/images/{name}/discard", post(image_discard))
+        .route("/api/v1/images/{name}/rollback", post(image_rollback))
+        .route("/api/v1/images/{name}/gc", post(image_gc))
         .route("/metrics", get(metrics))
         .with_state(Api {
             inv,
@@ -183,23 +193,166 @@ fn authorised(a: &Api, headers: &HeaderMap, peer: SocketAddr, what: &str) -> boo
     ok
 }
 
-async fn reset(
-    State(a): State<Api>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
+/// The HTTP status of an action's refusal.
+fn status_of(e: &ActionError) -> StatusCode {
+    use netboot_image::StoreError as S;
+    match e {
+        ActionError::Busy(_) => StatusCode::CONFLICT,
+        ActionError::Store(s) => match s {
+            S::BadName { .. } | S::BadMac(_) | S::ImportHasBacking(_) => StatusCode::BAD_REQUEST,
+            S::NoImage(_) | S::NoClient(_) => StatusCode::NOT_FOUND,
+            S::ImageExists(_)
+            | S::ClientExists(_)
+            | S::MacTaken { .. }
+            | S::NoEdit(_)
+            | S::NoPrevious(_)
+            | S::NoVersion { .. } => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+    }
+}
+
+fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": msg.to_string() })),
+    )
+        .into_response()
+}
+
+/// Runs the action `what` (`f`, blocking: store and disk I/O) if the
+/// request carries the token; its answer as JSON, a refusal as
+/// `{"error": ...}` with its status. Both are logged.
+async fn action<T: serde::Serialize + Send + 'static>(
+    a: Api,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    what: String,
+    f: impl FnOnce(&Inventory) -> Result<T, ActionError> + Send + 'static,
 ) -> Response {
-    if !authorised(&a, &headers, peer, "client reset") {
-        return (StatusCode::UNAUTHORIZED, "bearer token required\n").into_response();
+    if !authorised(&a, headers, peer, &what) {
+        return error(StatusCode::UNAUTHORIZED, "bearer token required");
     }
     let inv = a.inv.clone();
-    let n = name.clone();
-    match tokio::task::spawn_blocking(move || inv.reset(&n)).await {
-        Ok(Ok(())) => {
-            info!(client = name, "reset through the API");
-            StatusCode::NO_CONTENT.into_response()
+    match tokio::task::spawn_blocking(move || f(&inv)).await {
+        Ok(Ok(v)) => {
+            info!(%peer, "{what}: done through the API");
+            Json(v).into_response()
         }
-        Ok(Err(e)) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Ok(Err(e)) => {
+            warn!(%peer, "{what}: refused: {e}");
+            error(status_of(&e), e)
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
+}
+
+type Ctx = (State<Api>, ConnectInfo<SocketAddr>, HeaderMap);
+
+async fn reset((State(a), ConnectInfo(peer), h): Ctx, Path(name): Path<String>) -> Response {
+    let what = format!("client {name} reset");
+    action(a, peer, &h, what, move |inv| {
+        let path = inv.reset(&name)?;
+        Ok(serde_json::json!({ "client": name, "path": path }))
+    })
+    .await
+}
+
+/// `POST /api/v1/clients`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    name: String,
+    mac: String,
+    image: String,
+    #[serde(default)]
+    mode: Mode,
+    overlay_max: Option<u64>,
+}
+
+async fn client_add((State(a), ConnectInfo(peer), h): Ctx, Json(c): Json<NewClient>) -> Response {
+    let what = format!("client {} add", c.name);
+    action(a, peer, &h, what, move |inv| {
+        inv.client_add(&c.name, &c.mac, &c.image, c.mode, c.overlay_max)
+    })
+    .await
+}
+
+/// `POST /api/v1/images`: a file on the server imported as version 1.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewImage {
+    name: String,
+    from: std::path::PathBuf,
+    format: Option<String>,
+}
+
+async fn image_create((State(a), ConnectInfo(peer), h): Ctx, Json(i): Json<NewImage>) -> Response {
+    let format = match i.format.as_deref().map(str::parse).transpose() {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let what = format!("image {} create", i.name);
+    action(a, peer, &h, what, move |inv| {
+        inv.image_create(&i.name, &i.from, format)
+    })
+    .await
+}
+
+async fn image_edit((State(a), ConnectInfo(peer), h): Ctx, Path(name): Path<String>) -> Response {
+    let what = format!("image {name} edit");
+    action(a, peer, &h, what, move |inv| {
+        let path = inv.image_edit(&name)?;
+        Ok(serde_json::json!({ "image": name, "path": path }))
+    })
+    .await
+}
+
+async fn image_commit((State(a), ConnectInfo(peer), h): Ctx, Path(name): Path<String>) -> Response {
+    let what = format!("image {name} commit");
+    action(a, peer, &h, what, move |inv| {
+        let n = inv.image_commit(&name)?;
+        Ok(serde_json::json!({ "image": name, "current": n }))
+    })
+    .await
+}
+
+async fn image_discard(
+    (State(a), ConnectInfo(peer), h): Ctx,
+    Path(name): Path<String>,
+) -> Response {
+    let what = format!("image {name} discard");
+    action(a, peer, &h, what, move |inv| {
+        inv.image_discard(&name)?;
+        Ok(serde_json::json!({ "image": name }))
+    })
+    .await
+}
+
+/// `?to=N` of a rollback.
+#[derive(Debug, Deserialize)]
+struct RollbackTo {
+    to: Option<u32>,
+}
+
+async fn image_rollback(
+    (State(a), ConnectInfo(peer), h): Ctx,
+    Path(name): Path<String>,
+    Query(q): Query<RollbackTo>,
+) -> Response {
+    let what = format!("image {name} rollback");
+    action(a, peer, &h, what, move |inv| {
+        let n = inv.image_rollback(&name, q.to)?;
+        Ok(serde_json::json!({ "image": name, "current": n }))
+    })
+    .await
+}
+
+async fn image_gc((State(a), ConnectInfo(peer), h): Ctx, Path(name): Path<String>) -> Response {
+    let what = format!("image {name} gc");
+    action(a, peer, &h, what, move |inv| {
+        let gone = inv.image_gc(&name)?;
+        Ok(serde_json::json!({ "image": name, "removed": gone }))
+    })
+    .await
 }

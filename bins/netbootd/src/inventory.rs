@@ -25,7 +25,7 @@ use netboot_iscsid::{Luns, SessionEvent, SessionEventKind, Targets};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::config::{Client, Config};
+use crate::config::{Client, Config, KernelBoot};
 
 /// The most PCs enrolled automatically (clients `pc-MAC`): each costs an
 /// overlay and a directory in the store, and a MAC costs an attacker
@@ -151,6 +151,18 @@ pub enum Refusal {
     },
 }
 
+/// Why an action of the API was not done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionError {
+    /// The store refused it or failed.
+    #[error(transparent)]
+    Store(#[from] netboot_image::StoreError),
+    /// Not now: a session of a disk it changes is open.
+    #[error("{0}")]
+    Busy(String),
+}
+
 /// The PCs, their targets and their states.
 #[derive(Debug)]
 pub struct Inventory {
@@ -170,6 +182,8 @@ pub struct Inventory {
     /// MAC to client name, of the file and the store (a DHCP request is
     /// looked up here, without store I/O: anyone can send them).
     macs: RwLock<HashMap<String, String>>,
+    /// Image to the PC whose maintenance target serves its edit.
+    editing: Mutex<HashMap<String, String>>,
     /// Its metrics.
     pub metrics: crate::metrics::Metrics,
 }
@@ -201,6 +215,7 @@ impl Inventory {
             max_enrolled: MAX_ENROLLED,
             setup: Mutex::new(()),
             macs: RwLock::new(HashMap::new()),
+            editing: Mutex::new(HashMap::new()),
             metrics: crate::metrics::Metrics::default(),
             cfg: cfg.clone(),
         };
@@ -215,6 +230,7 @@ impl Inventory {
     /// added to the store; a removed PC's target goes, its open sessions
     /// keep their disk until they end.
     pub fn set_clients(&self, clients: Vec<Client>) -> Result<(), String> {
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
         for c in &clients {
             match self.store.client_meta(&c.name) {
                 Ok(m) if m.mac != c.mac => {
@@ -223,9 +239,10 @@ impl Inventory {
                         c.name, m.mac, c.mac
                     ))
                 }
-                Ok(_) => {}
+                Ok(m) => self.sync_client(c, &m)?,
                 Err(netboot_image::StoreError::NoClient(_)) => {
-                    self.store
+                    let m = self
+                        .store
                         .client_add(
                             &c.name,
                             &c.mac,
@@ -235,6 +252,8 @@ impl Inventory {
                         )
                         .map_err(|e| format!("client {}: {e}", c.name))?;
                     info!(client = c.name, mac = c.mac, image = c.image, mode = %c.mode, "client added to the store");
+                    // Its pin.
+                    self.sync_client(c, &m)?;
                 }
                 Err(e) => return Err(format!("client {}: {e}", c.name)),
             }
@@ -256,6 +275,31 @@ impl Inventory {
                     "removed from the file: its target is gone (open sessions keep their disk)"
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// Makes the store's client `c.name` (now `m`) what the file says: its
+    /// image, mode and pinned version. Another image takes effect now (its
+    /// target goes; open sessions keep their disk); the others at its next
+    /// new overlay. The caller holds `setup`.
+    fn sync_client(&self, c: &Client, m: &netboot_image::store::ClientMeta) -> Result<(), String> {
+        let u = netboot_image::store::ClientUpdate {
+            image: (m.image != c.image).then(|| c.image.clone()),
+            mode: (m.mode != c.mode).then_some(c.mode),
+            pin: (m.pin != c.pin).then_some(c.pin),
+            overlay_max: None,
+        };
+        if u == netboot_image::store::ClientUpdate::default() {
+            return Ok(());
+        }
+        self.store
+            .client_update(&c.name, &u)
+            .map_err(|e| format!("client {}: {e}", c.name))?;
+        info!(client = c.name, image = c.image, mode = %c.mode, pin = ?c.pin, "client changed in the store as the file says");
+        if u.image.is_some() {
+            warn!(client = c.name, old = m.image, new = c.image, "another image: its overlay over the old one is gone, the next boot gets one over the new image");
+            self.targets.remove(&self.target_name(&c.name));
         }
         Ok(())
     }
@@ -364,48 +408,173 @@ impl Inventory {
                 "boot while a session of its disk is open: the disk is kept as it is"
             );
         }
-        let (hostname, kernel) = {
-            let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
-            match clients.iter().find(|c| c.name == name) {
-                Some(c) => (c.hostname.clone(), c.kernel.clone()),
-                // Enrolled (in the store, not in the file): the defaults.
-                None => (None, self.cfg.defaults.kernel.clone()),
+        let client = self.file_client(&name);
+        // The image's edit, for its maintenance PC (its own target).
+        let maintenance = match &client {
+            Some(c) if c.maintenance => self.ready_maintenance(&name, &c.image)?,
+            _ => None,
+        };
+        let version = self.store.client_meta(&name)?.version;
+        let (hostname, kernel, image, menu) = match &client {
+            Some(c) => (
+                c.hostname.clone(),
+                c.kernel.clone(),
+                c.image.clone(),
+                c.menu,
+            ),
+            // Enrolled (in the store, not in the file): the defaults.
+            None => {
+                let d = &self.cfg.defaults;
+                (
+                    None,
+                    d.kernel.clone(),
+                    self.store.client_meta(&name)?.image,
+                    d.menu,
+                )
             }
         };
         // Checked when the file was read (letters, digits, '-', '.').
         let hostname = hostname
             .map(|h| format!("set hostname {h}\n"))
             .unwrap_or_default();
-        let san = format!("iscsi:{}::{}:0:{target}", self.addr, self.cfg.iscsi_port);
-        let boot = match kernel {
-            None => format!("sanboot {san}\n"),
-            // The disk stays hooked (and in the iBFT) for the OS's own
-            // initiator; paths and command line were checked when the
-            // file was read.
-            Some(k) => {
-                let url =
-                    |p: &str| format!("http://{}:{}/files/{p}", self.addr, self.cfg.http_port);
-                let mut s = format!("sanhook {san}\nkernel {}", url(&k.kernel));
-                if !k.cmdline.is_empty() {
-                    s.push(' ');
-                    s.push_str(&k.cmdline);
-                }
-                s.push('\n');
-                for i in &k.initrd {
-                    s.push_str(&format!("initrd {}\n", url(i)));
-                }
-                s.push_str("boot\n");
-                s
-            }
-        };
-        Ok(format!(
+        let mut script = format!(
             "#!ipxe\n\
              {hostname}\
              set initiator-iqn {initiator}\n\
              set username {name}\n\
-             set password {secret}\n\
-             {boot}"
-        ))
+             set password {secret}\n"
+        );
+        let own = self.boot_lines(&target, kernel.as_ref());
+        if !menu && maintenance.is_none() {
+            script.push_str(&own);
+            return Ok(script);
+        }
+        // Names of PCs and images are letters, digits and ._- (checked by
+        // the store): nothing in them means anything to iPXE.
+        let v = version.map(|v| format!(" version {v}")).unwrap_or_default();
+        let default = if maintenance.is_some() {
+            "maintenance"
+        } else {
+            "boot"
+        };
+        script.push_str(&format!(
+            "menu netboot: {name}\nitem boot Boot {image}{v} (its own disk)\n"
+        ));
+        if let Some(base) = maintenance {
+            script.push_str(&format!(
+                "item maintenance Maintenance of {image}: the edit over version {base}\n"
+            ));
+        }
+        script.push_str(&format!(
+            "item local Boot from the local disk\n\
+             item shell iPXE shell\n\
+             choose --default {default} --timeout {} choice || set choice {default}\n\
+             goto ${{choice}}\n\
+             :boot\n{own}",
+            u64::from(self.cfg.defaults.menu_timeout) * 1000
+        ));
+        if maintenance.is_some() {
+            let t = self.maintenance_target(&name);
+            script.push_str(&format!(
+                ":maintenance\n{}",
+                self.boot_lines(&t, kernel.as_ref())
+            ));
+        }
+        script.push_str(":local\nexit\n:shell\nshell\n");
+        Ok(script)
+    }
+
+    /// The file's entry of PC `name` (None: enrolled, in the store only).
+    fn file_client(&self, name: &str) -> Option<Client> {
+        self.clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+    }
+
+    /// The script lines that boot from `target`: `sanboot`, or, with a
+    /// kernel, `sanhook` (the disk stays hooked, and in the iBFT, for the
+    /// OS's own initiator) and the kernel and initrds from `/files/`
+    /// (paths and command line were checked when the file was read).
+    fn boot_lines(&self, target: &str, kernel: Option<&KernelBoot>) -> String {
+        let san = format!("iscsi:{}::{}:0:{target}", self.addr, self.cfg.iscsi_port);
+        let Some(k) = kernel else {
+            return format!("sanboot {san}\n");
+        };
+        let url = |p: &str| format!("http://{}:{}/files/{p}", self.addr, self.cfg.http_port);
+        let mut s = format!("sanhook {san}\nkernel {}", url(&k.kernel));
+        if !k.cmdline.is_empty() {
+            s.push(' ');
+            s.push_str(&k.cmdline);
+        }
+        s.push('\n');
+        for i in &k.initrd {
+            s.push_str(&format!("initrd {}\n", url(i)));
+        }
+        s.push_str("boot\n");
+        s
+    }
+
+    /// The target of PC `name`'s maintenance boot (the edit of its image).
+    pub fn maintenance_target(&self, name: &str) -> String {
+        format!("{}:maintenance", self.target_name(name))
+    }
+
+    /// Opens the edit of `image` as the maintenance target of its
+    /// maintenance PC `name` if the image has an edit open; returns the
+    /// version the edit is over. The caller holds `setup`.
+    fn ready_maintenance(&self, name: &str, image: &str) -> Result<Option<u32>, Refusal> {
+        let Some(base) = self.store.image_meta(image)?.edit_base else {
+            return Ok(None);
+        };
+        let target = self.maintenance_target(name);
+        if self.targets.contains(&target) {
+            return Ok(Some(base));
+        }
+        if self.sessions_to(name, &target) > 0 {
+            // A commit was refused under this session: it has the edit
+            // open, a second handle would be a second writer.
+            warn!(client = name, image, "the maintenance session of the last boot is still open: not offered again until it ends");
+            return Ok(None);
+        }
+        // The edit exists (edit_base is set): this opens it, under our
+        // claim of the store nobody else changes it meanwhile.
+        let path = self.store.image_edit(image)?;
+        let disk = self.store.open_disk(&path, false)?;
+        let luns = Luns::single(&target, disk, false, None, self.max_transfer)?;
+        self.insert_target(name, &target, luns)?;
+        self.editing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(image.to_owned(), name.to_owned());
+        info!(
+            client = name,
+            image, base, target, "maintenance disk ready: the edit of the image"
+        );
+        Ok(Some(base))
+    }
+
+    /// Serves `luns` as `target`, for PC `name`'s initiator name and CHAP
+    /// secret only.
+    fn insert_target(&self, name: &str, target: &str, luns: Luns) -> Result<(), Refusal> {
+        let secret = self.secret(name)?;
+        self.targets.insert(
+            TargetEntry {
+                name: target.to_owned(),
+                alias: Some(name.to_owned()),
+                portals: Vec::new(),
+                allowed_initiators: vec![self.initiator_name(name)],
+                chap: Some(Credentials {
+                    username: name.to_owned(),
+                    secret: secret.into_bytes(),
+                }),
+                mutual_chap: None,
+            },
+            luns,
+        );
+        Ok(())
     }
 
     /// Opens PC `name`'s disk (a volatile PC's anew) as its target, for its
@@ -419,24 +588,10 @@ impl Inventory {
             // second writer.
             return Ok(());
         }
-        let secret = self.secret(name)?;
         let disk = self.store.open_client_disk(name)?;
         let meta = self.store.client_meta(name)?;
         let luns = Luns::single(&target, disk, false, None, self.max_transfer)?;
-        self.targets.insert(
-            TargetEntry {
-                name: target.clone(),
-                alias: Some(name.to_owned()),
-                portals: Vec::new(),
-                allowed_initiators: vec![self.initiator_name(name)],
-                chap: Some(Credentials {
-                    username: name.to_owned(),
-                    secret: secret.into_bytes(),
-                }),
-                mutual_chap: None,
-            },
-            luns,
-        );
+        self.insert_target(name, &target, luns)?;
         info!(client = name, mac, target, mode = %meta.mode, version = ?meta.version, generation = meta.generation, "disk ready");
         Ok(())
     }
@@ -500,6 +655,8 @@ impl Inventory {
                 "new boot while a session of its disk is open: probing it"
             );
             self.targets.probe(&self.target_name(name), PROBE_TIMEOUT);
+            self.targets
+                .probe(&self.maintenance_target(name), PROBE_TIMEOUT);
             let deadline = Instant::now() + PROBE_TIMEOUT + Duration::from_secs(1);
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -548,14 +705,12 @@ impl Inventory {
     /// Records a login or the end of a session (iscsid's observer).
     pub fn session_event(&self, ev: &SessionEvent) {
         let prefix = format!("{}:", self.cfg.iqn_prefix);
-        let Some(name) = ev
-            .target
-            .to_ascii_lowercase()
-            .strip_prefix(&prefix)
-            .map(str::to_owned)
-        else {
+        let target = ev.target.to_ascii_lowercase();
+        let Some(rest) = target.strip_prefix(&prefix) else {
             return;
         };
+        // Its own disk, or its image's edit (the maintenance target).
+        let name = rest.strip_suffix(":maintenance").unwrap_or(rest).to_owned();
         let mut pcs = self.pcs.lock().unwrap_or_else(|e| e.into_inner());
         let pc = pcs.entry(name.clone()).or_default();
         let t = Some(now());
@@ -597,9 +752,23 @@ impl Inventory {
         }
     }
 
-    /// Gives PC `name` a new overlay over its image's current version
-    /// (refused while a session of its disk is open).
-    pub fn reset(&self, name: &str) -> Result<(), String> {
+    /// Open sessions of PC `name` to `target`.
+    fn sessions_to(&self, name: &str, target: &str) -> usize {
+        self.pcs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .map_or(0, |pc| {
+                pc.open
+                    .iter()
+                    .filter(|s| s.target.eq_ignore_ascii_case(target))
+                    .count()
+            })
+    }
+
+    /// Gives PC `name` a new overlay over its image's current version (or
+    /// its pin); refused while a session of its disk is open.
+    pub fn reset(&self, name: &str) -> Result<PathBuf, ActionError> {
         let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
         let open = self
             .pcs
@@ -608,13 +777,104 @@ impl Inventory {
             .get(name)
             .map_or(0, PcState::sessions);
         if open > 0 {
-            return Err(format!(
+            return Err(ActionError::Busy(format!(
                 "{name} has {open} open session(s): reset it when it is off"
-            ));
+            )));
         }
-        self.store.client_reset(name).map_err(|e| e.to_string())?;
+        let path = self.store.client_reset(name)?;
         // The next boot opens the new overlay.
         self.targets.remove(&self.target_name(name));
+        Ok(path)
+    }
+
+    /// Adds a PC to the store (it boots at its next DHCP request).
+    pub fn client_add(
+        &self,
+        name: &str,
+        mac: &str,
+        image: &str,
+        mode: Mode,
+        overlay_max: Option<u64>,
+    ) -> Result<netboot_image::store::ClientMeta, ActionError> {
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        let meta = self.store.client_add(name, mac, image, mode, overlay_max)?;
+        self.know(&meta.mac, name);
+        Ok(meta)
+    }
+
+    /// Imports `from` as version 1 of a new image `name`.
+    pub fn image_create(
+        &self,
+        name: &str,
+        from: &std::path::Path,
+        format: Option<netboot_image::Format>,
+    ) -> Result<netboot_image::store::ImageMeta, ActionError> {
+        Ok(self.store.image_create(name, from, format)?)
+    }
+
+    /// Opens the edit of image `name` (its maintenance overlay over the
+    /// current version): its maintenance PC boots it from its next script.
+    pub fn image_edit(&self, name: &str) -> Result<PathBuf, ActionError> {
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(self.store.image_edit(name)?)
+    }
+
+    /// Seals the edit of image `name` as its next version, now current;
+    /// refused while the maintenance PC's session of it is open.
+    pub fn image_commit(&self, name: &str) -> Result<u32, ActionError> {
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        self.close_edit(name)?;
+        Ok(self.store.image_commit(name)?)
+    }
+
+    /// Throws the edit of image `name` away; refused while the maintenance
+    /// PC's session of it is open.
+    pub fn image_discard(&self, name: &str) -> Result<(), ActionError> {
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        self.close_edit(name)?;
+        Ok(self.store.image_discard(name)?)
+    }
+
+    /// Makes version `to` (default: the one before) of image `name`
+    /// current: PCs get it with their next new overlay.
+    pub fn image_rollback(&self, name: &str, to: Option<u32>) -> Result<u32, ActionError> {
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(self.store.image_rollback(name, to)?)
+    }
+
+    /// Removes the versions of image `name` nothing needs.
+    pub fn image_gc(&self, name: &str) -> Result<Vec<u32>, ActionError> {
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(self.store.image_gc(name)?)
+    }
+
+    /// Closes the maintenance target of image `name`'s edit, if one is
+    /// open: taken out of the table first (no new logins), then refused
+    /// if a session of it is still open (that PC's next script opens it
+    /// again once the session is gone). The caller holds `setup`.
+    fn close_edit(&self, image: &str) -> Result<(), ActionError> {
+        let Some(pc) = self
+            .editing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(image)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let target = self.maintenance_target(&pc);
+        self.targets.remove(&target);
+        let open = self.sessions_to(&pc, &target);
+        if open > 0 {
+            return Err(ActionError::Busy(format!(
+                "{pc} still runs the maintenance of {image} ({open} session(s) of its edit): shut it down first"
+            )));
+        }
+        self.editing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(image);
+        info!(client = pc, image, "maintenance disk closed");
         Ok(())
     }
 
@@ -815,6 +1075,98 @@ mod tests {
         assert_eq!(inv.begin_new_boot("52:54:00:00:00:99"), None);
         assert_eq!(inv.begin_new_boot(PC1).as_deref(), Some("pc1"));
         assert_eq!(inv.begin_new_boot(PC1), None, "one at a time");
+    }
+
+    /// A menu (boot, local disk, shell) when asked for; the maintenance PC
+    /// of an image with an edit open gets "maintenance" too, by default,
+    /// on a target of its own that only it may log in to. A commit closes
+    /// that target (refused while it has a session) and the next
+    /// volatile disk is over the new version.
+    #[test]
+    fn the_maintenance_pc_boots_the_edit_until_it_is_committed() {
+        let (_d, inv) = inventory_with("enrol = true\nmenu_timeout = 2", "maintenance = true");
+        // No edit open: its plain script.
+        let plain = inv.boot(PC1).unwrap();
+        assert!(
+            !plain.contains("menu") && plain.contains("\nsanboot "),
+            "{plain}"
+        );
+        inv.image_edit("golden").unwrap();
+        let script = inv.boot(PC1).unwrap();
+        let mt = inv.maintenance_target("pc1");
+        assert_eq!(mt, "iqn.2026-12.org.netboot:pc1:maintenance");
+        for line in [
+            "menu netboot: pc1",
+            "item boot Boot golden version 1 (its own disk)",
+            "item maintenance Maintenance of golden: the edit over version 1",
+            "choose --default maintenance --timeout 2000 choice || set choice maintenance",
+            ":boot",
+            "sanboot iscsi:127.0.0.1::3260:0:iqn.2026-12.org.netboot:pc1",
+            ":maintenance",
+            &format!("sanboot iscsi:127.0.0.1::3260:0:{mt}"),
+            ":local",
+            "exit",
+        ] {
+            assert!(script.lines().any(|l| l == line), "{line:?} in\n{script}");
+        }
+        assert!(inv.targets.contains(&mt));
+        // Another PC of the image gets no maintenance.
+        let other = inv.boot("52:54:00:00:00:42").unwrap();
+        assert!(!other.contains("maintenance"), "{other}");
+        // A session of the edit: the commit is refused, the edit stays.
+        let login = |kind| {
+            inv.session_event(&SessionEvent {
+                target: mt.clone(),
+                initiator: inv.initiator_name("pc1"),
+                peer: "127.0.0.1:40001".parse().unwrap(),
+                kind,
+            })
+        };
+        login(SessionEventKind::LoggedIn);
+        assert_eq!(inv.sessions()[0].target, mt);
+        let e = inv.image_commit("golden").unwrap_err();
+        assert!(matches!(e, ActionError::Busy(_)), "{e}");
+        assert!(e.to_string().contains("shut it down"), "{e}");
+        assert_eq!(inv.store.image_meta("golden").unwrap().edit_base, Some(1));
+        // Its next script does not open a second writer of the edit.
+        let again = inv.boot(PC1).unwrap();
+        assert!(!again.contains(":maintenance"), "{again}");
+        login(SessionEventKind::Ended);
+        assert_eq!(inv.image_commit("golden").unwrap(), 2);
+        assert!(!inv.targets.contains(&mt));
+        let after = inv.boot(PC1).unwrap();
+        assert!(!after.contains("menu"), "{after}");
+        assert_eq!(inv.store.client_meta("pc1").unwrap().version, Some(2));
+        assert_eq!(inv.image_rollback("golden", None).unwrap(), 1);
+        assert!(matches!(
+            inv.image_discard("golden"),
+            Err(ActionError::Store(netboot_image::StoreError::NoEdit(_)))
+        ));
+    }
+
+    /// `menu = true` for every PC: boot by default; a pinned PC's disk is
+    /// over its pin whatever is current.
+    #[test]
+    fn a_menu_for_every_pc_and_a_pinned_version() {
+        let (_d, inv) = inventory("menu = true");
+        inv.image_edit("golden").unwrap();
+        inv.image_commit("golden").unwrap();
+        let script = inv.boot("52:54:00:00:00:42").unwrap();
+        assert!(
+            script.contains("choose --default boot --timeout 5000 choice")
+                && !script.contains("maintenance"),
+            "{script}"
+        );
+        assert_eq!(
+            inv.store.client_meta("pc-525400000042").unwrap().version,
+            Some(2)
+        );
+        let (_d, inv) = inventory_with("enrol = false", "version = 1");
+        inv.image_edit("golden").unwrap();
+        inv.image_commit("golden").unwrap();
+        inv.boot(PC1).unwrap();
+        let m = inv.store.client_meta("pc1").unwrap();
+        assert_eq!((m.pin, m.version), (Some(1), Some(1)));
     }
 
     #[test]

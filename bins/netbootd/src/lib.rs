@@ -66,6 +66,44 @@ fn api_token(store: &Store) -> Result<String, String> {
     inventory::secret_file(&path, 32).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// How long netbootd waits at its start for a `netbootctl` command that
+/// changes the store to finish.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Claims the store for this netbootd (see `Store::claim`): while it runs,
+/// `netbootctl` changes the store through its API, whose address it finds
+/// in the claim. Waits [`CLAIM_WAIT`] for a `netbootctl` that holds it.
+async fn claim(store: &Store, api: SocketAddr) -> Result<netboot_image::store::Claim, Error> {
+    let mut api = api;
+    if api.ip().is_unspecified() {
+        api.set_ip(Ipv4Addr::LOCALHOST.into());
+    }
+    let owner = serde_json::json!({
+        "program": "netbootd",
+        "pid": std::process::id(),
+        "api": format!("http://{api}"),
+    })
+    .to_string();
+    let deadline = tokio::time::Instant::now() + CLAIM_WAIT;
+    loop {
+        if let Some(c) = store
+            .claim(&owner)
+            .map_err(|e| Error::Setup(format!("store: {e}")))?
+        {
+            return Ok(c);
+        }
+        let other = store.owner().ok().flatten().unwrap_or_default();
+        if other.contains("\"netbootd\"") || tokio::time::Instant::now() >= deadline {
+            return Err(Error::Setup(format!(
+                "the store {} is in use by another process ({}): one netbootd per store",
+                store.root().display(),
+                other.trim()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 fn pxed_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_pxed::Config, String> {
     let mut args: Vec<String> = vec![
         "pxed".into(),
@@ -179,6 +217,7 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
         }
     };
     let store = Store::open(&cfg.store).map_err(|e| Error::Setup(format!("store: {e}")))?;
+    let _claim = claim(&store, cfg.api_listen).await?;
     let token = api_token(&store).map_err(Error::Setup)?;
     let pxed = pxed_config(&cfg, addr).map_err(Error::Setup)?;
     let tftpd = tftpd_config(&cfg, addr).map_err(Error::Setup)?;

@@ -286,7 +286,8 @@ fn a_pc_boots_its_own_overlay_from_netbootd_alone() {
             &reset,
         ],
     );
-    assert_eq!(code, "204", "{body}");
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("\"client\":\"pc1\""), "{body}");
     // The secrets are the administrator's only.
     use std::os::unix::fs::PermissionsExt;
     for f in ["netbootd/api-token", "netbootd/chap/pc1"] {
@@ -349,6 +350,18 @@ fn bad_configs_name_the_file_line_and_key() {
             "defaults.cmdline",
         ),
         ("[defaults]\ncmdline = \"quiet\"\n", "line 6", "initrd and cmdline need a kernel"),
+        (
+            "[[client]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nversion = 7\n",
+            "line 8",
+            "client.version",
+        ),
+        (
+            "[[client]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nmaintenance = true\n\
+             [[client]]\nname = \"b\"\nmac = \"52:54:00:00:00:02\"\nmaintenance = true\n",
+            "line 12",
+            "client.maintenance",
+        ),
+        ("[defaults]\nmenu_timeout = 99999\n", "line 6", "defaults.menu_timeout"),
     ];
     for (i, (body, line, key)) in cases.iter().enumerate() {
         let f = dir.path().join(format!("bad{i}.toml"));
@@ -789,4 +802,101 @@ fn reboots_keep_only_persistent_writes_and_sighup_keeps_sessions() {
     assert_eq!(generation(&store, "pc1"), g + 1);
     let (status, _) = d.terminate();
     assert!(status.success());
+}
+
+/// While netbootd serves a store it claims it: a second netbootd is
+/// refused, and netbootctl's changes go through netbootd's API (found in
+/// the claim, with the token from the store): an import, an edit, a commit
+/// and a rollback, refusals with the API's reason; the API refuses them
+/// without the token. Once netbootd stops, netbootctl changes the store
+/// itself again.
+#[test]
+fn netbootctl_changes_the_store_through_the_running_netbootd() {
+    need("curl");
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_golden(dir.path());
+    let config = office_config(dir.path(), &store, PC_MAC, "");
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    let d = netbootd(&srv, &config);
+
+    let mut second = srv.exec(env!("CARGO_BIN_EXE_netbootd"));
+    second.arg("--config").arg(&config);
+    let o = run(&mut second, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("in use by another process"),
+        "{err}"
+    );
+
+    let raw = dir.path().join("second.raw");
+    std::fs::write(&raw, vec![7u8; 1 << 20]).unwrap();
+    let (ok, out) = netbootctl(
+        &srv,
+        &store,
+        &["image", "create", "second", "--from", raw.to_str().unwrap()],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        d.log_contains("image second create: done through the API"),
+        "{}",
+        d.log_text()
+    );
+    let (ok, out) = netbootctl(&srv, &store, &["image", "edit", "golden"]);
+    assert!(
+        ok && out.trim().ends_with("images/golden/edit.qcow2"),
+        "{out}"
+    );
+    let (ok, out) = netbootctl(&srv, &store, &["client", "disk", "pc1"]);
+    assert!(!ok && out.contains("netbootd serves this store"), "{out}");
+    // The API refuses changes without the token, and says why as JSON.
+    let (body, code) = curl(
+        &srv,
+        &[
+            "-X",
+            "POST",
+            "http://127.0.0.1:8067/api/v1/images/golden/commit",
+        ],
+    );
+    assert_eq!(code, "401", "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    let (ok, out) = netbootctl(&srv, &store, &["image", "commit", "golden"]);
+    assert!(ok && out.contains("version 2 is current"), "{out}");
+    let (ok, out) = netbootctl(&srv, &store, &["image", "commit", "golden"]);
+    assert!(
+        !ok && out.contains("409") && out.contains("no edit open"),
+        "{out}"
+    );
+    let (ok, out) = netbootctl(&srv, &store, &["image", "rollback", "golden", "--to", "1"]);
+    assert!(ok && out.contains("version 1 is current"), "{out}");
+    let (ok, out) = netbootctl(
+        &srv,
+        &store,
+        &[
+            "client",
+            "add",
+            "pc9",
+            "--mac",
+            "52:54:00:00:09:09",
+            "--image",
+            "second",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = netbootctl(&srv, &store, &["--json", "client", "reset", "pc9"]);
+    assert!(ok && out.contains("disk-1.qcow2"), "{out}");
+    let (ok, out) = netbootctl(&srv, &store, &["image", "gc", "golden"]);
+    assert!(ok && out.contains("removed version 2"), "{out}");
+    let (ok, out) = netbootctl(&srv, &store, &["image", "ls"]);
+    assert!(
+        ok && out.contains("second") && !out.contains("golden  2"),
+        "{out}"
+    );
+    let (status, log) = d.terminate();
+    assert!(status.success(), "{log}");
+    // Nobody serves it: netbootctl changes it itself.
+    let (ok, out) = netbootctl(&srv, &store, &["image", "edit", "second"]);
+    assert!(ok, "{out}");
+    let (ok, out) = netbootctl(&srv, &store, &["image", "discard", "second"]);
+    assert!(ok && out.contains("thrown away"), "{out}");
 }

@@ -5,6 +5,7 @@
 //! ```text
 //! STORE/
 //!   .lock                          taken (flock) by every change
+//!   owner                          who claimed the store (flock): netbootd
 //!   images/NAME/image.toml         versions, the current one, the edit's base
 //!   images/NAME/v1.raw             version 1: the imported file (or v1.qcow2)
 //!   images/NAME/v2.qcow2           version N+1: a qcow2 layer over its base
@@ -142,6 +143,10 @@ pub struct ClientMeta {
     /// Most bytes its overlay may take (see [`OpenOptions::overlay_max`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlay_max: Option<u64>,
+    /// The version its new overlays are over (None: the image's current
+    /// one). A pinned PC stays there whatever becomes current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<u32>,
 }
 
 impl ClientMeta {
@@ -149,6 +154,26 @@ impl ClientMeta {
     pub fn disk_file(&self) -> Option<String> {
         (self.generation > 0).then(|| format!("disk-{}.qcow2", self.generation))
     }
+
+    /// The version its next new overlay is over, when `current` is its
+    /// image's current one.
+    pub fn target_version(&self, current: u32) -> u32 {
+        self.pin.unwrap_or(current)
+    }
+}
+
+/// What [`Store::client_update`] changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientUpdate {
+    /// Another image.
+    pub image: Option<String>,
+    /// Another mode.
+    pub mode: Option<Mode>,
+    /// Pin a version (`Some(Some(n))`) or follow the current one
+    /// (`Some(None)`).
+    pub pin: Option<Option<u32>>,
+    /// Another size limit (`Some(None)`: none).
+    pub overlay_max: Option<Option<u64>>,
 }
 
 /// A client as `client ls` shows it.
@@ -161,7 +186,8 @@ pub struct ClientInfo {
     pub meta: ClientMeta,
     /// The image's current version.
     pub current: u32,
-    /// True when its overlay is over an older version than the current one.
+    /// True when its overlay is over another version than the one its next
+    /// new overlay gets (the current one, or its pin).
     pub behind: bool,
     /// The overlay's path, when it has one.
     pub disk: Option<PathBuf>,
@@ -368,6 +394,12 @@ pub struct Store {
 /// The store's lock, held while a change runs.
 struct Lock(#[allow(dead_code)] nix::fcntl::Flock<fs::File>);
 
+/// The store claimed by one process (netbootd, while it runs; a
+/// `netbootctl` command that changes the store, while it does): the others
+/// change the store through that process, or wait. See [`Store::claim`].
+#[derive(Debug)]
+pub struct Claim(#[allow(dead_code)] nix::fcntl::Flock<fs::File>);
+
 impl Store {
     /// Opens the store at `root`, making its directories if missing.
     pub fn open(root: impl AsRef<Path>) -> R<Store> {
@@ -401,6 +433,58 @@ impl Store {
                 path: p,
                 source: e.into(),
             })
+    }
+
+    /// Claims the store for this process until the [`Claim`] is dropped
+    /// (or the process ends), and writes `owner` (who claims it and how to
+    /// reach it) into `STORE/owner` for the others. `None` when another
+    /// process holds the claim: [`owner`](Self::owner) says which.
+    pub fn claim(&self, owner: &str) -> R<Option<Claim>> {
+        use nix::fcntl::{Flock, FlockArg};
+        let p = self.root.join("owner");
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io_err(&p))?;
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(mut l) => {
+                l.set_len(0)
+                    .and_then(|()| l.write_all(owner.as_bytes()))
+                    .and_then(|()| l.sync_data())
+                    .map_err(io_err(&p))?;
+                Ok(Some(Claim(l)))
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(StoreError::Io {
+                path: p,
+                source: e.into(),
+            }),
+        }
+    }
+
+    /// What the process holding the store's claim wrote (see
+    /// [`claim`](Self::claim)); `None` when no process holds it.
+    pub fn owner(&self) -> R<Option<String>> {
+        use nix::fcntl::{Flock, FlockArg};
+        let p = self.root.join("owner");
+        let f = match fs::File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&p)(e)),
+        };
+        match Flock::lock(f, FlockArg::LockSharedNonblock) {
+            // Nobody holds it (ours goes with the file).
+            Ok(_) => Ok(None),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                fs::read_to_string(&p).map(Some).map_err(io_err(&p))
+            }
+            Err((_, e)) => Err(StoreError::Io {
+                path: p,
+                source: e.into(),
+            }),
+        }
     }
 
     fn image_dir(&self, name: &str) -> PathBuf {
@@ -673,6 +757,23 @@ impl Store {
         Ok(number)
     }
 
+    /// Throws the maintenance overlay away (shut the maintenance PC down
+    /// first): nothing of it becomes a version.
+    pub fn image_discard(&self, name: &str) -> R<()> {
+        let _lock = self.lock()?;
+        let mut meta = self.image_meta(name)?;
+        self.sweep_image(name, &meta);
+        if meta.edit_base.is_none() {
+            return Err(StoreError::NoEdit(name.to_owned()));
+        }
+        meta.edit_base = None;
+        self.save_image(name, &meta)?;
+        // No longer named: the sweep of the next change would take it too.
+        let edit = self.image_dir(name).join("edit.qcow2");
+        let _ = fs::remove_file(&edit);
+        sync_dir(&self.image_dir(name))
+    }
+
     /// Makes version `to` (default: the newest one before the current)
     /// current. Clients pick it up with their next new overlay.
     pub fn image_rollback(&self, name: &str, to: Option<u32>) -> R<u32> {
@@ -743,8 +844,8 @@ impl Store {
     }
 
     /// Removes the versions of `name` that nothing needs: not the current
-    /// one, not the edit's base, not a client's, not the base of one of
-    /// those. Returns the versions removed.
+    /// one, not the edit's base, not a client's (its overlay's or its pin),
+    /// not the base of one of those. Returns the versions removed.
     pub fn image_gc(&self, name: &str) -> R<Vec<u32>> {
         let _lock = self.lock()?;
         let mut meta = self.image_meta(name)?;
@@ -754,6 +855,7 @@ impl Store {
         for (_, c) in self.clients_meta()? {
             if c.image == name {
                 need.extend(c.version);
+                need.extend(c.pin);
             }
         }
         let mut todo: Vec<u32> = need.iter().copied().collect();
@@ -818,6 +920,7 @@ impl Store {
             generation: 0,
             version: None,
             overlay_max,
+            pin: None,
         };
         self.save_client(name, &meta)?;
         Ok(meta)
@@ -831,7 +934,9 @@ impl Store {
                 let current = self.image_meta(&meta.image).map(|m| m.current).unwrap_or(0);
                 let disk = meta.disk_file().map(|f| self.client_dir(&name).join(f));
                 Ok(ClientInfo {
-                    behind: meta.version.is_some_and(|v| v != current),
+                    behind: meta
+                        .version
+                        .is_some_and(|v| v != meta.target_version(current)),
                     disk_bytes: disk.as_deref().map(disk_bytes).unwrap_or(0),
                     disk,
                     current,
@@ -862,7 +967,7 @@ impl Store {
         self.sweep_client(name, &meta);
         let existing = meta.disk_file().map(|f| self.client_dir(name).join(f));
         match (meta.mode, existing) {
-            (Mode::Persistent, Some(p)) if p.exists() => Ok(p),
+            (Mode::Persistent, Some(p)) if p.exists() && meta.version.is_some() => Ok(p),
             _ => self.new_overlay(name, meta),
         }
     }
@@ -884,24 +989,66 @@ impl Store {
         )?)
     }
 
-    /// Gives client `name` a fresh overlay over the current version.
+    /// Changes client `name`'s image, mode, pin or size limit. A new mode,
+    /// pin or limit shows in its next new overlay (a volatile PC's next
+    /// boot, a persistent PC's reset). Another image throws its overlay
+    /// away now (its writes were over the old image): the next boot gets
+    /// a new one. A daemon that has the old overlay open keeps it.
+    pub fn client_update(&self, name: &str, u: &ClientUpdate) -> R<ClientMeta> {
+        let _lock = self.lock()?;
+        let mut meta = self.client_meta(name)?;
+        let old_disk = match &u.image {
+            Some(i) if *i != meta.image => {
+                self.image_meta(i)?;
+                meta.image = i.clone();
+                meta.version = None;
+                meta.disk_file().map(|f| self.client_dir(name).join(f))
+            }
+            _ => None,
+        };
+        if let Some(m) = u.mode {
+            meta.mode = m;
+        }
+        if let Some(p) = u.pin {
+            meta.pin = p;
+        }
+        if let Some(o) = u.overlay_max {
+            meta.overlay_max = o;
+        }
+        let image = self.image_meta(&meta.image)?;
+        if let Some(n) = meta.pin {
+            image.version(n).ok_or_else(|| StoreError::NoVersion {
+                image: meta.image.clone(),
+                version: n,
+            })?;
+        }
+        self.save_client(name, &meta)?;
+        if let Some(d) = old_disk {
+            let _ = fs::remove_file(d);
+        }
+        Ok(meta)
+    }
+
+    /// Gives client `name` a fresh overlay over the current version (or
+    /// its pin).
     pub fn client_reset(&self, name: &str) -> R<PathBuf> {
         let _lock = self.lock()?;
         let meta = self.client_meta(name)?;
         self.new_overlay(name, meta)
     }
 
-    /// Makes generation G+1 over the current version, records it, then
-    /// removes generation G.
+    /// Makes generation G+1 over the current version (or the client's
+    /// pin), records it, then removes generation G.
     fn new_overlay(&self, name: &str, mut meta: ClientMeta) -> R<PathBuf> {
         self.sweep_client(name, &meta);
         let image = self.image_meta(&meta.image)?;
+        let want = meta.target_version(image.current);
         let v = image
-            .version(image.current)
+            .version(want)
             .cloned()
             .ok_or_else(|| StoreError::NoVersion {
                 image: meta.image.clone(),
-                version: image.current,
+                version: want,
             })?;
         let dir = self.client_dir(name);
         let old = meta.disk_file().map(|f| dir.join(f));

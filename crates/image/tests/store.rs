@@ -86,8 +86,19 @@ fn golden_image_versions_and_two_pcs() {
     assert!(!d2.exists());
     assert_eq!(read(&store, &d2b, 0, 4096), golden[..4096]);
 
+    // An edit thrown away leaves nothing.
+    let edit = store.image_edit("win").unwrap();
+    write(&store, &edit, 0, &[0xdd; 512]);
+    store.image_discard("win").unwrap();
+    assert!(!edit.exists());
+    assert_eq!(store.image_meta("win").unwrap().edit_base, None);
+    assert!(matches!(
+        store.image_discard("win"),
+        Err(StoreError::NoEdit(_))
+    ));
     // An update: edit, change, commit as version 2.
     let edit = store.image_edit("win").unwrap();
+    assert_eq!(read(&store, &edit, 0, 512), golden[..512], "a new edit");
     assert_eq!(store.image_edit("win").unwrap(), edit, "the same edit");
     write(&store, &edit, MIB, &[0xee; 65536]);
     check(&edit);
@@ -282,4 +293,102 @@ fn a_clients_overlay_has_its_size_limit() {
     assert!(matches!(e, netboot_blockdev::Error::NoSpace { .. }), "{e}");
     drop(d);
     check(&store.client_disk("pc").unwrap());
+}
+
+/// A pinned PC's new overlays are over its pin whatever is current; gc
+/// keeps the pin; another image throws the overlay away; a pin the image
+/// does not have is refused.
+#[test]
+fn a_pinned_pc_stays_on_its_version_and_updates_apply_at_its_next_overlay() {
+    use netboot_image::store::ClientUpdate;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("base.raw");
+    std::fs::write(&src, netboot_testkit::content(2 * MIB as usize, 4)).unwrap();
+    let store = Store::open(tmp.path().join("store")).unwrap();
+    store.image_create("lin", &src, Some(Format::Raw)).unwrap();
+    store
+        .image_create("other", &src, Some(Format::Raw))
+        .unwrap();
+    for i in 0..2u8 {
+        let e = store.image_edit("lin").unwrap();
+        write(&store, &e, 0, &[i + 20; 512]);
+        store.image_commit("lin").unwrap();
+    }
+    store
+        .client_add("pc", "02:00:00:00:00:02", "lin", Mode::Volatile, None)
+        .unwrap();
+    let pin = |p| ClientUpdate {
+        pin: Some(p),
+        ..ClientUpdate::default()
+    };
+    assert!(matches!(
+        store.client_update("pc", &pin(Some(9))),
+        Err(StoreError::NoVersion { version: 9, .. })
+    ));
+    let m = store.client_update("pc", &pin(Some(2))).unwrap();
+    assert_eq!(m.pin, Some(2));
+    // Nothing but the pin needs version 2 (no overlay yet, 1 current).
+    store.image_rollback("lin", Some(1)).unwrap();
+    assert_eq!(store.image_gc("lin").unwrap(), vec![3]);
+    let d = store.client_disk("pc").unwrap();
+    assert_eq!(read(&store, &d, 0, 512), vec![20; 512], "version 2");
+    check(&d);
+    let c = &store.clients().unwrap()[0];
+    assert_eq!((c.meta.version, c.current, c.behind), (Some(2), 1, false));
+    store
+        .client_update(
+            "pc",
+            &ClientUpdate {
+                mode: Some(Mode::Persistent),
+                ..ClientUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(store.client_disk("pc").unwrap(), d, "persistent now: kept");
+    // Unpinned: the persistent overlay stays on 2 (behind) until a reset.
+    store.client_update("pc", &pin(None)).unwrap();
+    assert!(store.clients().unwrap()[0].behind);
+    let r = store.client_reset("pc").unwrap();
+    assert_eq!(
+        read(&store, &r, 0, 512),
+        netboot_testkit::content(2 * MIB as usize, 4)[..512].to_vec(),
+        "version 1"
+    );
+    assert_eq!(store.image_gc("lin").unwrap(), vec![2]);
+    // Another image: the overlay goes now, the next disk is over it.
+    store
+        .client_update(
+            "pc",
+            &ClientUpdate {
+                image: Some("other".into()),
+                ..ClientUpdate::default()
+            },
+        )
+        .unwrap();
+    assert!(!r.exists(), "the old image's overlay is gone");
+    let o = store.client_disk("pc").unwrap();
+    assert_eq!(
+        read(&store, &o, 0, 512),
+        netboot_testkit::content(2 * MIB as usize, 4)[..512].to_vec()
+    );
+    assert_eq!(store.client_meta("pc").unwrap().image, "other");
+}
+
+/// One process claims the store; the others see who, until it lets go.
+#[test]
+fn the_store_is_claimed_by_one_process_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    // A second handle stands for a second process: flock locks belong to
+    // the open file, not the process.
+    let other = Store::open(tmp.path()).unwrap();
+    assert_eq!(store.owner().unwrap(), None);
+    let claim = store.claim("netbootd pid 1").unwrap().expect("free");
+    assert!(other.claim("netbootctl").unwrap().is_none());
+    assert_eq!(other.owner().unwrap().as_deref(), Some("netbootd pid 1"));
+    drop(claim);
+    assert_eq!(other.owner().unwrap(), None);
+    let c2 = other.claim("netbootctl").unwrap().expect("free again");
+    assert_eq!(store.owner().unwrap().as_deref(), Some("netbootctl"));
+    drop(c2);
 }
