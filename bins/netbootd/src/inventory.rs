@@ -849,9 +849,11 @@ impl Inventory {
     }
 
     /// Closes the maintenance target of image `name`'s edit, if one is
-    /// open: taken out of the table first (no new logins), then refused
-    /// if a session of it is still open (that PC's next script opens it
-    /// again once the session is gone). The caller holds `setup`.
+    /// open: taken out of the table first (no new logins); its sessions
+    /// are probed ([`PROBE_TIMEOUT`]: a PC switched off sends nothing);
+    /// refused if one is still open then (that PC's next script opens the
+    /// edit again once the session is gone). Blocking; the caller holds
+    /// `setup`.
     fn close_edit(&self, image: &str) -> Result<(), ActionError> {
         let Some(pc) = self
             .editing
@@ -864,7 +866,17 @@ impl Inventory {
         };
         let target = self.maintenance_target(&pc);
         self.targets.remove(&target);
-        let open = self.sessions_to(&pc, &target);
+        let mut open = self.sessions_to(&pc, &target);
+        if open > 0 {
+            // A maintenance PC that was switched off sends nothing: its
+            // session is probed as at a new boot, and dropped if dead.
+            self.targets.probe(&target, PROBE_TIMEOUT);
+            let deadline = Instant::now() + PROBE_TIMEOUT + Duration::from_secs(1);
+            while open > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+                open = self.sessions_to(&pc, &target);
+            }
+        }
         if open > 0 {
             return Err(ActionError::Busy(format!(
                 "{pc} still runs the maintenance of {image} ({open} session(s) of its edit): shut it down first"

@@ -52,12 +52,27 @@ mount --move /proc /root/proc
 exec switch_root /root /sbin/init
 "#;
 
-/// The golden image's init: runs from the network disk.
+/// The golden image's init: runs from the network disk. Booted from the
+/// maintenance target (the image's edit), it makes the next version: the
+/// marker counts up.
 const ROOT_INIT: &str = r#"#!/bin/sh
 export PATH=/bin
 me=$(cat /sys/firmware/ibft/initiator/initiator-name)
 me=${me##*:}
 me=${me%.initiator}
+case "$(cat /sys/firmware/ibft/target0/target-name)" in
+*:maintenance)
+    v=$(cat /version)
+    echo "NBT maintenance of version=$v"
+    echo $((v + 1)) > /version
+    sync
+    echo "NBT maintenance wrote version=$(cat /version)"
+    umount /proc
+    mount -o remount,ro / 2>/dev/null
+    echo "NBT done"
+    poweroff -f
+    ;;
+esac
 echo "NBT running $me version=$(cat /version)"
 echo "NBT found [$(ls /pcs | tr '\n' ' ')]"
 echo "$me" > /pcs/$me
@@ -227,6 +242,20 @@ fn serial_of(dir: &Path, mac: &str, round: u32) -> Boot {
     Boot { lines, console }
 }
 
+/// Boots PC `mac` (round `round`) and returns its console.
+fn boot_one(lan: &mut Lan, dir: &Path, d: &Daemon, mac: &str, round: u32) -> Boot {
+    let o = run(&mut pc(lan, dir, mac, round), Duration::from_secs(300));
+    let b = serial_of(dir, mac, round);
+    assert!(
+        o.status.success() && b.has("done"),
+        "{mac} round {round}: {:?}\nconsole:\n{}\nnetbootd:\n{}",
+        o.status,
+        b.console,
+        d.log_text()
+    );
+    b
+}
+
 /// Boots both PCs at once (round `round`) and returns their consoles.
 fn boot_both(lan: &mut Lan, dir: &Path, d: &Daemon, round: u32) -> (Boot, Boot) {
     let mut q1 = pc(lan, dir, PC1_MAC, round);
@@ -348,4 +377,114 @@ fn linux_runs_from_its_overlay_and_reboots_keep_only_persistent_writes() {
         golden_sum,
         "the golden image is unchanged"
     );
+}
+
+/// netbootctl (built beside netbootd) on `host` with `store`: its output,
+/// after it succeeded.
+fn netbootctl(host: &Host, store: &Path, args: &[&str]) -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_netbootd")).with_file_name("netbootctl");
+    assert!(bin.exists(), "{}: build it first", bin.display());
+    let o = host
+        .exec(&bin)
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("netbootctl runs");
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "netbootctl {args:?}: {out}");
+    out
+}
+
+/// An image update as an administrator makes it: `image edit`, the
+/// maintenance PC boots the edit (its iPXE menu's default) and changes the
+/// marker, `image commit` while netbootd runs (through its API), and the
+/// other PC runs the new version at its next boot; `image rollback` brings
+/// the old one back at the boot after. The golden version 1 is unchanged.
+#[test]
+fn an_image_update_made_on_the_maintenance_pc_reaches_the_others_and_rolls_back() {
+    need_guest();
+    let dir = tempfile::tempdir().unwrap();
+    let golden = golden(dir.path(), "1");
+    let golden_sum = netboot_testkit::sha256(&std::fs::read(&golden).unwrap());
+    let root = dir.path().join("store");
+    let store = netboot_image::Store::open(&root).unwrap();
+    store.image_create("golden", &golden, None).unwrap();
+    let files = boot_files(dir.path());
+    let config = config(
+        dir.path(),
+        &root,
+        &files,
+        &format!(
+            "menu_timeout = 1\n\
+             [[client]]\nname = \"pc1\"\nmac = \"{PC1_MAC}\"\n\
+             [[client]]\nname = \"admin\"\nmac = \"{PC2_MAC}\"\nmaintenance = true\n"
+        ),
+    );
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    let d = netbootd(&srv, &config);
+
+    let out = netbootctl(&srv, &root, &["image", "edit", "golden"]);
+    assert!(out.contains("edit.qcow2"), "{out}");
+    let m = boot_one(&mut lan, dir.path(), &d, PC2_MAC, 1);
+    assert!(m.has("maintenance of version=1"), "{}", m.console);
+    assert!(m.has("maintenance wrote version=2"), "{}", m.console);
+    assert!(
+        m.console.contains("Maintenance of golden"),
+        "the menu was shown: {}",
+        m.console
+    );
+    let out = commit_when_off(&srv, &root, &d);
+    assert!(out.contains("version 2 is current"), "{out}");
+    let b = boot_one(&mut lan, dir.path(), &d, PC1_MAC, 2);
+    assert!(b.has("running pc1 version=2"), "{}", b.console);
+    let out = netbootctl(&srv, &root, &["image", "rollback", "golden"]);
+    assert!(out.contains("version 1 is current"), "{out}");
+    let b = boot_one(&mut lan, dir.path(), &d, PC1_MAC, 3);
+    assert!(b.has("running pc1 version=1"), "{}", b.console);
+
+    let (status, log) = d.terminate();
+    assert!(status.success(), "{log}");
+    let version = store.version_path("golden", 1).unwrap();
+    assert_eq!(
+        netboot_testkit::sha256(&std::fs::read(version).unwrap()),
+        golden_sum,
+        "version 1 is unchanged"
+    );
+}
+
+/// `netbootctl image commit golden` once netbootd lets it: while a
+/// session of the edit lives (the maintenance PC's, until netbootd's probe
+/// or ping time-out finds it gone) it is refused with 409.
+fn commit_when_off(host: &Host, store: &Path, d: &Daemon) -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_netbootd")).with_file_name("netbootctl");
+    let until = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let o = host
+            .exec(&bin)
+            .arg("--store")
+            .arg(store)
+            .args(["image", "commit", "golden"])
+            .output()
+            .expect("netbootctl runs");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if o.status.success() {
+            return out;
+        }
+        assert!(
+            out.contains("409") && std::time::Instant::now() < until,
+            "{out}\nnetbootd:\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
