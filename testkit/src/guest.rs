@@ -189,6 +189,19 @@ pub const ISCSI_ROOT_MODULES: &[&str] = &[
     "ext4",
 ];
 
+/// virtio-net and what it needs, in load order: the NIC of a UEFI PC
+/// (OVMF's own PXE client drives it; iPXE's ROMs are for the e1000).
+pub const VIRTIO_NET_MODULES: &[&str] = &[
+    "virtio_ring",
+    "virtio",
+    "virtio_pci_modern_dev",
+    "virtio_pci_legacy_dev",
+    "virtio_pci",
+    "failover",
+    "net_failover",
+    "virtio_net",
+];
+
 /// Kernel modules of [`LINUX_CACHE`] at `/lib/modules/NAME.ko`, and
 /// `/lib/modules/order` naming them one per line in the order given (an
 /// init loads them with `insmod`).

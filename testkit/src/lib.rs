@@ -399,6 +399,30 @@ impl Lan {
         qemu
     }
 
+    /// A UEFI PC on the segment: qemu (TCG, 512 MiB) with OVMF and a
+    /// virtio-net NIC of `mac` on a new tap, without an option ROM, so the
+    /// firmware's own PXE client boots (it must be given `ipxe.efi`);
+    /// COM1 written to `serial`, `-no-reboot`.
+    pub fn uefi_pc(&mut self, mac: &str, serial: &std::path::Path) -> Command {
+        const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+        assert!(
+            std::path::Path::new(OVMF).exists(),
+            "{OVMF} is missing: run scripts/install-peers (ovmf)"
+        );
+        let tap = self.tap();
+        let mut qemu = self.exec("qemu-system-x86_64");
+        qemu.args(["-accel", "tcg", "-machine", "pc", "-m", "512"])
+            .args(["-bios", OVMF])
+            .args(["-display", "none", "-nodefaults", "-no-reboot"])
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .arg("-netdev")
+            .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+            .arg("-device")
+            .arg(format!("virtio-net-pci,netdev=n0,mac={mac},romfile="));
+        qemu
+    }
+
     /// A command run in the LAN's namespace (where the taps are).
     pub fn exec(&self, program: impl AsRef<OsStr>) -> Command {
         let mut c = Command::new("ip");

@@ -9,12 +9,13 @@
 //! is plain data; [`config::Cli`] is how the binary makes one.
 
 pub mod config;
-mod iface;
+pub mod iface;
 #[cfg(target_os = "linux")]
 mod packet;
 #[cfg(feature = "pnet")]
 mod packet_pnet;
 mod server;
+pub mod targets;
 
 // The raw-Ethernet backend: our AF_PACKET code, or pnet_datalink with the
 // `pnet` feature (README, "Dependencies").
@@ -26,4 +27,6 @@ use packet_pnet as backend;
 compile_error!("aoed needs Linux (AF_PACKET) or the `pnet` feature");
 
 pub use config::Config;
-pub use server::{serve, Error};
+pub use iface::Iface;
+pub use server::{serve, serve_targets, target_config, Error};
+pub use targets::Targets;

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use crate::backend::PacketSocket;
 use crate::config::Config;
 use crate::iface::Iface;
+use crate::targets::Targets;
 
 /// Frames per receive batch.
 const BATCH: usize = 32;
@@ -69,9 +70,9 @@ pub enum Error {
 /// workers stop, every disk is flushed, and each target's statistics are
 /// logged. The workers are threads of their own; the caller's runtime only
 /// waits.
-pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
+pub async fn serve(cfg: Config, shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
     let iface = Iface::lookup(&cfg.interface).map_err(Error::Interface)?;
-    let mut targets = Vec::new();
+    let targets = Targets::default();
     // Overlays over one golden image share it.
     let images = netboot_image::Images::default();
     for d in &cfg.disks {
@@ -92,12 +93,9 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
                 path: d.path.clone(),
                 source,
             })?;
-        let mut tc = TargetConfig::new(d.shelf, d.slot);
-        tc.mtu = iface.mtu;
-        tc.buffer_count = cfg.buffer_count;
+        let mut tc = target_config(&cfg, &iface, d.shelf, d.slot);
         tc.allow_macs = d.allow_macs.clone();
         tc.config_string = d.config_string.clone().into_bytes();
-        tc.serial = format!("e{}.{}:{}", d.shelf, d.slot, hostname());
         let t = Target::new(disk, tc).map_err(|source| Error::Target {
             shelf: d.shelf,
             slot: d.slot,
@@ -112,9 +110,31 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
             allow_macs = ?d.allow_macs,
             "exporting"
         );
-        targets.push(Arc::new(t));
+        targets.insert(&format!("e{}.{}", d.shelf, d.slot), t);
     }
-    let targets: Arc<[Arc<Target>]> = targets.into();
+    serve_targets(cfg, targets, shutdown).await
+}
+
+/// The target settings `cfg` and the interface give every disk at
+/// `shelf.slot` (buffers, MTU, serial); a caller of [`serve_targets`] adds
+/// its own (MAC mask, config string).
+pub fn target_config(cfg: &Config, iface: &Iface, shelf: u16, slot: u8) -> TargetConfig {
+    let mut tc = TargetConfig::new(shelf, slot);
+    tc.mtu = iface.mtu;
+    tc.buffer_count = cfg.buffer_count;
+    tc.serial = format!("e{shelf}.{slot}:{}", hostname());
+    tc
+}
+
+/// Serves the disks of `targets` (which the caller may change meanwhile)
+/// on `cfg.interface` until `shutdown`, as [`serve`] does; `cfg.disks` is
+/// not read.
+pub async fn serve_targets(
+    cfg: Config,
+    targets: Targets,
+    mut shutdown: netboot_daemon::Shutdown,
+) -> Result<(), Error> {
+    let iface = Iface::lookup(&cfg.interface).map_err(Error::Interface)?;
     let group = (std::process::id() & 0xffff) as u16;
     let mut sockets = Vec::new();
     for _ in 0..cfg.threads {
@@ -141,21 +161,11 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
         interface = %cfg.interface,
         mac = %iface.mac,
         mtu = iface.mtu,
-        sectors_per_frame = targets[0].sectors_per_frame(),
+        sectors_per_frame = netboot_aoe::target::sectors_per_frame(iface.mtu),
         buffer_count = cfg.buffer_count,
         threads = cfg.threads,
         "listening"
     );
-    // Announce each target (as vblade does), so initiators that are already
-    // up notice it.
-    let mut tx = vec![0u8; targets[0].tx_buffer_len()];
-    for t in targets.iter() {
-        if let Ok(n) = t.announce(iface.mac, &mut tx) {
-            if let Err(e) = sockets[0].send(&tx[..n]) {
-                warn!("announce: {e}");
-            }
-        }
-    }
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -166,7 +176,10 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
         let mtu = iface.mtu;
         let h = std::thread::Builder::new()
             .name(format!("aoed-{i}"))
-            .spawn(move || worker(sock, &targets, mac, mtu, &stop))
+            // The first worker announces disks as they are added (as
+            // vblade does at its start), so initiators that are already up
+            // notice them.
+            .spawn(move || worker(sock, &targets, mac, mtu, &stop, i == 0))
             .map_err(|source| Error::Socket {
                 what: "spawn a worker thread".into(),
                 source,
@@ -201,13 +214,15 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
     })
     .await;
     let failed = joined.unwrap_or_else(|_| Some("worker panicked".into()));
-    for t in targets.iter() {
-        if let Err(e) = t.disk().flush() {
-            warn!("e{}.{}: flush at shutdown: {e}", t.shelf(), t.slot());
+    for e in targets.snapshot().iter() {
+        let t = &e.target;
+        if let Err(err) = t.disk().flush() {
+            warn!("e{}.{}: flush at shutdown: {err}", t.shelf(), t.slot());
         }
         let s = t.stats();
         info!(
             target = %format!("e{}.{}", t.shelf(), t.slot()),
+            name = %e.name,
             replies = s.replies.load(Ordering::Relaxed),
             ignored = s.ignored.load(Ordering::Relaxed),
             errors = s.errors.load(Ordering::Relaxed),
@@ -224,19 +239,16 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
 
 fn worker(
     sock: PacketSocket,
-    targets: &[Arc<Target>],
+    targets: &Targets,
     mac: MacAddr,
     mtu: usize,
     stop: &AtomicBool,
+    announces: bool,
 ) -> Result<(), String> {
     let frame_len = (mtu + 64).max(2048);
     let mut rx: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; frame_len]).collect();
     let mut lens = [0usize; BATCH];
-    let tx_len = targets
-        .iter()
-        .map(|t| t.tx_buffer_len())
-        .max()
-        .unwrap_or(2048);
+    let mut tx_len = 2048;
     let mut tx: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; tx_len]).collect();
     let mut tx_lens: Vec<usize> = vec![0; BATCH];
     // Accepted requests of one batch: (target, work, received frame).
@@ -247,6 +259,16 @@ fn worker(
     };
     let mut full = false;
     while !stop.load(Ordering::Relaxed) {
+        if announces {
+            for t in targets.take_announcements() {
+                let mut b = vec![0u8; t.tx_buffer_len()];
+                if let Ok(n) = t.announce(mac, &mut b) {
+                    if let Err(e) = sock.send(&b[..n]) {
+                        warn!("announce: {e}");
+                    }
+                }
+            }
+        }
         // After a full batch more frames are likely waiting: read again
         // without asking poll() first.
         if !full && !sock.wait_readable(200).map_err(fail)? {
@@ -255,17 +277,44 @@ fn worker(
         let n = sock.recv_batch(&mut rx, &mut lens).map_err(fail)?;
         full = n == BATCH;
         let now = Instant::now();
+        let unix = Targets::now();
+        // This batch's table: disks added or removed meanwhile count from
+        // the next one.
+        let table = targets.snapshot();
+        let need = table
+            .iter()
+            .map(|e| e.target.tx_buffer_len())
+            .max()
+            .unwrap_or(0);
+        if need > tx_len {
+            tx_len = need;
+            tx.iter_mut().for_each(|b| b.resize(tx_len, 0));
+        }
         items.clear();
         for i in 0..n {
             let frame = &rx[i][..lens[i]];
-            for (ti, t) in targets.iter().enumerate() {
-                match t.prepare(now, mac, frame) {
-                    Ok(work) => items.push((ti, work, i)),
+            // Disks may share an address with other MACs allowed (netbootd's
+            // PCs): a MAC refused by one is news only if none took it.
+            let mut taken = false;
+            let mut refused = None;
+            for (ti, e) in table.iter().enumerate() {
+                match e.target.prepare(now, mac, frame) {
+                    Ok(work) => {
+                        targets.saw(e, work.eth.dst, &work.op, unix);
+                        items.push((ti, work, i));
+                        taken = true;
+                    }
                     Err(Ignored::NotForUs | Ignored::Own | Ignored::Response) => {}
+                    Err(why @ Ignored::MacNotAllowed(_)) => refused = Some((ti, why)),
                     Err(why) => {
+                        let t = &e.target;
                         debug!(target_addr = %format!("e{}.{}", t.shelf(), t.slot()), "ignored frame: {why:?}")
                     }
                 }
+            }
+            if let (false, Some((ti, why))) = (taken, refused) {
+                let t = &table[ti].target;
+                debug!(target_addr = %format!("e{}.{}", t.shelf(), t.slot()), "ignored frame: {why:?}")
             }
         }
         while tx.len() < items.len() {
@@ -286,7 +335,7 @@ fn worker(
             {
                 j += 1;
             }
-            let t = &targets[ti];
+            let t = &table[ti].target;
             if j - i == 1 {
                 let r = items[i].2;
                 tx_lens[i] = t.execute(&items[i].1, &rx[r][..lens[r]], &mut tx[i]);

@@ -25,6 +25,7 @@ pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
   ipxe_dir = "/usr/lib/ipxe"    # undionly.kpxe, ipxe.efi (Debian's ipxe package)
   files_dir = "/srv/netboot"    # HTTP /files/: kernels, initrds, wimboot (default: ipxe_dir)
   iqn_prefix = "iqn.2026-12.org.netboot"
+  aoe_target = "e0.0"           # the address AoE PCs boot (sanboot aoe:e0.0)
   [dhcp]
   mode = "proxy"                # beside the site's DHCP server; or "authoritative"
   # range = "10.0.0.100-10.0.0.199"   # authoritative only
@@ -35,7 +36,8 @@ pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
   [defaults]
   image = "win11"               # default: the first image in the store
   mode = "volatile"             # or "persistent"
-  protocol = "iscsi"
+  protocol = "iscsi"            # or "aoe": raw Ethernet, every PC at aoe_target,
+                                # each seeing only its own disk (its MAC)
   overlay_max = "20G"
   enrol = true                  # unknown PCs get a client of their own
   menu = false                  # an iPXE menu before each boot (boot, local disk, shell)
@@ -114,6 +116,7 @@ struct ServerFile {
     ipxe_dir: Option<PathBuf>,
     files_dir: Option<PathBuf>,
     iqn_prefix: Option<Spanned<String>>,
+    aoe_target: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +211,27 @@ pub enum DhcpMode {
     },
 }
 
+/// How a PC reaches its disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// iSCSI: a target of its own, its initiator name and CHAP secret.
+    #[default]
+    Iscsi,
+    /// ATA over Ethernet: the shared address `aoe_target`, where only its
+    /// MAC is answered, by its own disk.
+    Aoe,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Iscsi => "iscsi",
+            Protocol::Aoe => "aoe",
+        })
+    }
+}
+
 /// What a PC boots unless its client entry says otherwise.
 #[derive(Debug, Clone)]
 pub struct Defaults {
@@ -227,6 +251,8 @@ pub struct Defaults {
     pub menu: bool,
     /// Seconds until a menu's default is taken.
     pub menu_timeout: u32,
+    /// How PCs reach their disks.
+    pub protocol: Protocol,
 }
 
 /// How a PC boots an operating system whose loader is not on its disk (a
@@ -266,6 +292,8 @@ pub struct Client {
     pub pin: Option<u32>,
     /// Whether its script shows a menu first.
     pub menu: bool,
+    /// How it reaches its disk.
+    pub protocol: Protocol,
 }
 
 /// The effective configuration.
@@ -292,6 +320,8 @@ pub struct Config {
     pub files_dir: PathBuf,
     /// Target names are `IQN-PREFIX:NAME`.
     pub iqn_prefix: String,
+    /// The shelf and slot every AoE PC boots (each sees its own disk).
+    pub aoe_target: (u16, u8),
     /// DHCP mode.
     pub dhcp: DhcpMode,
     /// The store's directory.
@@ -378,6 +408,10 @@ impl Config {
             None => "iqn.2026-12.org.netboot".into(),
         };
         let dhcp = dhcp(&src, &file.dhcp, &store_dir)?;
+        let aoe_target = match &file.server.aoe_target {
+            Some(v) => aoe_address(&src, v)?,
+            None => (0, 0),
+        };
         Ok(Config {
             interface,
             address: file.server.address,
@@ -393,6 +427,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("/usr/lib/ipxe")),
             files_dir,
             iqn_prefix,
+            aoe_target,
             dhcp,
             store: store_dir,
             defaults,
@@ -467,9 +502,10 @@ fn defaults(
             )
         })?,
     };
-    if let Some(p) = &d.protocol {
-        protocol(src, p, "defaults.protocol")?;
-    }
+    let protocol = match &d.protocol {
+        Some(p) => protocol(src, p, "defaults.protocol")?,
+        None => Protocol::Iscsi,
+    };
     let overlay_max = match &d.overlay_max {
         Some(s) => Some(
             netboot_image::parse_size(s.get_ref())
@@ -499,6 +535,7 @@ fn defaults(
         kernel,
         menu: d.menu.unwrap_or(false),
         menu_timeout,
+        protocol,
     })
 }
 
@@ -614,18 +651,37 @@ fn boot_file<T>(
     Ok(())
 }
 
-/// iSCSI only, today: AoE PCs need aoed's target to look its disks up per
-/// MAC, which it does not yet.
-fn protocol(src: &Src<'_>, p: &Spanned<String>, key: &str) -> Result<(), String> {
+fn protocol(src: &Src<'_>, p: &Spanned<String>, key: &str) -> Result<Protocol, String> {
     match p.get_ref().as_str() {
-        "iscsi" => Ok(()),
-        "aoe" => Err(src.at(
-            p,
-            key,
-            "aoe is not served by netbootd yet (run aoed beside it); use iscsi",
-        )),
-        other => Err(src.at(p, key, format!("unknown protocol {other:?} (iscsi)"))),
+        "iscsi" => Ok(Protocol::Iscsi),
+        "aoe" => Ok(Protocol::Aoe),
+        other => Err(src.at(p, key, format!("unknown protocol {other:?} (iscsi or aoe)"))),
     }
+}
+
+/// `eSHELF.SLOT` (vblade's and aoetools' form), not a broadcast address.
+fn aoe_address(src: &Src<'_>, v: &Spanned<String>) -> Result<(u16, u8), String> {
+    let bad = || {
+        src.at(
+            v,
+            "server.aoe_target",
+            format!(
+                "{:?}: eSHELF.SLOT, e.g. e0.0 (shelf below 65535, slot below 255)",
+                v.get_ref()
+            ),
+        )
+    };
+    let (shelf, slot) = v
+        .get_ref()
+        .strip_prefix('e')
+        .and_then(|r| r.split_once('.'))
+        .ok_or_else(bad)?;
+    let shelf: u16 = shelf.parse().map_err(|_| bad())?;
+    let slot: u8 = slot.parse().map_err(|_| bad())?;
+    if shelf == u16::MAX || slot == u8::MAX {
+        return Err(bad());
+    }
+    Ok((shelf, slot))
 }
 
 fn clients(
@@ -689,9 +745,10 @@ fn clients(
             }
             None => defaults.image.clone(),
         };
-        if let Some(p) = &c.protocol {
-            protocol(src, p, "client.protocol")?;
-        }
+        let protocol = match &c.protocol {
+            Some(p) => protocol(src, p, "client.protocol")?,
+            None => defaults.protocol,
+        };
         if let Some(h) = &c.hostname {
             // It goes into the PC's iPXE script.
             let ok = !h.is_empty()
@@ -736,6 +793,13 @@ fn clients(
             (&c.kernel, &c.initrd, &c.cmdline),
         )?;
         let maintenance = match &c.maintenance {
+            Some(m) if *m.get_ref() && protocol == Protocol::Aoe => {
+                return Err(src.at(
+                    m,
+                    "client.maintenance",
+                    "the maintenance PC boots over iSCSI (protocol = \"iscsi\"): its edit is a target of its own",
+                ));
+            }
             Some(m) if *m.get_ref() => {
                 // One maintenance overlay per image, one PC that edits it.
                 if let Some(first) = maintainers.insert(image.clone(), src.line(m)) {
@@ -761,6 +825,7 @@ fn clients(
             maintenance,
             pin,
             menu: c.menu.unwrap_or(defaults.menu),
+            protocol,
         });
     }
     Ok(out)
@@ -804,6 +869,30 @@ fn dhcp(src: &Src<'_>, d: &DhcpFile, store: &Path) -> Result<DhcpMode, String> {
                 "dhcp.mode",
                 format!("unknown mode {other:?} (proxy or authoritative)"),
             ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aoe_addresses_are_eshelf_dot_slot_and_not_broadcast() {
+        let text = "x";
+        let src = Src {
+            path: Path::new("netboot.toml"),
+            text,
+        };
+        let v = |s: &str| Spanned::new(0..1, s.to_owned());
+        assert_eq!(aoe_address(&src, &v("e0.0")), Ok((0, 0)));
+        assert_eq!(aoe_address(&src, &v("e65534.254")), Ok((65534, 254)));
+        for bad in ["e1.255", "e65535.0", "0.0", "e1", "e1.x", "e-1.0"] {
+            let e = aoe_address(&src, &v(bad)).unwrap_err();
+            assert!(
+                e.contains("server.aoe_target") && e.contains("line 1"),
+                "{bad}: {e}"
+            );
         }
     }
 }

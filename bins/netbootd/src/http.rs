@@ -26,14 +26,24 @@ struct Boot {
 }
 
 /// The boot side: iPXE's first script, then each PC's own; the files of
-/// `files` under `/files/`.
-pub fn boot_router(inv: Arc<Inventory>, http_port: u16, files: &std::path::Path) -> Router {
+/// `files` under `/files/`, iPXE's (the TFTP root `ipxe`) under `/ipxe/`
+/// (UEFI HTTP boot loads `ipxe.efi` there).
+pub fn boot_router(
+    inv: Arc<Inventory>,
+    http_port: u16,
+    files: &std::path::Path,
+    ipxe: &std::path::Path,
+) -> Router {
     Router::new()
         .route("/boot.ipxe", get(first_script))
         .route("/boot/{file}", get(pc_script))
         .nest_service(
             "/files",
             tower_http::services::ServeDir::new(files).append_index_html_on_directories(false),
+        )
+        .nest_service(
+            "/ipxe",
+            tower_http::services::ServeDir::new(ipxe).append_index_html_on_directories(false),
         )
         .with_state(Boot { inv, http_port })
 }

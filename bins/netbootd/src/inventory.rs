@@ -25,7 +25,7 @@ use netboot_iscsid::{Luns, SessionEvent, SessionEventKind, Targets};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::config::{Client, Config, KernelBoot};
+use crate::config::{Client, Config, KernelBoot, Protocol};
 
 /// The most PCs enrolled automatically (clients `pc-MAC`): each costs an
 /// overlay and a directory in the store, and a MAC costs an attacker
@@ -35,6 +35,10 @@ pub const MAX_ENROLLED: usize = 1024;
 /// How long a session of a PC that asks DHCP for a new boot has to answer
 /// a ping before it counts as its last boot's, and is dropped.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long an AoE PC's disk must have been idle before the API resets it
+/// (AoE has no sessions that tell whether the PC runs).
+pub const AOE_IDLE: Duration = Duration::from_secs(30);
 
 /// A PC's boot stages, as Unix times in seconds.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -78,7 +82,15 @@ pub struct PcView {
     pub version: Option<u32>,
     /// Volatile or persistent.
     pub mode: Mode,
-    /// Its target.
+    /// How it reaches its disk.
+    pub protocol: Protocol,
+    /// The version its new overlays are over, if pinned.
+    pub pin: Option<u32>,
+    /// The image's current version.
+    pub current: u32,
+    /// Its overlay is over another version than its next one would be.
+    pub behind: bool,
+    /// Its target (iSCSI) or the AoE address it boots.
     pub target: String,
     /// Open sessions of its disk.
     pub sessions: u32,
@@ -141,6 +153,9 @@ pub enum Refusal {
     /// The disk cannot be served.
     #[error("{0}")]
     Lun(#[from] netboot_iscsid::LunError),
+    /// The AoE disk cannot be served.
+    #[error("{0}")]
+    Aoe(netboot_aoe::Error),
     /// The secret file cannot be written or read.
     #[error("CHAP secret {}: {source}", path.display())]
     Secret {
@@ -163,6 +178,24 @@ pub enum ActionError {
     Busy(String),
 }
 
+/// What netbootd's AoE disks are served with.
+#[derive(Debug, Clone, Copy)]
+pub struct AoeSite {
+    /// The MTU of the served interface.
+    pub mtu: usize,
+    /// Frames an initiator may have outstanding.
+    pub buffer_count: u16,
+}
+
+impl Default for AoeSite {
+    fn default() -> Self {
+        AoeSite {
+            mtu: 1500,
+            buffer_count: 64,
+        }
+    }
+}
+
 /// The PCs, their targets and their states.
 #[derive(Debug)]
 pub struct Inventory {
@@ -172,6 +205,10 @@ pub struct Inventory {
     pub(crate) addr: Ipv4Addr,
     clients: RwLock<Vec<Client>>,
     targets: Targets,
+    /// The AoE disks, by PC name.
+    aoe: netboot_aoed::Targets,
+    /// What the AoE disks are served with.
+    aoe_site: AoeSite,
     pcs: Mutex<HashMap<String, PcState>>,
     max_transfer: u32,
     /// Clients `pc-MAC` enrolled at most.
@@ -204,12 +241,16 @@ impl Inventory {
         addr: Ipv4Addr,
         targets: Targets,
         max_transfer: u32,
+        aoe: netboot_aoed::Targets,
+        aoe_site: AoeSite,
     ) -> Result<Inventory, String> {
         let inv = Inventory {
             store,
             addr,
             clients: RwLock::new(Vec::new()),
             targets,
+            aoe,
+            aoe_site,
             pcs: Mutex::new(HashMap::new()),
             max_transfer,
             max_enrolled: MAX_ENROLLED,
@@ -269,7 +310,8 @@ impl Inventory {
             .iter()
             .filter(|o| !clients.iter().any(|c| c.name == o.name))
         {
-            if self.targets.remove(&self.target_name(&gone.name)) {
+            let aoe = self.aoe.remove(&gone.name);
+            if self.targets.remove(&self.target_name(&gone.name)) || aoe {
                 info!(
                     client = gone.name,
                     "removed from the file: its target is gone (open sessions keep their disk)"
@@ -300,6 +342,7 @@ impl Inventory {
         if u.image.is_some() {
             warn!(client = c.name, old = m.image, new = c.image, "another image: its overlay over the old one is gone, the next boot gets one over the new image");
             self.targets.remove(&self.target_name(&c.name));
+            self.aoe.remove(&c.name);
         }
         Ok(())
     }
@@ -387,16 +430,29 @@ impl Inventory {
             .scripts
             .get_or_create(&crate::metrics::Pc { pc: name.clone() })
             .inc();
-        let secret = self.secret(&name)?;
         let target = self.target_name(&name);
         let initiator = self.initiator_name(&name);
+        let protocol = self.protocol_of(&name);
         let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
         let (open, fresh) = self.pc(&name, |pc| {
             pc.stages.script = Some(now());
             pc.booting = true;
             (pc.sessions(), pc.fresh)
         });
-        if !self.targets.contains(&target) || (open == 0 && !fresh) {
+        let served = match protocol {
+            Protocol::Iscsi => self.targets.contains(&target),
+            Protocol::Aoe => self.aoe.contains(&name),
+        };
+        if protocol == Protocol::Aoe && !fresh {
+            // AoE has no sessions to probe: a PC that fetches its script
+            // runs iPXE, not its operating system, so this is a new boot
+            // (the neighbour table said the request is the PC's).
+            self.ready_disk(&name, mac)?;
+            self.pc(&name, |pc| pc.fresh = true);
+            self.aoe.arm(&name);
+        } else if protocol == Protocol::Aoe {
+            // The same boot's script again.
+        } else if !served || (open == 0 && !fresh) {
             self.ready_disk(&name, mac)?;
         } else if fresh {
             // Made ready at this boot's DHCP request.
@@ -437,14 +493,22 @@ impl Inventory {
         let hostname = hostname
             .map(|h| format!("set hostname {h}\n"))
             .unwrap_or_default();
-        let mut script = format!(
-            "#!ipxe\n\
-             {hostname}\
-             set initiator-iqn {initiator}\n\
-             set username {name}\n\
-             set password {secret}\n"
-        );
-        let own = self.boot_lines(&target, kernel.as_ref());
+        let mut script = format!("#!ipxe\n{hostname}");
+        let own = match protocol {
+            Protocol::Iscsi => {
+                let secret = self.secret(&name)?;
+                script.push_str(&format!(
+                    "set initiator-iqn {initiator}\n\
+                     set username {name}\n\
+                     set password {secret}\n"
+                ));
+                self.boot_lines(&self.iscsi_uri(&target), kernel.as_ref())
+            }
+            Protocol::Aoe => {
+                let (shelf, slot) = self.cfg.aoe_target;
+                self.boot_lines(&format!("aoe:e{shelf}.{slot}"), kernel.as_ref())
+            }
+        };
         if !menu && maintenance.is_none() {
             script.push_str(&own);
             return Ok(script);
@@ -477,7 +541,7 @@ impl Inventory {
             let t = self.maintenance_target(&name);
             script.push_str(&format!(
                 ":maintenance\n{}",
-                self.boot_lines(&t, kernel.as_ref())
+                self.boot_lines(&self.iscsi_uri(&t), kernel.as_ref())
             ));
         }
         script.push_str(":local\nexit\n:shell\nshell\n");
@@ -494,24 +558,50 @@ impl Inventory {
             .cloned()
     }
 
-    /// The script lines that boot from `target`: `sanboot`, or, with a
-    /// kernel, `sanhook` (the disk stays hooked, and in the iBFT, for the
-    /// OS's own initiator) and the kernel and initrds from `/files/`
-    /// (paths and command line were checked when the file was read).
-    fn boot_lines(&self, target: &str, kernel: Option<&KernelBoot>) -> String {
-        let san = format!("iscsi:{}::{}:0:{target}", self.addr, self.cfg.iscsi_port);
+    /// iPXE's URI of iSCSI target `target`.
+    fn iscsi_uri(&self, target: &str) -> String {
+        format!("iscsi:{}::{}:0:{target}", self.addr, self.cfg.iscsi_port)
+    }
+
+    /// How PC `name` reaches its disk: the file's word, else the defaults'.
+    fn protocol_of(&self, name: &str) -> Protocol {
+        self.file_client(name)
+            .map_or(self.cfg.defaults.protocol, |c| c.protocol)
+    }
+
+    /// The script lines that boot from the disk at `san` (iPXE's URI):
+    /// `sanboot`, or, with a kernel, `sanhook` (the disk stays hooked, and
+    /// in the iBFT, for the OS's own initiator) and the kernel and initrds
+    /// from `/files/` (paths and command line were checked when the file
+    /// was read).
+    fn boot_lines(&self, san: &str, kernel: Option<&KernelBoot>) -> String {
         let Some(k) = kernel else {
             return format!("sanboot {san}\n");
         };
         let url = |p: &str| format!("http://{}:{}/files/{p}", self.addr, self.cfg.http_port);
+        // Each initrd by name (its file name; the later of two alike with
+        // its place in front): a UEFI kernel's stub loads the initrds the
+        // command line names with `initrd=` (a BIOS kernel ignores it).
+        let mut names: Vec<String> = Vec::new();
+        for (n, i) in k.initrd.iter().enumerate() {
+            let base = i.rsplit('/').next().unwrap_or(i).to_owned();
+            names.push(if names.contains(&base) {
+                format!("{n}-{base}")
+            } else {
+                base
+            });
+        }
         let mut s = format!("sanhook {san}\nkernel {}", url(&k.kernel));
+        for n in &names {
+            s.push_str(&format!(" initrd={n}"));
+        }
         if !k.cmdline.is_empty() {
             s.push(' ');
             s.push_str(&k.cmdline);
         }
         s.push('\n');
-        for i in &k.initrd {
-            s.push_str(&format!("initrd {}\n", url(i)));
+        for (i, n) in k.initrd.iter().zip(&names) {
+            s.push_str(&format!("initrd --name {n} {}\n", url(i)));
         }
         s.push_str("boot\n");
         s
@@ -582,16 +672,38 @@ impl Inventory {
     /// the caller holds `setup`.
     fn ready_disk(&self, name: &str, mac: &str) -> Result<(), Refusal> {
         let target = self.target_name(name);
-        if self.store.client_meta(name)?.mode == Mode::Persistent && self.targets.contains(&target)
-        {
+        let protocol = self.protocol_of(name);
+        let served = match protocol {
+            Protocol::Iscsi => self.targets.contains(&target),
+            Protocol::Aoe => self.aoe.contains(name),
+        };
+        if self.store.client_meta(name)?.mode == Mode::Persistent && served {
             // Its one overlay is open already: a second handle would be a
             // second writer.
             return Ok(());
         }
         let disk = self.store.open_client_disk(name)?;
         let meta = self.store.client_meta(name)?;
-        let luns = Luns::single(&target, disk, false, None, self.max_transfer)?;
-        self.insert_target(name, &target, luns)?;
+        match protocol {
+            Protocol::Iscsi => {
+                let luns = Luns::single(&target, disk, false, None, self.max_transfer)?;
+                self.insert_target(name, &target, luns)?;
+                // A PC that switched protocols leaves no disk behind.
+                self.aoe.remove(name);
+            }
+            Protocol::Aoe => {
+                let (shelf, slot) = self.cfg.aoe_target;
+                let mut tc = netboot_aoe::target::TargetConfig::new(shelf, slot);
+                tc.mtu = self.aoe_site.mtu;
+                tc.buffer_count = self.aoe_site.buffer_count;
+                tc.serial = format!("{name}.{}", meta.generation);
+                tc.allow_macs = vec![aoe_mac(mac)?];
+                tc.mask_locked = true;
+                let t = netboot_aoe::target::Target::new(disk, tc).map_err(Refusal::Aoe)?;
+                self.aoe.insert(name, t);
+                self.targets.remove(&target);
+            }
+        }
         info!(client = name, mac, target, mode = %meta.mode, version = ?meta.version, generation = meta.generation, "disk ready");
         Ok(())
     }
@@ -638,6 +750,16 @@ impl Inventory {
     /// [`begin_new_boot`](Self::begin_new_boot).
     pub async fn finish_new_boot(self: Arc<Self>, mac: String, name: String) {
         let (open, fresh) = self.pc(&name, |pc| (pc.sessions(), pc.fresh));
+        if self.protocol_of(&name) == Protocol::Aoe {
+            // No sessions to probe: the disk is made ready when the PC's
+            // iPXE fetches its script (a request the neighbour table ties
+            // to the PC), not on a DHCP request anyone can send.
+            self.pc(&name, |pc| {
+                pc.fresh = false;
+                pc.checking = false;
+            });
+            return;
+        }
         if !(fresh && open == 0) {
             // Not a repeated request of the same boot.
             self.clone().renew(&name, &mac, open).await;
@@ -766,6 +888,38 @@ impl Inventory {
             })
     }
 
+    /// Records what an AoE PC did at its disk (aoed's observer): the first
+    /// read or write after its script is iPXE's (the SAN login of AoE); a
+    /// discovery after that is the operating system's driver taking the
+    /// disk over.
+    pub fn aoe_event(&self, ev: &netboot_aoed::targets::Event) {
+        use netboot_aoed::targets::EventKind;
+        let mut pcs = self.pcs.lock().unwrap_or_else(|e| e.into_inner());
+        let pc = pcs.entry(ev.name.clone()).or_default();
+        let t = Some(now());
+        match ev.kind {
+            EventKind::FirstIo => {
+                self.metrics
+                    .logins
+                    .get_or_create(&crate::metrics::Pc {
+                        pc: ev.name.clone(),
+                    })
+                    .inc();
+                pc.booting = false;
+                pc.fresh = false;
+                pc.stages.san_login = t;
+                pc.stages.os_login = None;
+                pc.stages.offline = None;
+            }
+            EventKind::Discovered
+                if pc.stages.san_login.is_some() && !pc.booting && pc.stages.os_login.is_none() =>
+            {
+                pc.stages.os_login = t;
+            }
+            _ => {}
+        }
+    }
+
     /// Gives PC `name` a new overlay over its image's current version (or
     /// its pin); refused while a session of its disk is open.
     pub fn reset(&self, name: &str) -> Result<PathBuf, ActionError> {
@@ -781,9 +935,19 @@ impl Inventory {
                 "{name} has {open} open session(s): reset it when it is off"
             )));
         }
+        // AoE has no sessions: recent I/O is the sign of a PC running.
+        if let Some(last) = self.aoe.io(name).and_then(|io| io.last) {
+            if now().saturating_sub(last) < AOE_IDLE.as_secs() {
+                return Err(ActionError::Busy(format!(
+                    "{name} used its AoE disk {} s ago: reset it when it is off",
+                    now().saturating_sub(last)
+                )));
+            }
+        }
         let path = self.store.client_reset(name)?;
         // The next boot opens the new overlay.
         self.targets.remove(&self.target_name(name));
+        self.aoe.remove(name);
         Ok(path)
     }
 
@@ -907,16 +1071,37 @@ impl Inventory {
             .into_iter()
             .map(|c| {
                 let st = pcs.get(&c.name);
-                let target = self.target_name(&c.name);
-                let io = self.targets.io(&target).unwrap_or_default();
+                let protocol = self.protocol_of(&c.name);
+                let (target, io, last) = match protocol {
+                    Protocol::Iscsi => {
+                        let target = self.target_name(&c.name);
+                        let io = self.targets.io(&target).unwrap_or_default();
+                        let pc = PcIo {
+                            commands: io.commands,
+                            read_bytes: io.read_bytes,
+                            written_bytes: io.written_bytes,
+                        };
+                        (target, pc, io.last)
+                    }
+                    Protocol::Aoe => {
+                        let (shelf, slot) = self.cfg.aoe_target;
+                        let io = self.aoe.io(&c.name).unwrap_or_default();
+                        let pc = PcIo {
+                            commands: io.replies,
+                            read_bytes: io.sectors_read * 512,
+                            written_bytes: io.sectors_written * 512,
+                        };
+                        (format!("e{shelf}.{slot}"), pc, io.last)
+                    }
+                };
                 let mut stages = st.map(|s| s.stages.clone()).unwrap_or_default();
-                stages.last_io = io.last;
+                stages.last_io = last;
                 PcView {
-                    io: PcIo {
-                        commands: io.commands,
-                        read_bytes: io.read_bytes,
-                        written_bytes: io.written_bytes,
-                    },
+                    io,
+                    protocol,
+                    pin: c.meta.pin,
+                    current: c.current,
+                    behind: c.behind,
                     target,
                     mac: c.meta.mac.clone(),
                     image: c.meta.image.clone(),
@@ -930,6 +1115,12 @@ impl Inventory {
             })
             .collect())
     }
+}
+
+/// `mac` (as the store keeps it) as AoE's.
+fn aoe_mac(mac: &str) -> Result<netboot_aoe::wire::MacAddr, Refusal> {
+    mac.parse()
+        .map_err(|_| Refusal::Store(netboot_image::StoreError::BadMac(mac.into())))
 }
 
 /// The secret in `path`; made of `n` random bytes in hex (a file of mode
@@ -1008,8 +1199,16 @@ mod tests {
         ])
         .unwrap();
         let cfg = Config::load(cli).unwrap();
-        let inv =
-            Inventory::new(cfg, store, Ipv4Addr::LOCALHOST, Targets::default(), 1 << 20).unwrap();
+        let inv = Inventory::new(
+            cfg,
+            store,
+            Ipv4Addr::LOCALHOST,
+            Targets::default(),
+            1 << 20,
+            netboot_aoed::Targets::default(),
+            AoeSite::default(),
+        )
+        .unwrap();
         (dir, Arc::new(inv))
     }
 
@@ -1053,22 +1252,24 @@ mod tests {
         let (_d, inv) = inventory(d);
         let script = inv.boot(PC1).unwrap();
         let tail = "sanhook iscsi:127.0.0.1::3260:0:iqn.2026-12.org.netboot:pc1\n\
-                    kernel http://127.0.0.1:80/files/linux/vmlinuz console=ttyS0 root=/dev/sda\n\
-                    initrd http://127.0.0.1:80/files/linux/initrd.img\n\
+                    kernel http://127.0.0.1:80/files/linux/vmlinuz initrd=initrd.img console=ttyS0 root=/dev/sda\n\
+                    initrd --name initrd.img http://127.0.0.1:80/files/linux/initrd.img\n\
                     boot\n";
         assert!(script.ends_with(tail), "{script}");
         assert!(!script.contains("sanboot"), "{script}");
         let other = inv.boot("52:54:00:00:00:77").unwrap();
         assert!(
             other.contains("\nsanhook ")
-                && other.contains("/files/linux/vmlinuz console=ttyS0 root=/dev/sda\n"),
+                && other.contains(
+                    "/files/linux/vmlinuz initrd=initrd.img console=ttyS0 root=/dev/sda\n"
+                ),
             "{other}"
         );
         // The client's own keys, one by one over the defaults'.
         let (_d, inv) = inventory_with(d, "cmdline = \"quiet\"");
         let script = inv.boot(PC1).unwrap();
         assert!(
-            script.contains("/files/linux/vmlinuz quiet\ninitrd "),
+            script.contains("/files/linux/vmlinuz initrd=initrd.img quiet\ninitrd "),
             "{script}"
         );
         let (_d, inv) = inventory_with(d, "kernel = \"\"");
@@ -1179,6 +1380,51 @@ mod tests {
         inv.boot(PC1).unwrap();
         let m = inv.store.client_meta("pc1").unwrap();
         assert_eq!((m.pin, m.version), (Some(1), Some(1)));
+    }
+
+    /// An AoE PC boots the shared address, its disk answering its MAC
+    /// only (a locked list); a volatile one gets a new disk when its iPXE
+    /// fetches the script (not on a DHCP request), once per boot; its
+    /// first I/O is its SAN login, a later discovery the OS taking over.
+    #[tokio::test]
+    async fn an_aoe_pc_gets_its_disk_at_the_shared_address() {
+        let (_d, inv) = inventory("protocol = \"aoe\"\nenrol = false");
+        let g0 = generation(&inv, "pc1");
+        inv.clone().new_boot(PC1.into()).await;
+        assert_eq!(generation(&inv, "pc1"), g0, "not on DHCP");
+        let i = inv.clone();
+        let script = tokio::task::spawn_blocking(move || i.boot(PC1).unwrap())
+            .await
+            .unwrap();
+        assert!(script.ends_with("\nsanboot aoe:e0.0\n"), "{script}");
+        assert!(!script.contains("password"), "{script}");
+        let g1 = generation(&inv, "pc1");
+        assert_eq!(g1, g0 + 1);
+        assert!(inv.aoe.contains("pc1") && !inv.targets.contains(&inv.target_name("pc1")));
+        let t = inv.aoe.get("pc1").unwrap();
+        assert_eq!(t.mask_list(), vec!["52:54:00:00:00:01".parse().unwrap()]);
+        inv.boot(PC1).unwrap();
+        assert_eq!(generation(&inv, "pc1"), g1, "the same boot's script");
+        let ev = |kind| {
+            inv.aoe_event(&netboot_aoed::targets::Event {
+                name: "pc1".into(),
+                mac: "52:54:00:00:00:01".parse().unwrap(),
+                kind,
+            })
+        };
+        use netboot_aoed::targets::EventKind;
+        ev(EventKind::Discovered);
+        ev(EventKind::FirstIo);
+        ev(EventKind::Discovered);
+        let v = inv.view().unwrap();
+        let st = &v[0].stages;
+        assert!(st.script.is_some() && st.san_login.is_some() && st.os_login.is_some());
+        assert_eq!(
+            (v[0].protocol, v[0].target.as_str()),
+            (Protocol::Aoe, "e0.0")
+        );
+        inv.boot(PC1).unwrap();
+        assert_eq!(generation(&inv, "pc1"), g1 + 1, "the next boot");
     }
 
     #[test]

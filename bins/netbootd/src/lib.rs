@@ -50,6 +50,9 @@ pub enum Error {
     /// The iSCSI target failed.
     #[error("iscsi: {0}")]
     Iscsid(#[from] netboot_iscsid::Error),
+    /// The AoE target failed.
+    #[error("aoe: {0}")]
+    Aoed(#[from] netboot_aoed::Error),
     /// An HTTP listener cannot be opened.
     #[error("http {addr}: {source}")]
     Http {
@@ -113,6 +116,9 @@ fn pxed_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_pxed::Config, Str
         addr.to_string(),
         "--ipxe-script".into(),
         format!("http://{addr}:{}/boot.ipxe", cfg.http_port),
+        // UEFI HTTP boot: ipxe.efi from the TFTP root, over HTTP.
+        "--efi64-http-url".into(),
+        format!("http://{addr}:{}/ipxe/ipxe.efi", cfg.http_port),
         "--dhcp-port".into(),
         cfg.dhcp_port.to_string(),
         "--pxe-port".into(),
@@ -144,11 +150,53 @@ fn pxed_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_pxed::Config, Str
     netboot_pxed::Config::load(cli).map_err(|e| format!("dhcp: {e}"))
 }
 
-fn tftpd_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_tftpd::Config, String> {
+/// The most bytes of one iPXE file copied into the TFTP root.
+const MAX_IPXE_FILE: u64 = 64 << 20;
+
+/// The TFTP root, `STORE/netbootd/tftp`: a copy of the iPXE binaries of
+/// `ipxe_dir` made at every start. Debian's ipxe package links `ipxe.efi`
+/// to `/boot/ipxe.efi`, out of its directory, which the TFTP server (rightly)
+/// refuses to follow for a client; the administrator's directory is
+/// trusted here, once, and only its regular files (after links) are
+/// served.
+fn tftp_root(ipxe_dir: &std::path::Path, store: &Store) -> Result<std::path::PathBuf, String> {
+    let root = store.root().join("netbootd").join("tftp");
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let entries =
+        std::fs::read_dir(ipxe_dir).map_err(|e| format!("ipxe_dir {}: {e}", ipxe_dir.display()))?;
+    let mut copied = 0;
+    for e in entries.flatten() {
+        let from = e.path();
+        // Follows links: what the name means on this server.
+        let Ok(meta) = std::fs::metadata(&from) else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() > MAX_IPXE_FILE {
+            continue;
+        }
+        let to = root.join(e.file_name());
+        let tmp = root.join(format!(".{}.tmp", e.file_name().to_string_lossy()));
+        std::fs::copy(&from, &tmp)
+            .and_then(|_| std::fs::rename(&tmp, &to))
+            .map_err(|err| format!("{} to {}: {err}", from.display(), to.display()))?;
+        copied += 1;
+    }
+    if !root.join("undionly.kpxe").is_file() && !root.join("ipxe.efi").is_file() {
+        warn!(ipxe_dir = %ipxe_dir.display(), "neither undionly.kpxe nor ipxe.efi: PCs get no iPXE (install Debian's ipxe package, or set [server] ipxe_dir)");
+    }
+    info!(files = copied, from = %ipxe_dir.display(), root = %root.display(), "iPXE files for TFTP");
+    Ok(root)
+}
+
+fn tftpd_config(
+    cfg: &Config,
+    addr: Ipv4Addr,
+    root: &std::path::Path,
+) -> Result<netboot_tftpd::Config, String> {
     let args = [
         "tftpd".to_owned(),
         "--root".into(),
-        cfg.ipxe_dir.display().to_string(),
+        root.display().to_string(),
         "--listen".into(),
         format!("{addr}:{}", cfg.tftp_port),
         "--log-level".into(),
@@ -176,6 +224,19 @@ fn iscsid_config(cfg: &Config, addr: Ipv4Addr) -> netboot_iscsid::Config {
         discovery_chap: None,
         targets: Vec::new(),
         limits,
+    }
+}
+
+/// The AoE target on the served interface: one worker thread, 64
+/// buffers a PC; the disks come from the inventory.
+fn aoed_config(cfg: &Config) -> netboot_aoed::Config {
+    netboot_aoed::Config {
+        interface: cfg.interface.clone(),
+        buffer_count: 64,
+        threads: 1,
+        qdisc_bypass: false,
+        log_level: cfg.log_level.clone(),
+        disks: Vec::new(),
     }
 }
 
@@ -220,9 +281,14 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
     let _claim = claim(&store, cfg.api_listen).await?;
     let token = api_token(&store).map_err(Error::Setup)?;
     let pxed = pxed_config(&cfg, addr).map_err(Error::Setup)?;
-    let tftpd = tftpd_config(&cfg, addr).map_err(Error::Setup)?;
+    let tftp = tftp_root(&cfg.ipxe_dir, &store).map_err(Error::Setup)?;
+    let tftpd = tftpd_config(&cfg, addr, &tftp).map_err(Error::Setup)?;
     let iscsid = iscsid_config(&cfg, addr);
     let targets = netboot_iscsid::Targets::default();
+    let aoe = netboot_aoed::Targets::default();
+    let aoed = aoed_config(&cfg);
+    let iface = netboot_aoed::Iface::lookup(&cfg.interface)
+        .map_err(|e| Error::Setup(format!("interface {}: {e}", cfg.interface)))?;
     let inv = Arc::new(
         Inventory::new(
             cfg.clone(),
@@ -230,9 +296,22 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
             addr,
             targets.clone(),
             iscsid.limits.max_transfer,
+            aoe.clone(),
+            inventory::AoeSite {
+                mtu: iface.mtu,
+                buffer_count: aoed.buffer_count,
+            },
         )
         .map_err(Error::Setup)?,
     );
+    {
+        let inv = Arc::downgrade(&inv);
+        aoe.observe(move |ev| {
+            if let Some(inv) = inv.upgrade() {
+                inv.aoe_event(ev);
+            }
+        });
+    }
     {
         let inv = Arc::downgrade(&inv);
         targets.observe(move |ev| {
@@ -266,9 +345,11 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
     tasks.spawn(async move { Ok(netboot_tftpd::serve(tftpd, sd).await?) });
     let sd = shutdown.clone();
     tasks.spawn(async move { Ok(netboot_iscsid::serve_targets(iscsid, targets, sd).await?) });
+    let sd = shutdown.clone();
+    tasks.spawn(async move { Ok(netboot_aoed::serve_targets(aoed, aoe, sd).await?) });
     tasks.spawn(http(
         boot_http,
-        http::boot_router(inv.clone(), cfg.http_port, &cfg.files_dir),
+        http::boot_router(inv.clone(), cfg.http_port, &cfg.files_dir, &tftp),
         shutdown.clone(),
     ));
     tasks.spawn(http(

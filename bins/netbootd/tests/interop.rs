@@ -362,6 +362,11 @@ fn bad_configs_name_the_file_line_and_key() {
             "client.maintenance",
         ),
         ("[defaults]\nmenu_timeout = 99999\n", "line 6", "defaults.menu_timeout"),
+        (
+            "[[client]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nprotocol = \"aoe\"\nmaintenance = true\n",
+            "line 9",
+            "client.maintenance",
+        ),
     ];
     for (i, (body, line, key)) in cases.iter().enumerate() {
         let f = dir.path().join(format!("bad{i}.toml"));

@@ -39,12 +39,25 @@ for m in $(cat /lib/modules/order); do
     insmod /lib/modules/$m.ko || echo "NBT insmod $m failed"
 done
 echo "NBT initramfs"
-iscsistart -N || echo "NBT iscsistart -N failed"
-iscsistart -b || echo "NBT iscsistart -b failed"
-i=0
-while [ ! -b /dev/sda ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
-[ -b /dev/sda ] || { echo "NBT no disk"; poweroff -f; }
-mount -t ext4 /dev/sda /root || { echo "NBT mount failed"; poweroff -f; }
+if grep -q netboot=aoe /proc/cmdline; then
+    # AoE: the aoe driver finds the disk at e0.0 on the NIC (no address,
+    # no login); a discovery is asked for until it shows.
+    root=/dev/etherd/e0.0
+    ip link set eth0 up
+    i=0
+    while [ ! -b $root ] && [ $i -lt 60 ]; do
+        [ -e /dev/etherd/discover ] && echo > /dev/etherd/discover
+        sleep 1; i=$((i+1))
+    done
+else
+    root=/dev/sda
+    iscsistart -N || echo "NBT iscsistart -N failed"
+    iscsistart -b || echo "NBT iscsistart -b failed"
+    i=0
+    while [ ! -b $root ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
+fi
+[ -b $root ] || { echo "NBT no disk"; poweroff -f; }
+mount -t ext4 $root /root || { echo "NBT mount failed"; poweroff -f; }
 echo "NBT root mounted"
 mount --move /dev /root/dev
 mount --move /sys /root/sys
@@ -57,9 +70,14 @@ exec switch_root /root /sbin/init
 /// marker counts up.
 const ROOT_INIT: &str = r#"#!/bin/sh
 export PATH=/bin
-me=$(cat /sys/firmware/ibft/initiator/initiator-name)
-me=${me##*:}
-me=${me%.initiator}
+if [ -e /sys/firmware/ibft/initiator/initiator-name ]; then
+    me=$(cat /sys/firmware/ibft/initiator/initiator-name)
+    me=${me##*:}
+    me=${me%.initiator}
+else
+    # AoE leaves no iBFT: the PC's name is on its command line.
+    me=$(sed -n 's/.* pc=\([^ ]*\).*/\1/p' /proc/cmdline)
+fi
 case "$(cat /sys/firmware/ibft/target0/target-name)" in
 *:maintenance)
     v=$(cat /version)
@@ -157,7 +175,13 @@ fn boot_files(dir: &Path) -> PathBuf {
     cpio.dir("/usr");
     cpio.dir("/usr/sbin");
     guest::add_program(&mut cpio, "/usr/sbin/iscsistart", "/usr/sbin/iscsistart");
-    guest::add_modules(&mut cpio, guest::ISCSI_ROOT_MODULES);
+    let modules: Vec<&str> = guest::ISCSI_ROOT_MODULES
+        .iter()
+        .chain(guest::VIRTIO_NET_MODULES)
+        .chain(&["aoe"])
+        .copied()
+        .collect();
+    guest::add_modules(&mut cpio, &modules);
     cpio.file("/init", 0o755, INITRAMFS_INIT.as_bytes());
     std::fs::write(files.join("initrd.img"), cpio.finish()).unwrap();
     files
@@ -487,4 +511,182 @@ fn commit_when_off(host: &Host, store: &Path, d: &Daemon) -> String {
         );
         std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+const UEFI_MAC: &str = "52:54:00:12:35:03";
+const AOE_MAC: &str = "52:54:00:12:35:04";
+
+/// The names in /pcs of the ext4 file system on the qcow2 overlay `disk`,
+/// read by qemu's and e2fsprogs' tools (qemu-img convert, debugfs), not by
+/// ours.
+fn pcs_in_overlay(disk: &Path, dir: &Path) -> Vec<String> {
+    need("qemu-img");
+    need("debugfs");
+    let raw = dir.join(format!(
+        "{}.raw",
+        disk.parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+    ));
+    let o = run(
+        Command::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .arg(disk)
+            .arg(&raw),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(
+        Command::new("debugfs")
+            .arg("-R")
+            .arg("ls -p /pcs")
+            .arg(&raw),
+        Duration::from_secs(30),
+    );
+    // `ls -p`: /inode/mode/uid/gid/name/size/ per entry.
+    let mut names: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split('/').nth(5).map(str::to_owned))
+        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .collect();
+    names.sort();
+    names
+}
+
+/// The whole office from netbootd alone (DHCP with a range, TFTP, HTTP,
+/// iSCSI and AoE), on one golden image: a BIOS PC (its NIC's iPXE ROM) and
+/// a UEFI PC (OVMF's own PXE client, given ipxe.efi) over iSCSI, and a
+/// BIOS PC over AoE, at once. Each runs Linux from its own overlay (the
+/// iSCSI ones log in again from the iBFT, the AoE one's driver finds e0.0,
+/// where only its MAC is answered), writes a file of its own, and qemu's
+/// and e2fsprogs' tools find each file in that PC's overlay only. The API
+/// shows each PC's stages (DHCP, script, the SAN login of iPXE, the OS's
+/// own), `/metrics` the bytes each read and wrote.
+#[test]
+fn the_office_boots_one_golden_image_bios_and_uefi_over_iscsi_and_aoe() {
+    need_guest();
+    for f in ["/usr/share/ovmf/OVMF.fd", "/usr/lib/ipxe/ipxe.efi"] {
+        assert!(Path::new(f).exists(), "{f}: run scripts/install-peers");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let golden = golden(dir.path(), "1");
+    let root = dir.path().join("store");
+    let store = netboot_image::Store::open(&root).unwrap();
+    store.image_create("golden", &golden, None).unwrap();
+    let files = boot_files(dir.path());
+    let config = config(
+        dir.path(),
+        &root,
+        &files,
+        &format!(
+            "[[client]]\nname = \"pc1\"\nmac = \"{PC1_MAC}\"\n\
+             [[client]]\nname = \"pc2\"\nmac = \"{UEFI_MAC}\"\n\
+             [[client]]\nname = \"pc3\"\nmac = \"{AOE_MAC}\"\nprotocol = \"aoe\"\n\
+             cmdline = \"console=ttyS0 panic=-1 netboot=aoe pc=pc3\"\n"
+        ),
+    );
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    let d = netbootd(&srv, &config);
+
+    let serial = |mac: &str| {
+        dir.path()
+            .join(format!("serial-{}-1.log", mac.replace(':', "")))
+    };
+    let mut q1 = pc(&mut lan, dir.path(), PC1_MAC, 1);
+    let mut q2 = lan.uefi_pc(UEFI_MAC, &serial(UEFI_MAC));
+    let mut q3 = pc(&mut lan, dir.path(), AOE_MAC, 1);
+    let outs = std::thread::scope(|s| {
+        let h: Vec<_> = [&mut q1, &mut q2, &mut q3]
+            .into_iter()
+            .map(|q| s.spawn(move || run(q, Duration::from_secs(300))))
+            .collect();
+        h.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+    });
+    for ((o, mac), me) in outs
+        .iter()
+        .zip([PC1_MAC, UEFI_MAC, AOE_MAC])
+        .zip(["pc1", "pc2", "pc3"])
+    {
+        let b = serial_of(dir.path(), mac, 1);
+        assert!(
+            o.status.success() && b.has("done"),
+            "{me}: {:?}\nconsole:\n{}\nnetbootd:\n{}",
+            o.status,
+            b.console,
+            d.log_text()
+        );
+        assert!(b.has(&format!("running {me} version=1")), "{}", b.console);
+        assert!(
+            b.has("found []") && b.has(&format!("wrote {me}")),
+            "{}",
+            b.console
+        );
+        if me != "pc3" {
+            assert!(b.has("ibft ok"), "{me}: {}", b.console);
+            let target = format!("iqn.2026-12.org.netboot:{me}");
+            assert!(
+                b.lines
+                    .iter()
+                    .any(|l| l.starts_with("table: ") && l.contains(&target)),
+                "{me}: {}",
+                b.console
+            );
+        }
+    }
+    // The firmware of pc2 was UEFI's, given ipxe.efi.
+    assert!(
+        d.log_text()
+            .lines()
+            .any(|l| l.contains(UEFI_MAC) && l.contains("ipxe=false") && l.contains("ipxe.efi")),
+        "{}",
+        d.log_text()
+    );
+    // The API: every stage of every PC; /metrics: their bytes.
+    let clients = curl_json(&srv, "http://127.0.0.1:8067/api/v1/clients");
+    for me in ["pc1", "pc2", "pc3"] {
+        let pc = clients
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == me))
+            .unwrap_or_else(|| panic!("{me} in {clients}"));
+        for stage in ["dhcp", "script", "san_login", "os_login", "last_io"] {
+            assert!(pc["stages"][stage].is_u64(), "{me}: {stage}: {pc}");
+        }
+        assert!(pc["io"]["read_bytes"].as_u64() > Some(1 << 20), "{pc}");
+        assert!(pc["io"]["written_bytes"].as_u64() > Some(0), "{pc}");
+    }
+    assert_eq!(clients[2]["protocol"], "aoe", "{clients}");
+    let metrics = curl_text(&srv, "http://127.0.0.1:8067/metrics");
+    for me in ["pc1", "pc2", "pc3"] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("netboot_written_bytes_total{{pc=\"{me}\"}}")))
+            .unwrap_or_else(|| panic!("{me} in {metrics}"));
+        let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(n > 0, "{line}");
+    }
+    // Each PC's file is in its own overlay only.
+    for me in ["pc1", "pc2", "pc3"] {
+        let m = store.client_meta(me).unwrap();
+        let disk = root.join("clients").join(me).join(m.disk_file().unwrap());
+        assert_eq!(pcs_in_overlay(&disk, dir.path()), [me], "{me}");
+    }
+    let (status, log) = d.terminate();
+    assert!(status.success(), "{log}");
+}
+
+fn curl_text(host: &Host, url: &str) -> String {
+    let o = host
+        .exec("curl")
+        .args(["-s", "-f", "-m", "10", url])
+        .output()
+        .expect("curl runs");
+    assert!(o.status.success(), "{url}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn curl_json(host: &Host, url: &str) -> serde_json::Value {
+    serde_json::from_str(&curl_text(host, url)).expect("JSON")
 }

@@ -91,6 +91,12 @@ pub struct TargetConfig {
     pub config_string: Vec<u8>,
     /// Initial MAC mask list; empty serves everyone.
     pub allow_macs: Vec<MacAddr>,
+    /// The mask list is the server's, not the initiators': MAC mask edits
+    /// are answered with `merror` 1 (unspecified) and change nothing. A
+    /// server that gives each PC a disk of its own sets it, so that a PC
+    /// cannot open its disk to others, or (with an empty list) take frames
+    /// meant for another PC's disk at the same address.
+    pub mask_locked: bool,
     /// IDENTIFY model string.
     pub model: String,
     /// IDENTIFY serial string.
@@ -111,6 +117,7 @@ impl TargetConfig {
             firmware_version: 0x4019,
             config_string: Vec::new(),
             allow_macs: Vec::new(),
+            mask_locked: false,
             model: "netboot aoed".into(),
             serial: format!("e{shelf}.{slot}"),
             firmware: env!("CARGO_PKG_VERSION").into(),
@@ -232,6 +239,7 @@ pub struct Target {
     firmware_version: u16,
     sectors: u64,
     mask_capacity: usize,
+    mask_locked: bool,
     reserve_capacity: usize,
     disk: Arc<dyn BlockDevice>,
     identify: [u8; 512],
@@ -298,6 +306,7 @@ impl Target {
             firmware_version: cfg.firmware_version,
             sectors,
             mask_capacity,
+            mask_locked: cfg.mask_locked,
             reserve_capacity,
             disk,
             identify,
@@ -599,6 +608,9 @@ impl Target {
     fn mask_op(&self, h: &MacMaskHeader, d: DirectiveList<'_>) -> Op {
         match h.mcmd {
             MaskCommand::READ => Op::MacMask(h.mcmd, MaskError::NONE, self.state().mask.clone()),
+            MaskCommand::EDIT if self.mask_locked => {
+                Op::MacMask(h.mcmd, MaskError::UNSPECIFIED, self.state().mask.clone())
+            }
             MaskCommand::EDIT => {
                 let mut st = self.state_mut();
                 let mut merror = MaskError::NONE;
@@ -719,7 +731,10 @@ impl Target {
                     None => return one_by_one(txs, lens),
                 }
             }
-            self.disk.write_vectored_at(&bufs, offset).is_ok()
+            self.disk
+                .write_vectored_at(&bufs, offset)
+                .and_then(|()| self.disk.write_back())
+                .is_ok()
         } else {
             let mut bufs: Vec<&mut [u8]> = works
                 .iter()
@@ -897,10 +912,15 @@ impl Target {
                 if data.len() != len {
                     (fail, err::ABRT, count, 0)
                 } else {
+                    // Linux's AoE driver never flushes (it takes its disks
+                    // for write-through): a write is in the disk's files
+                    // before it is acknowledged.
                     let r = if done {
                         Ok(())
                     } else {
-                        self.disk.write_at(data, lba * SECTOR_SIZE as u64)
+                        self.disk
+                            .write_at(data, lba * SECTOR_SIZE as u64)
+                            .and_then(|()| self.disk.write_back())
                     };
                     match r {
                         Ok(()) => {

@@ -107,6 +107,15 @@ pub trait BlockDevice: Send + Sync + std::fmt::Debug {
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<()>;
     /// Makes every completed write durable (fdatasync).
     fn flush(&self) -> Result<()>;
+    /// Puts what was written so far into the disk's files: caches of an
+    /// image format (qcow2's tables) are written back, without an fsync.
+    /// It then survives the end of this process, not a crash of the
+    /// machine, as a write to a raw file does. For initiators that never
+    /// flush (Linux's AoE driver takes its disks for write-through). The
+    /// default: nothing to do (the data is in the file already).
+    fn write_back(&self) -> Result<()> {
+        Ok(())
+    }
     /// Deallocates the range (reads return zeros afterwards). Backends that
     /// cannot deallocate write zeros instead.
     fn discard(&self, offset: u64, len: u64) -> Result<()>;
@@ -187,6 +196,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for std::sync::Arc<T> {
     }
     fn flush(&self) -> Result<()> {
         (**self).flush()
+    }
+    fn write_back(&self) -> Result<()> {
+        (**self).write_back()
     }
     fn discard(&self, offset: u64, len: u64) -> Result<()> {
         (**self).discard(offset, len)

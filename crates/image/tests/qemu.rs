@@ -406,3 +406,20 @@ fn an_overlay_stops_at_its_size_limit() {
     check(&pc);
     qemu_io_reads(&pc, 4, 16 * MIB, MIB);
 }
+
+/// What an AoE target relies on (Linux's AoE driver never flushes): after
+/// `write_back`, without a flush, qemu reads the writes from the file
+/// while our disk is still open, and the image passes `qemu-img check`.
+#[test]
+fn written_back_writes_are_in_the_file_before_any_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    golden(dir.path(), "base.raw", 4 * MIB);
+    let path = overlay(dir.path(), "pc.qcow2", "base.raw", "raw");
+    let images = Images::default();
+    let d = images.open(&path, &qcow2()).unwrap();
+    d.write_at(&[0x5a; 65536], 2 * MIB).unwrap();
+    d.write_back().unwrap();
+    qemu_io_reads(&path, 0x5a, 2 * MIB, 65536);
+    check(&path);
+    drop(d);
+}

@@ -495,6 +495,44 @@ fn test_mac_mask_access_control() {
     assert!(exchange(&t, &read(MacAddr([2, 9, 9, 9, 9, 9]))).is_some());
 }
 
+/// A locked list (the server's, one PC per disk): an edit, even from the
+/// allowed MAC, is refused with merror 1 and changes nothing.
+#[test]
+fn test_locked_mac_mask_is_not_edited_by_initiators() {
+    let mut cfg = TargetConfig::new(1, 2);
+    cfg.allow_macs = vec![HOST];
+    cfg.mask_locked = true;
+    let t = target_with(cfg, false);
+    let dirs = Directive::encode_list(&[Directive {
+        dcmd: DirectiveCommand::DELETE,
+        mac: HOST,
+    }]);
+    let edit = frame(
+        HOST,
+        1,
+        2,
+        Body::MacMask(
+            MacMaskHeader {
+                mcmd: MaskCommand::EDIT,
+                merror: MaskError::NONE,
+            },
+            DirectiveList::new(&dirs).unwrap(),
+        ),
+    );
+    let f = exchange(&t, &edit).unwrap();
+    let Body::MacMask(h, d) = Frame::parse(&f).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(h.merror, MaskError::UNSPECIFIED);
+    assert_eq!(d.iter().map(|d| d.mac).collect::<Vec<_>>(), vec![HOST]);
+    assert_eq!(t.mask_list(), vec![HOST]);
+    let read = frame(OTHER, 1, 2, Body::Ata(ata(cmd::READ_SECTORS, 0, 1, 0), &[]));
+    assert_eq!(
+        t.prepare(Instant::now(), IFACE, &read).unwrap_err(),
+        Ignored::MacNotAllowed(OTHER)
+    );
+}
+
 #[test]
 fn test_reserve_release() {
     let t = target();
