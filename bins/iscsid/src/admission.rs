@@ -49,6 +49,8 @@ pub struct Slot {
     logged_in: AtomicBool,
     /// Told to go.
     evicted: AtomicBool,
+    /// Told to go because its initiator logged in again with its ISID.
+    replaced: AtomicBool,
     /// Milliseconds after `since` (plus one) that the unanswered ping was
     /// sent; 0: none.
     ping_ms: AtomicU64,
@@ -76,6 +78,18 @@ impl Slot {
             0 => None,
             ms => Some(self.since + Duration::from_millis(ms - 1)),
         }
+    }
+
+    /// Tells the connection to go because its initiator logged in again
+    /// with the same ISID (session reinstatement).
+    pub(crate) fn replace(&self) {
+        self.replaced.store(true, Ordering::Release);
+        self.evict();
+    }
+
+    /// Whether it was told to go by [`Slot::replace`].
+    pub fn replaced(&self) -> bool {
+        self.replaced.load(Ordering::Acquire)
     }
 
     fn evict(&self) {
@@ -186,6 +200,7 @@ impl Admission {
             since: now,
             logged_in: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
+            replaced: AtomicBool::new(false),
             ping_ms: AtomicU64::new(0),
             notify: Notify::new(),
         });

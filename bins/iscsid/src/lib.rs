@@ -12,6 +12,7 @@
 mod admission;
 pub mod config;
 mod luns;
+mod reinstate;
 mod server;
 mod targets;
 

@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use crate::admission::{Admission, Displaced, Limits, Ticket};
 use crate::config::{Chap, Config};
 use crate::luns::{Luns, Nexus};
+use crate::reinstate::{Reinstated, SessionKey, Sessions};
 use crate::targets::{SessionEvent, SessionEventKind, Targets};
 
 /// Time a new connection has to send its first PDU.
@@ -38,6 +39,8 @@ struct Shared {
     history: Arc<ChallengeHistory>,
     tsih: AtomicU16,
     admission: Arc<Admission>,
+    /// Open sessions by initiator, ISID and target, for reinstatement.
+    sessions: Arc<Sessions>,
     login_timeout: Duration,
     session: SessionConfig,
     /// Held by every connection task: its count is the number of them.
@@ -169,6 +172,7 @@ pub async fn serve_targets(
             max_pending: (4 * cfg.max_sessions).max(64),
             max_per_address: cfg.max_logins_per_address,
         }),
+        sessions: Arc::new(Sessions::default()),
         login_timeout: cfg.login_timeout,
         session: SessionConfig {
             nop_interval: cfg.nop_interval,
@@ -426,6 +430,36 @@ async fn connection(
                 .ok_or("logged in to a target that was removed")?,
         )
     };
+    // A session of this initiator, ISID and target still open is the
+    // initiator's last one (it knows it is gone): it is closed, its commands
+    // finished, before this one runs any. Held until this session's end.
+    let _registration = if discovery {
+        None
+    } else {
+        let key = SessionKey::new(&initiator, result.isid.0, &target_name);
+        let (reg, how) = shared
+            .sessions
+            .register(key, slot.clone(), peer, SHUTDOWN_GRACE)
+            .await;
+        match how {
+            Reinstated::New => {}
+            Reinstated::Replaced(old) => info!(
+                %peer,
+                initiator,
+                target = target_name,
+                %old,
+                "session reinstatement: the initiator logged in again with the ISID of its open session, which is closed"
+            ),
+            Reinstated::StillRunning(old) => warn!(
+                %peer,
+                initiator,
+                target = target_name,
+                %old,
+                "session reinstatement: the old session's commands still run after {SHUTDOWN_GRACE:?}; the new session goes on"
+            ),
+        }
+        Some(reg)
+    };
     info!(
         %peer,
         initiator,
@@ -581,7 +615,11 @@ async fn connection(
                 },
                 _ = shutdown.wait_for(|s| *s), if !stopping => stopping = true,
                 _ = slot.evicted(), if !stopping => {
-                    info!(%peer, initiator, "closing the session to make room for another");
+                    if slot.replaced() {
+                        info!(%peer, initiator, "closing the session: its initiator logged in again with its ISID (session reinstatement)");
+                    } else {
+                        info!(%peer, initiator, "closing the session to make room for another");
+                    }
                     stopping = true;
                 }
             }

@@ -1185,3 +1185,42 @@ fn a_full_file_system_fails_writes_not_the_daemon() {
     );
     drop(t);
 }
+
+/// Session reinstatement (RFC 7143 §6.3.5): an initiator whose connection
+/// broke logs in again with the same ISID, here from another address, as
+/// a PC whose address changed: the target closes the old session (its
+/// connection ends) instead of keeping it until its pings time out, and
+/// the new one works. Another ISID is another session and stays.
+#[test]
+fn a_login_with_the_isid_of_an_open_session_reinstates_it() {
+    let t = Iscsid::start(&[]);
+    let login = |src: [u8; 4], isid: u8| {
+        let s = raw::connect_from(std::net::IpAddr::from(src), t.addr).unwrap();
+        raw::Raw::login_with_isid(s, "iqn.2026-11.org.netboot:rebooted", IQN, isid).unwrap()
+    };
+    let mut old = login([127, 0, 0, 21], 1);
+    let mut other = login([127, 0, 0, 22], 2);
+    while old.read_command(&[0u8; 6], 0).0 != 0 {}
+    let mut new = login([127, 0, 0, 23], 1);
+    // The old connection is closed by the target.
+    old.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(
+        matches!(old.recv(), Ok(None) | Err(_)),
+        "the replaced session's connection ends"
+    );
+    while new.read_command(&[0u8; 6], 0).0 != 0 {}
+    let mut read10 = [0u8; 10];
+    read10[0] = 0x28;
+    read10[8] = 1;
+    assert_eq!(new.read_command(&read10, 512).0, 0, "the new session reads");
+    while other.read_command(&[0u8; 6], 0).0 != 0 {}
+    assert_eq!(
+        other.read_command(&read10, 512).0,
+        0,
+        "the other ISID's session stays"
+    );
+    let log = t.daemon.log_text();
+    assert!(log.contains("session reinstatement"), "{log}");
+}

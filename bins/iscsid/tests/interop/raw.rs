@@ -50,11 +50,21 @@ fn io(e: impl std::fmt::Display) -> LoginError {
 impl Raw {
     /// Logs in to `target` (normal session) over `stream`.
     pub fn login(stream: TcpStream, initiator: &str, target: &str) -> Result<Raw, LoginError> {
+        Raw::login_with_isid(stream, initiator, target, (std::process::id() & 0xff) as u8)
+    }
+
+    /// [`Raw::login`] with `isid` as the last byte of the ISID.
+    pub fn login_with_isid(
+        stream: TcpStream,
+        initiator: &str,
+        target: &str,
+        isid: u8,
+    ) -> Result<Raw, LoginError> {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(io)?;
         let mut cfg = InitiatorConfig::new(initiator, Some(target.to_owned()));
-        cfg.isid.0[5] = (std::process::id() & 0xff) as u8;
+        cfg.isid.0[5] = isid;
         let mut login = InitiatorLogin::new(cfg);
         let mut raw = Raw {
             stream,
