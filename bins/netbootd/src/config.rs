@@ -20,6 +20,7 @@ pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
   interface = "eth1"
   address = "10.0.0.2"          # default: the interface's first IPv4 address
   http_port = 80                # per-PC iPXE scripts
+  scripts = "http"              # how iPXE gets them; "tftp" for builds without HTTP
   iscsi_port = 3260
   tftp_port = 69
   ipxe_dir = "/usr/lib/ipxe"    # undionly.kpxe, ipxe.efi (Debian's ipxe package)
@@ -117,6 +118,7 @@ struct ServerFile {
     files_dir: Option<PathBuf>,
     iqn_prefix: Option<Spanned<String>>,
     aoe_target: Option<Spanned<String>>,
+    scripts: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,6 +211,17 @@ pub enum DhcpMode {
         /// Lease time in seconds.
         lease_time: Option<u32>,
     },
+}
+
+/// How iPXE fetches the PCs' scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scripts {
+    /// `http://SERVER/boot.ipxe`, then `/boot/MAC.ipxe`.
+    #[default]
+    Http,
+    /// `tftp://SERVER/boot.ipxe`, then `boot/MAC.ipxe`, for iPXE builds
+    /// without HTTP.
+    Tftp,
 }
 
 /// How a PC reaches its disk.
@@ -305,6 +318,8 @@ pub struct Config {
     pub address: Option<Ipv4Addr>,
     /// HTTP port of the scripts.
     pub http_port: u16,
+    /// How iPXE fetches the scripts.
+    pub scripts: Scripts,
     /// iSCSI port.
     pub iscsi_port: u16,
     /// TFTP port.
@@ -408,6 +423,16 @@ impl Config {
             None => "iqn.2026-12.org.netboot".into(),
         };
         let dhcp = dhcp(&src, &file.dhcp, &store_dir)?;
+        let scripts = match &file.server.scripts {
+            Some(v) => match v.get_ref().as_str() {
+                "http" => Scripts::Http,
+                "tftp" => Scripts::Tftp,
+                other => {
+                    return Err(src.at(v, "server.scripts", format!("{other:?}: http or tftp")))
+                }
+            },
+            None => Scripts::Http,
+        };
         let aoe_target = match &file.server.aoe_target {
             Some(v) => aoe_address(&src, v)?,
             None => (0, 0),
@@ -416,6 +441,7 @@ impl Config {
             interface,
             address: file.server.address,
             http_port: file.server.http_port.unwrap_or(80),
+            scripts,
             iscsi_port: file.server.iscsi_port.unwrap_or(3260),
             tftp_port: file.server.tftp_port.unwrap_or(69),
             dhcp_port: file.server.dhcp_port.unwrap_or(67),

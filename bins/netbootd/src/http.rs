@@ -45,7 +45,35 @@ pub fn boot_router(
             "/ipxe",
             tower_http::services::ServeDir::new(ipxe).append_index_html_on_directories(false),
         )
+        .layer(axum::middleware::from_fn_with_state(inv.clone(), count))
         .with_state(Boot { inv, http_port })
+}
+
+/// Counts every answer of the boot side in the metrics, by route and
+/// status, with its Content-Length.
+async fn count(
+    State(inv): State<Arc<Inventory>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let route = if path == "/boot.ipxe" || path.starts_with("/boot/") {
+        "script"
+    } else if path.starts_with("/files/") {
+        "files"
+    } else if path.starts_with("/ipxe/") {
+        "ipxe"
+    } else {
+        "other"
+    };
+    let resp = next.run(req).await;
+    let bytes = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    inv.metrics.http(route, resp.status().as_u16(), bytes);
+    resp
 }
 
 fn ipxe(body: String) -> Response {
@@ -62,7 +90,7 @@ async fn first_script(State(b): State<Boot>) -> Response {
 
 /// The MAC the kernel's neighbour table has for `ip` (on our LAN, the
 /// sender of the request).
-fn mac_of(ip: IpAddr) -> Option<String> {
+pub(crate) fn mac_of(ip: IpAddr) -> Option<String> {
     let IpAddr::V4(ip) = ip else { return None };
     let table = std::fs::read_to_string("/proc/net/arp").ok()?;
     table.lines().skip(1).find_map(|l| {

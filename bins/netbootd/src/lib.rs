@@ -20,6 +20,7 @@ pub mod config;
 mod http;
 pub mod inventory;
 pub mod metrics;
+mod tftp;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -115,7 +116,11 @@ fn pxed_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_pxed::Config, Str
         "--tftp-server".into(),
         addr.to_string(),
         "--ipxe-script".into(),
-        format!("http://{addr}:{}/boot.ipxe", cfg.http_port),
+        match cfg.scripts {
+            config::Scripts::Http => format!("http://{addr}:{}/boot.ipxe", cfg.http_port),
+            config::Scripts::Tftp if cfg.tftp_port == 69 => format!("tftp://{addr}/boot.ipxe"),
+            config::Scripts::Tftp => format!("tftp://{addr}:{}/boot.ipxe", cfg.tftp_port),
+        },
         // UEFI HTTP boot: ipxe.efi from the TFTP root, over HTTP.
         "--efi64-http-url".into(),
         format!("http://{addr}:{}/ipxe/ipxe.efi", cfg.http_port),
@@ -340,9 +345,16 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
     info!(%addr, interface = cfg.interface, image = cfg.defaults.image, mode = %cfg.defaults.mode, "netbootd serving");
     let mut tasks: JoinSet<Result<(), Error>> = JoinSet::new();
     let sd = shutdown.clone();
-    tasks.spawn(async move { Ok(netboot_pxed::serve_observed(pxed, sd, Some(on_dhcp)).await?) });
+    let stats = inv.metrics.dhcp.clone();
+    tasks.spawn(
+        async move { Ok(netboot_pxed::serve_observed(pxed, sd, Some(on_dhcp), stats).await?) },
+    );
     let sd = shutdown.clone();
-    tasks.spawn(async move { Ok(netboot_tftpd::serve(tftpd, sd).await?) });
+    let scripts = Arc::new(tftp::Scripts {
+        inv: inv.clone(),
+        port: cfg.tftp_port,
+    });
+    tasks.spawn(async move { Ok(netboot_tftpd::serve_with(tftpd, scripts, sd).await?) });
     let sd = shutdown.clone();
     tasks.spawn(async move { Ok(netboot_iscsid::serve_targets(iscsid, targets, sd).await?) });
     let sd = shutdown.clone();

@@ -1,7 +1,9 @@
 //! Prometheus metrics (`GET /metrics` on the API listener), with the
 //! `prometheus-client` crate: per PC its scripts, logins, open sessions,
-//! overlay bytes, SCSI commands and bytes read and written; refused
-//! scripts by reason.
+//! overlay bytes, commands and bytes read and written; refused scripts by
+//! reason; the DHCP server's decisions; TFTP transfers by direction and
+//! outcome, and their bytes; HTTP requests of the boot side by route and
+//! status, and their bytes.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,6 +27,46 @@ pub struct Reason {
     pub reason: String,
 }
 
+/// A decision of the DHCP server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Decision {
+    /// `offer`, `ack`, `nak`, `ignored`, `malformed`, `too_large`,
+    /// `pool_dry`.
+    pub decision: String,
+}
+
+/// A TFTP transfer's kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Transfer {
+    /// `read` or `write`.
+    pub direction: String,
+    /// `complete`, `abandoned`, `failed`, `aborted`.
+    pub outcome: String,
+}
+
+/// A TFTP direction.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Direction {
+    /// `read` or `write`.
+    pub direction: String,
+}
+
+/// An HTTP request of the boot side.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Request {
+    /// `script` (`/boot.ipxe`, `/boot/MAC.ipxe`), `files`, `ipxe`, `other`.
+    pub route: String,
+    /// The status code.
+    pub status: String,
+}
+
+/// An HTTP route of the boot side.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Route {
+    /// As in [`Request`].
+    pub route: String,
+}
+
 /// The metrics of one netbootd.
 #[derive(Debug)]
 pub struct Metrics {
@@ -40,6 +82,13 @@ pub struct Metrics {
     commands: Family<Pc, Counter>,
     read_bytes: Family<Pc, Counter>,
     written_bytes: Family<Pc, Counter>,
+    /// What the DHCP server counts (caught up at every scrape).
+    pub dhcp: std::sync::Arc<netboot_pxed::Stats>,
+    dhcp_decisions: Family<Decision, Counter>,
+    tftp_transfers: Family<Transfer, Counter>,
+    tftp_bytes: Family<Direction, Counter>,
+    http_requests: Family<Request, Counter>,
+    http_bytes: Family<Route, Counter>,
     /// Held while the counters catch up (two scrapes at once would count
     /// twice).
     catch_up: std::sync::Mutex<()>,
@@ -57,6 +106,12 @@ impl Default for Metrics {
             commands: Family::default(),
             read_bytes: Family::default(),
             written_bytes: Family::default(),
+            dhcp: std::sync::Arc::default(),
+            dhcp_decisions: Family::default(),
+            tftp_transfers: Family::default(),
+            tftp_bytes: Family::default(),
+            http_requests: Family::default(),
+            http_bytes: Family::default(),
             catch_up: std::sync::Mutex::new(()),
             registry: Registry::default(),
         };
@@ -96,11 +151,69 @@ impl Default for Metrics {
             "iPXE scripts refused, per reason",
             m.refused.clone(),
         );
+        registry.register(
+            "dhcp_decisions",
+            "what the DHCP/PXE server did with the requests it got",
+            m.dhcp_decisions.clone(),
+        );
+        registry.register(
+            "tftp_transfers",
+            "TFTP transfers ended, by direction and outcome",
+            m.tftp_transfers.clone(),
+        );
+        registry.register(
+            "tftp_bytes",
+            "bytes TFTP transfers moved",
+            m.tftp_bytes.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests of the boot side, by route and status",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_bytes",
+            "bytes of HTTP answers of the boot side (their Content-Length)",
+            m.http_bytes.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
 
 impl Metrics {
+    /// Counts an ended TFTP transfer.
+    pub fn tftp(&self, r: &netboot_tftpd::Report) {
+        let direction = if r.write { "write" } else { "read" };
+        self.tftp_transfers
+            .get_or_create(&Transfer {
+                direction: direction.into(),
+                outcome: r.outcome.as_str().into(),
+            })
+            .inc();
+        self.tftp_bytes
+            .get_or_create(&Direction {
+                direction: direction.into(),
+            })
+            .inc_by(r.bytes);
+    }
+
+    /// Counts an HTTP answer of the boot side.
+    pub fn http(&self, route: &str, status: u16, bytes: Option<u64>) {
+        self.http_requests
+            .get_or_create(&Request {
+                route: route.into(),
+                status: status.to_string(),
+            })
+            .inc();
+        if let Some(b) = bytes {
+            self.http_bytes
+                .get_or_create(&Route {
+                    route: route.into(),
+                })
+                .inc_by(b);
+        }
+    }
+
     /// Counts a refusal.
     pub fn refuse(&self, reason: &str) {
         self.refused
@@ -128,6 +241,22 @@ impl Metrics {
                 let c = family.get_or_create(&l);
                 c.inc_by(total.saturating_sub(c.get()));
             }
+        }
+        let d = &self.dhcp;
+        for (name, c) in [
+            ("offer", &d.offers),
+            ("ack", &d.acks),
+            ("nak", &d.naks),
+            ("ignored", &d.ignored),
+            ("malformed", &d.malformed),
+            ("too_large", &d.too_large),
+            ("pool_dry", &d.pool_dry),
+        ] {
+            let total = c.load(std::sync::atomic::Ordering::Relaxed);
+            let m = self.dhcp_decisions.get_or_create(&Decision {
+                decision: name.into(),
+            });
+            m.inc_by(total.saturating_sub(m.get()));
         }
         let mut out = String::new();
         // Writing into a String cannot fail.

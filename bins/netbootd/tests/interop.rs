@@ -905,3 +905,92 @@ fn netbootctl_changes_the_store_through_the_running_netbootd() {
     let (ok, out) = netbootctl(&srv, &store, &["image", "discard", "second"]);
     assert!(ok && out.contains("thrown away"), "{out}");
 }
+
+/// `[server] scripts = "tftp"`, for iPXE builds without HTTP: the DHCP
+/// answer names `tftp://SERVER/boot.ipxe`, which chains to the PC's own
+/// script over TFTP (curl as iPXE), given only to the machine with that
+/// MAC. `/metrics` counts the DHCP decisions, the TFTP transfers and the
+/// HTTP answers of the boot side.
+#[test]
+fn scripts_over_tftp_and_the_servers_in_the_metrics() {
+    let (dir, store, mut lan, srv) = lan_with_store();
+    let pc = lan.host(Some((Ipv4Addr::new(10, 78, 0, 72), 24)));
+    let other = lan.host(Some((Ipv4Addr::new(10, 78, 0, 73), 24)));
+    let mac = pc.mac();
+    let config = office_config(dir.path(), &store, &mac, "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("http_port = 80\n", "http_port = 80\nscripts = \"tftp\"\n");
+    std::fs::write(&config, text).unwrap();
+    let d = netbootd(&srv, &config);
+    // The DHCP server's rule for iPXE names the TFTP script.
+    assert!(
+        d.log_contains(&format!("\"tftp://{SRV}/boot.ipxe\"")),
+        "{}",
+        d.log_text()
+    );
+    firmware_dhcp(&pc);
+    let tftp = |host: &Host, file: &str| {
+        let o = host
+            .exec("curl")
+            .args(["-s", "-m", "10", &format!("tftp://{SRV}/{file}")])
+            .output()
+            .expect("curl runs");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, first) = tftp(&pc, "boot.ipxe");
+    assert_eq!(code, Some(0), "{first}");
+    assert!(
+        first.contains(&format!("chain tftp://{SRV}/boot/${{mac:hexhyp}}.ipxe")),
+        "{first}"
+    );
+    let file = format!("boot/{}.ipxe", mac.replace(':', "-"));
+    let (code, script) = tftp(&pc, &file);
+    assert_eq!(code, Some(0), "{script}");
+    assert!(
+        script.contains("set initiator-iqn iqn.2026-12.org.netboot:pc1.initiator")
+            && script.contains("sanboot iscsi:10.78.0.2::3260:0:iqn.2026-12.org.netboot:pc1"),
+        "{script}"
+    );
+    // Another machine asks for the PC's script: TFTP error 2 (curl: 68/69).
+    let (code, body) = tftp(&other, &file);
+    assert_ne!(code, Some(0), "{body}");
+    assert!(body.is_empty(), "{body}");
+    assert!(d.log_contains("refused a PC's script over TFTP to another machine"));
+    // The HTTP boot side answers too, and is counted.
+    let (_, code) = curl(&pc, &[&format!("http://{SRV}/boot.ipxe")]);
+    assert_eq!(code, "200");
+    let (_, code) = curl(&pc, &[&format!("http://{SRV}/ipxe/undionly.kpxe")]);
+    assert_eq!(code, "200");
+    let (metrics, code) = curl(&srv, &["http://127.0.0.1:8067/metrics"]);
+    assert_eq!(code, "200");
+    let value = |prefix: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} in\n{metrics}"))
+    };
+    assert!(value("netboot_dhcp_decisions_total{decision=\"offer\"}") >= 1);
+    assert!(value("netboot_dhcp_decisions_total{decision=\"ack\"}") >= 1);
+    assert!(
+        value("netboot_tftp_transfers_total{direction=\"read\",outcome=\"complete\"}") >= 2,
+        "{metrics}"
+    );
+    assert!(value("netboot_tftp_bytes_total{direction=\"read\"}") > 0);
+    assert_eq!(
+        value("netboot_http_requests_total{route=\"script\",status=\"200\"}"),
+        1
+    );
+    assert!(value("netboot_http_bytes_total{route=\"ipxe\"}") > 10_000);
+    assert_eq!(
+        value("netboot_script_refusals_total{reason=\"not_yours\"}"),
+        1
+    );
+    let (status, _) = d.terminate();
+    assert!(status.success());
+}

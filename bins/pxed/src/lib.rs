@@ -14,4 +14,4 @@ pub mod net;
 mod server;
 
 pub use config::Config;
-pub use server::{serve, serve_observed, BootRequest, Error, Observer};
+pub use server::{serve, serve_observed, BootRequest, Error, Observer, Stats};

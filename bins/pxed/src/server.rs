@@ -2,6 +2,7 @@
 //! one interface.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,17 +24,30 @@ use crate::net;
 /// large instead of being parsed cut short.
 const MAX_DATAGRAM: usize = 4096;
 
-/// Counters for the shutdown log line.
+/// What the server decided, counted since it started (for whoever runs
+/// it beside others: `netbootd` exports them as metrics).
 #[derive(Debug, Default)]
-struct Stats {
-    offers: u64,
-    acks: u64,
-    naks: u64,
-    ignored: u64,
-    malformed: u64,
-    too_large: u64,
+pub struct Stats {
+    /// OFFERs sent (proxy or with an address).
+    pub offers: AtomicU64,
+    /// ACKs sent (boot server, or with an address).
+    pub acks: AtomicU64,
+    /// NAKs sent.
+    pub naks: AtomicU64,
+    /// Requests not answered: not a PXE client, no rule for it, a message
+    /// type not answered here.
+    pub ignored: AtomicU64,
+    /// Requests that did not parse.
+    pub malformed: AtomicU64,
+    /// Datagrams larger than a DHCP message can be.
+    pub too_large: AtomicU64,
     /// DISCOVERs not answered for want of a free address.
-    pool_dry: u64,
+    pub pool_dry: AtomicU64,
+}
+
+/// Adds one to `c`.
+fn count(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A PXE client's DHCP request that pxed answered, for whoever watches the
@@ -77,7 +91,7 @@ struct Server {
     proxy: ProxyServer,
     iface: net::Interface,
     leasing: Option<(Leasing, Pool)>,
-    stats: Stats,
+    stats: Arc<Stats>,
     malformed_log: netboot_daemon::RateLimit,
     too_large_log: netboot_daemon::RateLimit,
     dry_log: netboot_daemon::RateLimit,
@@ -167,7 +181,7 @@ impl Server {
     /// A datagram that did not fit [`MAX_DATAGRAM`]: dropped unparsed (its
     /// end is gone, so any parse error would be a false lead).
     fn too_large(&mut self, src: SocketAddrV4, port: u16) {
-        self.stats.too_large += 1;
+        count(&self.stats.too_large);
         if let Some(suppressed) = self.too_large_log.allow(Instant::now()) {
             warn!(
                 %src,
@@ -179,7 +193,7 @@ impl Server {
     }
 
     fn malformed(&mut self, src: SocketAddrV4, what: &str) {
-        self.stats.malformed += 1;
+        count(&self.stats.malformed);
         if let Some(suppressed) = self.malformed_log.allow(Instant::now()) {
             if suppressed > 0 {
                 warn!(%src, suppressed, "dropped malformed request: {what}");
@@ -201,11 +215,11 @@ impl Server {
                 let c = &r.class;
                 let what = match r.kind {
                     ReplyKind::ProxyOffer => {
-                        self.stats.offers += 1;
+                        count(&self.stats.offers);
                         "proxy offer"
                     }
                     ReplyKind::BootAck => {
-                        self.stats.acks += 1;
+                        count(&self.stats.acks);
                         "boot server ack"
                     }
                 };
@@ -226,7 +240,7 @@ impl Server {
                 Ok(Some((r.repr, dest)))
             }
             Outcome::Ignore(why) => {
-                self.stats.ignored += 1;
+                count(&self.stats.ignored);
                 let mac = hw(req.client_hw_addr());
                 match why {
                     Ignored::NotPxeClient => debug!(%mac, "ignored: not a PXE client"),
@@ -280,7 +294,7 @@ impl Server {
                             leases::OFFER_HOLD_SECS
                         );
                     }
-                    self.stats.pool_dry += 1;
+                    count(&self.stats.pool_dry);
                     return Ok(None);
                 }
             },
@@ -306,7 +320,7 @@ impl Server {
                         (lease.ip, MessageType::Ack)
                     }
                     Err(why) => {
-                        self.stats.naks += 1;
+                        count(&self.stats.naks);
                         info!(%mac, "NAK: {why}");
                         let mut r = Repr::reply_to(req);
                         r.push(RawOption::message_type(MessageType::Nak));
@@ -389,8 +403,8 @@ impl Server {
             r.push(RawOption::ipv4_list(code::DOMAIN_NAME_SERVER, &leasing.dns));
         }
         match reply_type {
-            MessageType::Offer => self.stats.offers += 1,
-            _ => self.stats.acks += 1,
+            MessageType::Offer => count(&self.stats.offers),
+            _ => count(&self.stats.acks),
         }
         let dest = if !req.ciaddr().is_unspecified() {
             SocketAddrV4::new(req.ciaddr(), 68)
@@ -484,14 +498,16 @@ pub enum Error {
 
 /// Serves `cfg` until `shutdown`, then logs the statistics.
 pub async fn serve(cfg: Config, shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
-    serve_observed(cfg, shutdown, None).await
+    serve_observed(cfg, shutdown, None, Arc::default()).await
 }
 
-/// [`serve`], calling `observer` on every answered PXE request.
+/// [`serve`], calling `observer` on every answered PXE request and
+/// counting its decisions in `stats`.
 pub async fn serve_observed(
     cfg: Config,
     mut shutdown: netboot_daemon::Shutdown,
     observer: Option<Observer>,
+    stats: Arc<Stats>,
 ) -> Result<(), Error> {
     let iface = net::interface(&cfg.interface).map_err(Error::Interface)?;
     let tftp = cfg.tftp_server.unwrap_or(iface.addr);
@@ -541,7 +557,7 @@ pub async fn serve_observed(
         proxy: ProxyServer::new(policy, identity),
         iface,
         leasing,
-        stats: Stats::default(),
+        stats,
         malformed_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),
         too_large_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),
         dry_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 3),
@@ -582,14 +598,15 @@ pub async fn serve_observed(
         }
     }
     let s = &server.stats;
+    let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
     info!(
-        offers = s.offers,
-        acks = s.acks,
-        naks = s.naks,
-        ignored = s.ignored,
-        malformed = s.malformed,
-        too_large = s.too_large,
-        pool_dry = s.pool_dry,
+        offers = n(&s.offers),
+        acks = n(&s.acks),
+        naks = n(&s.naks),
+        ignored = n(&s.ignored),
+        malformed = n(&s.malformed),
+        too_large = n(&s.too_large),
+        pool_dry = n(&s.pool_dry),
         "statistics"
     );
     Ok(())

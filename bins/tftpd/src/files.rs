@@ -23,8 +23,11 @@ use nix::sys::stat::Mode;
 /// A refusal: the code and message sent to the client, and the reason logged.
 #[derive(Debug)]
 pub struct Refusal {
+    /// The TFTP error code sent.
     pub code: ErrorCode,
+    /// The message sent.
     pub message: &'static str,
+    /// Why, for the log.
     pub reason: String,
 }
 

@@ -16,4 +16,5 @@ mod net;
 mod server;
 
 pub use config::Config;
-pub use server::{serve, Error};
+pub use files::Refusal;
+pub use server::{serve, serve_with, Error, Hooks, Outcome, Report};

@@ -21,9 +21,88 @@ use crate::first_answer::{patience, FirstAnswer};
 use crate::net;
 use netboot_daemon::RateLimit;
 
+/// What a program that runs the server beside others (netbootd) adds to
+/// it: files made on request instead of read from the root, and a report
+/// of every transfer. See [`serve_with`].
+pub trait Hooks: Send + Sync + 'static {
+    /// Whether a read request for `name` (as the client sent it) is for a
+    /// file the hooks make. Asked for every read request, on the
+    /// listener's task: no I/O.
+    fn makes(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
+
+    /// The contents of `name` for `client`, or why it is refused (the
+    /// code and message go to the client, the reason to the log). Runs on
+    /// the blocking pool: it may do I/O.
+    fn make(&self, client: SocketAddr, name: &str) -> Result<Vec<u8>, Refusal> {
+        let _ = (client, name);
+        Err(Refusal {
+            code: netboot_tftp::wire::ErrorCode::FileNotFound,
+            message: "File not found",
+            reason: "not made here".into(),
+        })
+    }
+
+    /// A transfer ended (from its task: must not block).
+    fn done(&self, report: &Report) {
+        let _ = report;
+    }
+}
+
+/// How a transfer ended, for [`Hooks::done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Every byte was acknowledged.
+    Complete,
+    /// The client never answered its first packet.
+    Abandoned,
+    /// It failed (an error from the client, too many time-outs).
+    Failed,
+    /// The server stopped it (shutdown).
+    Aborted,
+}
+
+impl Outcome {
+    /// `complete`, `abandoned`, `failed`, `aborted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Failed => "failed",
+            Outcome::Aborted => "aborted",
+        }
+    }
+}
+
+/// One ended transfer.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The client.
+    pub client: SocketAddr,
+    /// The file, as the client named it.
+    pub file: String,
+    /// An upload.
+    pub write: bool,
+    /// Bytes moved.
+    pub bytes: u64,
+    /// How long it ran.
+    pub duration: Duration,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// No hooks.
+struct NoHooks;
+
+impl Hooks for NoHooks {}
+
 struct Shared {
     cfg: Config,
     root: Root,
+    hooks: Arc<dyn Hooks>,
     permits: Arc<Semaphore>,
     active: Mutex<Clients>,
     /// Refusals for load (per address, server busy) logged: a flood must
@@ -109,7 +188,18 @@ pub enum Error {
 
 /// Serves `cfg` until `shutdown`: then no new transfers are taken, and the
 /// running ones get `cfg.shutdown_grace` to finish before they are aborted.
-pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
+pub async fn serve(cfg: Config, shutdown: netboot_daemon::Shutdown) -> Result<(), Error> {
+    serve_with(cfg, Arc::new(NoHooks), shutdown).await
+}
+
+/// [`serve`] with `hooks`: read requests for the files they make are
+/// answered with what they make (admitted and limited as any other
+/// transfer), and every transfer's end is reported to them.
+pub async fn serve_with(
+    cfg: Config,
+    hooks: Arc<dyn Hooks>,
+    mut shutdown: netboot_daemon::Shutdown,
+) -> Result<(), Error> {
     let root = Root::open(&cfg.root).map_err(|source| Error::Root {
         path: cfg.root.clone(),
         source,
@@ -138,6 +228,7 @@ pub async fn serve(cfg: Config, mut shutdown: netboot_daemon::Shutdown) -> Resul
         permits: Arc::new(Semaphore::new(cfg.max_transfers)),
         cfg,
         root,
+        hooks,
         active: Mutex::new(Clients::default()),
         refusal_log: Mutex::new(RateLimit::new(Duration::from_secs(10), 5)),
         abort: abort_rx,
@@ -305,6 +396,10 @@ async fn handle_request(
             .await;
         }
     }
+    if !write && shared.hooks.makes(req.filename) {
+        made_file(datagram, client, tsock, permit, guard, shared.clone());
+        return;
+    }
     let opened = if write {
         shared
             .root
@@ -360,6 +455,54 @@ async fn handle_request(
     }
 }
 
+/// Answers a read request for a file the hooks make: made on the blocking
+/// pool (the listener goes on), then sent as any file is. The request is
+/// parsed again from a copy of `datagram`, in the task.
+fn made_file(
+    datagram: &[u8],
+    client: SocketAddr,
+    tsock: UdpSocket,
+    permit: OwnedSemaphorePermit,
+    guard: ActiveGuard,
+    shared: Arc<Shared>,
+) {
+    let datagram = datagram.to_vec();
+    tokio::spawn(async move {
+        let Ok(Packet::Rrq(req)) = Packet::parse(&datagram) else {
+            return;
+        };
+        let (hooks, name) = (shared.hooks.clone(), req.filename.to_owned());
+        let made = tokio::task::spawn_blocking(move || hooks.make(client, &name)).await;
+        let data = match made {
+            Ok(Ok(d)) => d,
+            Ok(Err(Refusal {
+                code,
+                message,
+                reason,
+            })) => {
+                info!(%client, file = ?req.filename, "refused read: {reason}");
+                return reply_error(&tsock, client, code, message).await;
+            }
+            Err(e) => {
+                warn!(%client, file = ?req.filename, "making the file failed: {e}");
+                return reply_error(&tsock, client, ErrorCode::NotDefined, "Server error").await;
+            }
+        };
+        let name = req.filename.to_owned();
+        let cfg = &shared.cfg.transfer;
+        let abort = shared.abort.clone();
+        if req.mode == Mode::Octet {
+            let size = data.len() as u64;
+            let t = SendTransfer::server(client, &req, data, Some(size), cfg);
+            spawn_transfer(t, tsock, client, name, "read", req, permit, guard, abort);
+        } else {
+            let src = NetasciiSource::new(std::io::Cursor::new(data));
+            let t = SendTransfer::server(client, &req, src, None, cfg);
+            spawn_transfer(t, tsock, client, name, "read", req, permit, guard, abort);
+        }
+    });
+}
+
 enum Opened {
     Read(std::fs::File, u64),
     Write(crate::files::Upload),
@@ -410,17 +553,38 @@ fn spawn_transfer<T: Transfer + Send + 'static>(
                 let _ = sock.send_to(&buf[..tx.len], tx.dest).await;
             }
         }
-        let ms = started.elapsed().as_millis() as u64;
+        let duration = started.elapsed();
+        let ms = duration.as_millis() as u64;
         let bytes = t.bytes();
-        match t.outcome() {
-            Some(Ok(())) => info!(%client, file, kind, mode, bytes, ms, "transfer complete"),
-            Some(Err(_)) if t.gave_up() => info!(
-                %client, file, kind, mode, ms,
-                "transfer abandoned: no answer from the client in {patience:?}"
-            ),
-            Some(Err(e)) => warn!(%client, file, kind, mode, bytes, ms, "transfer failed: {e}"),
-            None => warn!(%client, file, kind, mode, bytes, ms, "transfer aborted"),
-        }
+        let outcome = match t.outcome() {
+            Some(Ok(())) => {
+                info!(%client, file, kind, mode, bytes, ms, "transfer complete");
+                Outcome::Complete
+            }
+            Some(Err(_)) if t.gave_up() => {
+                info!(
+                    %client, file, kind, mode, ms,
+                    "transfer abandoned: no answer from the client in {patience:?}"
+                );
+                Outcome::Abandoned
+            }
+            Some(Err(e)) => {
+                warn!(%client, file, kind, mode, bytes, ms, "transfer failed: {e}");
+                Outcome::Failed
+            }
+            None => {
+                warn!(%client, file, kind, mode, bytes, ms, "transfer aborted");
+                Outcome::Aborted
+            }
+        };
+        guard.shared.hooks.done(&Report {
+            client,
+            file: file.clone(),
+            write: kind == "write",
+            bytes,
+            duration,
+            outcome,
+        });
         // The client is done: its address may start its next transfer (an
         // upload's dally must not count against --max-transfers-per-address,
         // or quick successive uploads would be refused).
