@@ -1,16 +1,13 @@
-//! The SCSI side of a target: its logical units on their disks, and the
-//! translation between iSCSI sessions and `netboot_scsi`.
+//! The SCSI side of a target: its logical units on their disks, opened
+//! from the configuration (what runs the commands is
+//! `netboot_iscsi::scsi`).
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use netboot_blockdev::BlockDevice;
 use netboot_image::{Images, OpenOptions};
 use netboot_iscsi::session::Completion;
-use netboot_scsi::{
-    decode_lun, with_transfer_length, DataDirection, Identity, LogicalUnit, LuOptions, Sense,
-    Status, Target,
-};
+use netboot_scsi::{Identity, LogicalUnit, LuOptions, Target};
 
 use crate::config::TargetConf;
 
@@ -147,43 +144,14 @@ impl Luns {
         })
     }
 
-    /// Executes one command (on a blocking thread: it does disk I/O).
+    /// Executes one command (on a blocking thread: it does disk I/O), as
+    /// `netboot_iscsi::scsi` does for a session.
     pub fn execute(&self, nexus: &Nexus, lun: u64, cdb: &[u8], data_out: &[u8]) -> Completion {
-        // Unknown LUN encodings go to a LUN number no unit has.
-        let lun = decode_lun(lun.to_be_bytes()).unwrap_or(u64::MAX);
-        let info = self.target.cdb_info(lun, cdb).ok();
-        let write_len = info
-            .filter(|i| i.direction == DataDirection::Out)
-            .map(|i| i.transfer_len);
-        // A write whose Expected Data Transfer Length is shorter than its
-        // transfer length writes only the whole blocks that were sent, as
-        // libiscsi's residual tests (and tgt) expect.
-        let short_write = match (write_len, self.block_size(lun)) {
-            (Some(need), Some(bs)) if (data_out.len() as u64) < need => {
-                with_transfer_length(cdb, data_out.len() as u64 / u64::from(bs))
-            }
-            _ => None,
-        };
-        let cdb = short_write.as_deref().unwrap_or(cdb);
-        // Ask for everything the command produces: the session reports
-        // what exceeds the initiator's buffer as overflow residual.
-        let r = self.target.execute(nexus, lun, cdb, data_out, u32::MAX);
-        Completion {
-            status: r.status,
-            sense: r.sense.map(Bytes::from),
-            data_in: Bytes::from(r.data_in),
-            write_len,
-        }
-    }
-
-    fn block_size(&self, lun: u64) -> Option<u32> {
-        self.target.lun(lun).map(|u| u.block_size())
+        netboot_iscsi::scsi::execute(&self.target, nexus, lun, cdb, data_out)
     }
 
     pub fn lun_reset(&self, lun: u64, _nexus: &Nexus) {
-        if let Some(l) = decode_lun(lun.to_be_bytes()) {
-            self.target.lun_reset(l);
-        }
+        netboot_iscsi::scsi::lun_reset(&self.target, lun);
     }
 
     pub fn target_reset(&self, _nexus: &Nexus) {
@@ -227,15 +195,4 @@ fn unit(
         },
     )
     .map_err(|source| LunError::Unit { lun: id, source })
-}
-
-/// CHECK CONDITION, ILLEGAL REQUEST / INVALID COMMAND OPERATION CODE: for
-/// SCSI commands in a discovery session.
-pub fn not_supported() -> Completion {
-    Completion {
-        status: Status::CheckCondition,
-        sense: Some(Bytes::from(Sense::invalid_opcode().to_bytes(false))),
-        data_in: Bytes::new(),
-        write_len: None,
-    }
 }

@@ -533,7 +533,7 @@ async fn connection(
                     }
                     (Event::Execute { id, .. }, None) => {
                         // SCSI commands in a discovery session.
-                        session.handle_completion(id, crate::luns::not_supported());
+                        session.handle_completion(id, netboot_iscsi::scsi::not_in_discovery());
                     }
                     (Event::LunReset(lun), Some(l)) => l.lun_reset(lun, &nexus),
                     (Event::TargetReset, Some(l)) => l.target_reset(&nexus),

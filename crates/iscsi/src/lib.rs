@@ -64,6 +64,7 @@ pub mod discovery;
 pub mod error;
 pub mod login;
 pub mod negotiate;
+pub mod scsi;
 pub mod session;
 pub mod text;
 pub mod wire;
