@@ -4,7 +4,8 @@
 //!
 //! [`serve`] binds the sockets on one interface and feeds datagrams into
 //! the sans-IO [`netboot_dhcp::policy::ProxyServer`] (and, with a range,
-//! the lease pool of [`leases`]) until the
+//! the [`netboot_dhcp::authoritative::AuthoritativeServer`], whose leases
+//! [`leases`] keeps on disk) until the
 //! [`Shutdown`](netboot_daemon::Shutdown) it is given stops it. [`Config`]
 //! is plain data; [`config::Cli`] is how the binary makes one.
 

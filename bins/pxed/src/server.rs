@@ -6,15 +6,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use netboot_dhcp::authoritative::{self, Answer, AuthoritativeServer, Settings};
+use netboot_dhcp::lease::OFFER_HOLD_SECS;
 use netboot_dhcp::policy::{
-    classify, proxy_offer, reply_destination, ClientClass, Ignored, Outcome, Port, ProxyServer,
-    ReplyKind, ServerIdentity,
+    reply_destination, ClientClass, Ignored, Outcome, Port, ProxyServer, ReplyKind, ServerIdentity,
 };
-use netboot_dhcp::wire::{code, Message, MessageType, RawOption, Repr};
+use netboot_dhcp::wire::{Message, MessageType, Repr};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Leasing};
-use crate::leases::{self, Pool};
+use crate::leases;
 use crate::net;
 
 /// Largest datagram handled; DHCP messages are at most a few hundred bytes
@@ -88,13 +89,33 @@ pub type Observer = Arc<dyn Fn(&BootRequest) + Send + Sync>;
 
 struct Server {
     observer: Option<Observer>,
-    proxy: ProxyServer,
-    iface: net::Interface,
-    leasing: Option<(Leasing, Pool)>,
+    mode: Mode,
     stats: Arc<Stats>,
     malformed_log: netboot_daemon::RateLimit,
     too_large_log: netboot_daemon::RateLimit,
     dry_log: netboot_daemon::RateLimit,
+}
+
+/// What answers port 67.
+enum Mode {
+    /// proxyDHCP: the site's DHCP server hands out addresses.
+    Proxy(ProxyServer),
+    /// We hand out addresses, and save them to `leasing.lease_file`.
+    Authoritative {
+        server: AuthoritativeServer,
+        leasing: Leasing,
+    },
+}
+
+impl Mode {
+    /// The policy that answers PXE clients (also on port 4011 in
+    /// authoritative mode).
+    fn proxy(&self) -> &ProxyServer {
+        match self {
+            Mode::Proxy(p) => p,
+            Mode::Authoritative { server, .. } => server.proxy(),
+        }
+    }
 }
 
 fn hw(c: &[u8]) -> String {
@@ -114,15 +135,6 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// The lease pool's key for a client: option 61 if sent, else its hardware
-/// address.
-fn client_key(req: &Message<'_>) -> String {
-    match req.client_id() {
-        Some(id) => format!("id:{}", hw(&id.to_cow())),
-        None => format!("hw:{}", hw(req.client_hw_addr())),
-    }
 }
 
 fn observe(observer: &Option<Observer>, req: &Message<'_>, c: &ClientClass, port: Port) {
@@ -153,8 +165,8 @@ impl Server {
                 return None;
             }
         };
-        let reply = match (&self.leasing, port) {
-            (Some(_), Port::Dhcp) => self.authoritative(&req),
+        let reply = match (&self.mode, port) {
+            (Mode::Authoritative { .. }, Port::Dhcp) => self.authoritative(&req),
             _ => self.proxy(port, &req, src),
         };
         let (repr, dest) = match reply {
@@ -210,7 +222,7 @@ impl Server {
         req: &Message<'_>,
         src: SocketAddrV4,
     ) -> Result<Option<(Repr, SocketAddrV4)>, netboot_dhcp::Error> {
-        match self.proxy.handle(port, req)? {
+        match self.mode.proxy().handle(port, req)? {
             Outcome::Reply(r) => {
                 let c = &r.class;
                 let what = match r.kind {
@@ -261,186 +273,111 @@ impl Server {
     }
 
     /// Authoritative mode on port 67: addresses from the pool, and the PXE
-    /// next stage for PXE clients in the same message.
+    /// next stage for PXE clients in the same message (decided by
+    /// [`AuthoritativeServer`]); here the lease file, the log, the
+    /// statistics and the observer.
     fn authoritative(
         &mut self,
         req: &Message<'_>,
     ) -> Result<Option<(Repr, SocketAddrV4)>, netboot_dhcp::Error> {
-        let Some((leasing, pool)) = self.leasing.as_mut() else {
+        let Mode::Authoritative { server, leasing } = &mut self.mode else {
             return Ok(None);
         };
-        if req.op() != netboot_dhcp::wire::Op::Request {
-            return Ok(None);
-        }
-        let now = unix_now();
-        let key = client_key(req);
         let mac = hw(req.client_hw_addr());
-        let server = self.iface.addr;
-        let mt = req.message_type()?;
-        let (ip, reply_type) = match mt {
-            Some(MessageType::Discover) => match pool.offer(&key, req.requested_ip()?, now) {
-                Some(ip) => (ip, MessageType::Offer),
-                None => {
-                    let u = pool.usage(now);
-                    if let Some(suppressed) = self.dry_log.allow(Instant::now()) {
-                        warn!(
-                            %mac,
-                            range = %format!("{}-{}", leasing.range.0, leasing.range.1),
-                            offered = u.offered,
-                            bound = u.bound,
-                            declined = u.declined,
-                            suppressed,
-                            "address pool ran dry: DISCOVER not answered (offers are held {} s)",
-                            leases::OFFER_HOLD_SECS
-                        );
+        let r = match server.handle(req, unix_now())? {
+            Answer::Reply(r) => r,
+            Answer::PoolDry { usage: u, .. } => {
+                if let Some(suppressed) = self.dry_log.allow(Instant::now()) {
+                    warn!(
+                        %mac,
+                        range = %format!("{}-{}", leasing.range.0, leasing.range.1),
+                        offered = u.offered,
+                        bound = u.bound,
+                        declined = u.declined,
+                        suppressed,
+                        "address pool ran dry: DISCOVER not answered (offers are held {} s)",
+                        OFFER_HOLD_SECS
+                    );
+                }
+                count(&self.stats.pool_dry);
+                return Ok(None);
+            }
+            Answer::Released { ip, .. } => {
+                info!(%mac, %ip, "released");
+                if let Err(e) = leases::save(server.pool(), &leasing.lease_file) {
+                    warn!(
+                        "cannot save leases to {}: {e}",
+                        leasing.lease_file.display()
+                    );
+                }
+                return Ok(None);
+            }
+            Answer::Declined { ip, .. } => {
+                warn!(%mac, %ip, "declined: the address is in use by another host");
+                return Ok(None);
+            }
+            Answer::Ignore(why) => {
+                match why {
+                    authoritative::Ignored::OtherServer(sid) => {
+                        debug!(%mac, %sid, "REQUEST for another server")
                     }
-                    count(&self.stats.pool_dry);
+                    authoritative::Ignored::MessageType(other) => {
+                        debug!(%mac, ?other, "ignored message type")
+                    }
+                    _ => {}
+                }
+                return Ok(None);
+            }
+        };
+        let authoritative::Reply {
+            kind,
+            repr,
+            yiaddr: ip,
+            pxe,
+            destination: dest,
+            ..
+        } = *r;
+        let (what, counter) = match kind {
+            authoritative::ReplyKind::Nak(why) => {
+                count(&self.stats.naks);
+                info!(%mac, "NAK: {why}");
+                return Ok(Some((repr, dest)));
+            }
+            authoritative::ReplyKind::Ack(lease) => {
+                if let Err(e) = leases::save(server.pool(), &leasing.lease_file) {
+                    // Not ACKed: an address we might forget on restart
+                    // would be handed out twice.
+                    warn!(%mac, ip = %lease.ip, "cannot save leases to {}: {e}; REQUEST not answered", leasing.lease_file.display());
                     return Ok(None);
                 }
-            },
-            Some(MessageType::Request) => {
-                if let Some(sid) = req.server_id()? {
-                    if sid != server {
-                        debug!(%mac, %sid, "REQUEST for another server");
-                        return Ok(None);
-                    }
-                }
-                let want = match req.requested_ip()? {
-                    Some(ip) => ip,
-                    None => req.ciaddr(),
-                };
-                match pool.request(&key, want, now) {
-                    Ok(lease) => {
-                        if let Err(e) = leases::save(pool, &leasing.lease_file) {
-                            // Not ACKed: an address we might forget on
-                            // restart would be handed out twice.
-                            warn!(%mac, ip = %lease.ip, "cannot save leases to {}: {e}; REQUEST not answered", leasing.lease_file.display());
-                            return Ok(None);
-                        }
-                        (lease.ip, MessageType::Ack)
-                    }
-                    Err(why) => {
-                        count(&self.stats.naks);
-                        info!(%mac, "NAK: {why}");
-                        let mut r = Repr::reply_to(req);
-                        r.push(RawOption::message_type(MessageType::Nak));
-                        r.push(RawOption::ipv4(code::SERVER_IDENTIFIER, server));
-                        r.push(RawOption::new(56, why.to_string().into_bytes()));
-                        let dest = SocketAddrV4::new(Ipv4Addr::BROADCAST, 68);
-                        return Ok(Some((r, relay_or(req, dest))));
-                    }
-                }
+                ("ack", &self.stats.acks)
             }
-            Some(MessageType::Release) => {
-                if pool.release(&key, req.ciaddr()) {
-                    info!(%mac, ip = %req.ciaddr(), "released");
-                    if let Err(e) = leases::save(pool, &leasing.lease_file) {
-                        warn!(
-                            "cannot save leases to {}: {e}",
-                            leasing.lease_file.display()
-                        );
-                    }
-                }
-                return Ok(None);
-            }
-            Some(MessageType::Decline) => {
-                if let Some(ip) = req.requested_ip()? {
-                    if pool.decline(&key, ip, now) {
-                        warn!(%mac, %ip, "declined: the address is in use by another host");
-                    }
-                }
-                return Ok(None);
-            }
-            Some(MessageType::Inform) => (Ipv4Addr::UNSPECIFIED, MessageType::Ack),
-            other => {
-                debug!(%mac, ?other, "ignored message type");
-                return Ok(None);
-            }
+            authoritative::ReplyKind::InformAck => ("ack", &self.stats.acks),
+            authoritative::ReplyKind::Offer => ("offer", &self.stats.offers),
         };
-        // The PXE part, for PXE clients.
-        let pxe = classify(req)?.and_then(|c| {
-            let boot = self.proxy.policy.decide(&c, &self.proxy.identity)?;
-            Some((c, boot))
-        });
-        if let Some((c, _)) = &pxe {
-            observe(&self.observer, req, c, Port::Dhcp);
+        if let Some(p) = &pxe {
+            observe(&self.observer, req, &p.class, Port::Dhcp);
         }
-        let mut r = match &pxe {
-            Some((c, boot)) => {
-                let mut r = proxy_offer(req, c, boot, &self.proxy.identity)?;
-                for o in r
-                    .options
-                    .iter_mut()
-                    .filter(|o| o.code == code::MESSAGE_TYPE)
-                {
-                    o.data = vec![u8::from(reply_type)];
-                }
-                r
-            }
-            None => {
-                let mut r = Repr::reply_to(req);
-                r.push(RawOption::message_type(reply_type));
-                r.push(RawOption::ipv4(code::SERVER_IDENTIFIER, server));
-                r
-            }
-        };
-        if pxe.as_ref().is_some_and(|(c, _)| c.ipxe) {
-            // We are the only DHCP server here: tell iPXE (175.176,
-            // no-pxedhcp) not to wait some 3 s for a proxyDHCP offer.
-            r.push(RawOption::new(code::IPXE_ENCAP, vec![176, 1, 1]));
-        }
-        if mt == Some(MessageType::Inform) {
-            r.header.ciaddr = req.ciaddr();
-        } else {
-            r.header.yiaddr = ip;
-            r.push(RawOption::u32(code::LEASE_TIME, leasing.lease_time));
-        }
-        r.push(RawOption::ipv4(code::SUBNET_MASK, self.iface.netmask));
-        if let Some(gw) = leasing.router {
-            r.push(RawOption::ipv4_list(code::ROUTER, &[gw]));
-        }
-        if !leasing.dns.is_empty() {
-            r.push(RawOption::ipv4_list(code::DOMAIN_NAME_SERVER, &leasing.dns));
-        }
-        match reply_type {
-            MessageType::Offer => count(&self.stats.offers),
-            _ => count(&self.stats.acks),
-        }
-        let dest = if !req.ciaddr().is_unspecified() {
-            SocketAddrV4::new(req.ciaddr(), 68)
-        } else {
-            SocketAddrV4::new(Ipv4Addr::BROADCAST, 68)
-        };
-        let dest = relay_or(req, dest);
+        count(counter);
         match &pxe {
-            Some((c, boot)) => info!(
+            Some(p) => info!(
                 %mac,
                 %ip,
-                arch = %arch_name(c),
-                ipxe = c.ipxe,
-                file = %boot.file,
-                next_server = %boot.next_server,
+                arch = %arch_name(&p.class),
+                ipxe = p.class.ipxe,
+                file = %p.boot.file,
+                next_server = %p.boot.next_server,
                 %dest,
-                "{}",
-                if reply_type == MessageType::Offer { "offer" } else { "ack" }
+                "{what}"
             ),
             None => info!(
                 %mac,
                 %ip,
                 %dest,
-                "{} (not a PXE client: address only)",
-                if reply_type == MessageType::Offer { "offer" } else { "ack" }
+                "{what} (not a PXE client: address only)"
             ),
         }
-        Ok(Some((r, dest)))
-    }
-}
-
-fn relay_or(req: &Message<'_>, dest: SocketAddrV4) -> SocketAddrV4 {
-    if req.giaddr().is_unspecified() {
-        dest
-    } else {
-        SocketAddrV4::new(req.giaddr(), 67)
+        Ok(Some((repr, dest)))
     }
 }
 
@@ -516,21 +453,34 @@ pub async fn serve_observed(
         tftp_server: Some(tftp),
     };
     let policy = cfg.policy(tftp);
-    let leasing = match &cfg.leasing {
+    let proxy = ProxyServer::new(policy, identity);
+    let mode = match &cfg.leasing {
         Some(l) => {
             check_range(l.range, &iface).map_err(Error::Range)?;
-            let mut pool = Pool::new(l.range.0, l.range.1, u64::from(l.lease_time));
+            let mut server = AuthoritativeServer::new(
+                proxy,
+                Settings {
+                    range: l.range,
+                    lease_time: l.lease_time,
+                    netmask: iface.netmask,
+                    router: l.router,
+                    dns: l.dns.clone(),
+                },
+            );
             let loaded = leases::load(&l.lease_file).map_err(Error::Leases)?;
-            let restored = pool.restore(loaded, unix_now());
+            let restored = server.pool_mut().restore(loaded, unix_now());
             info!(
                 range = %format!("{}-{}", l.range.0, l.range.1),
                 restored,
                 file = %l.lease_file.display(),
                 "authoritative mode: handing out addresses"
             );
-            Some((l.clone(), pool))
+            Mode::Authoritative {
+                server,
+                leasing: l.clone(),
+            }
         }
-        None => None,
+        None => Mode::Proxy(proxy),
     };
     let bind = |port| {
         net::bind(&iface.name, port).map_err(|source| Error::Bind {
@@ -541,7 +491,7 @@ pub async fn serve_observed(
     };
     let dhcp = bind(cfg.dhcp_port)?;
     let pxe = bind(cfg.pxe_port)?;
-    for (i, r) in policy.rules.iter().enumerate() {
+    for (i, r) in mode.proxy().policy.rules.iter().enumerate() {
         info!(rule = i, "{r:?}");
     }
     info!(
@@ -549,14 +499,15 @@ pub async fn serve_observed(
         local = %SocketAddrV4::new(iface.addr, cfg.dhcp_port),
         pxe_port = cfg.pxe_port,
         tftp_server = %tftp,
-        mode = if leasing.is_some() { "authoritative" } else { "proxy" },
+        mode = match mode {
+            Mode::Authoritative { .. } => "authoritative",
+            Mode::Proxy(_) => "proxy",
+        },
         "listening"
     );
     let mut server = Server {
         observer,
-        proxy: ProxyServer::new(policy, identity),
-        iface,
-        leasing,
+        mode,
         stats,
         malformed_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),
         too_large_log: netboot_daemon::RateLimit::new(Duration::from_secs(10), 10),

@@ -1,5 +1,6 @@
 //! DHCPv4 for network boot: the wire format with the PXE and iPXE options,
-//! and a sans-IO proxyDHCP / PXE boot-server policy.
+//! a sans-IO proxyDHCP / PXE boot-server policy, and a sans-IO
+//! authoritative DHCP server with an address pool.
 //!
 //! Layers, bottom up:
 //!
@@ -13,6 +14,15 @@
 //!   rules: the proxyDHCP OFFER to a DISCOVER on port 67 and the boot-server
 //!   ACK to a REQUEST on port 4011, and nothing at all to non-PXE clients.
 //!   No sockets, no clock: the `pxed` daemon feeds it datagrams.
+//! * [`lease`]: the address pool of an authoritative server (offers,
+//!   bound leases, declined addresses) over a clock passed in as unix
+//!   seconds; with the `serde` feature its leases serialize, so a daemon
+//!   can keep them across restarts.
+//! * [`authoritative`]: for networks where we are the only DHCP server,
+//!   answers DISCOVER, REQUEST, INFORM, RELEASE and DECLINE from a
+//!   [`lease::Pool`], with the [`policy`]'s PXE next stage in the same
+//!   OFFER or ACK; it says what to send, where, and when the pool must be
+//!   saved first. No sockets, no files, no clock.
 //!
 //! ```
 //! use netboot_dhcp::policy::{Outcome, Policy, Port, ProxyServer, Rule, ServerIdentity};
@@ -46,7 +56,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod authoritative;
 pub mod error;
+pub mod lease;
 pub mod policy;
 pub mod wire;
 

@@ -22,7 +22,13 @@ use crate::session::Completion;
 
 /// Executes `cdb` for the PDU's LUN field `lun` with the Data-Out `data_out`
 /// on `target`, as the I_T nexus `nexus`.
-pub fn execute(target: &Target, nexus: &Nexus, lun: u64, cdb: &[u8], data_out: &[u8]) -> Completion {
+pub fn execute(
+    target: &Target,
+    nexus: &Nexus,
+    lun: u64,
+    cdb: &[u8],
+    data_out: &[u8],
+) -> Completion {
     let lun = decode_lun(lun.to_be_bytes()).unwrap_or(u64::MAX);
     let info = target.cdb_info(lun, cdb).ok();
     let write_len = info
@@ -74,8 +80,12 @@ mod tests {
 
     fn target() -> (Target, Arc<MemDisk>) {
         let disk = Arc::new(MemDisk::new(1 << 20, 512));
-        let unit = LogicalUnit::new(disk.clone(), Identity::for_name("t/0"), LuOptions::default())
-            .unwrap();
+        let unit = LogicalUnit::new(
+            disk.clone(),
+            Identity::for_name("t/0"),
+            LuOptions::default(),
+        )
+        .unwrap();
         let t = Target::new();
         t.add_lun(0, Arc::new(unit)).unwrap();
         (t, disk)

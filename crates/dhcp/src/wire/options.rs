@@ -50,6 +50,8 @@ pub mod code {
     pub const SERVER_IDENTIFIER: u8 = 54;
     /// Parameter request list (RFC 2132 §9.8).
     pub const PARAMETER_REQUEST_LIST: u8 = 55;
+    /// Message: why a NAK or DECLINE (RFC 2132 §9.9).
+    pub const MESSAGE: u8 = 56;
     /// Maximum DHCP message size (RFC 2132 §9.10).
     pub const MAX_MESSAGE_SIZE: u8 = 57;
     /// Vendor class identifier (RFC 2132 §9.13), `PXEClient:...`.
