@@ -2,24 +2,8 @@
 //! machines without the Linux aoe driver. It drives the sans-IO
 //! [`netboot_aoe::client::Client`].
 //!
-//! (About 780 lines: one subcommand per function; the raw-socket code it
-//! shares with aoed is to move into a small crate, issue 14.)
-
-#[path = "../../aoed/src/iface.rs"]
-mod iface;
-#[cfg(target_os = "linux")]
-#[path = "../../aoed/src/packet.rs"]
-mod packet;
-#[cfg(feature = "pnet")]
-#[path = "../../aoed/src/packet_pnet.rs"]
-mod packet_pnet;
-// The raw-Ethernet backend, as in aoed.
-#[cfg(not(feature = "pnet"))]
-use packet as backend;
-#[cfg(feature = "pnet")]
-use packet_pnet as backend;
-#[cfg(not(any(target_os = "linux", feature = "pnet")))]
-compile_error!("aoectl needs Linux (AF_PACKET) or the `pnet` feature");
+//! (About 780 lines: one subcommand per function; the raw socket is
+//! `netboot-aoe-net`'s, shared with aoed.)
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -33,8 +17,7 @@ use netboot_aoe::client::{Client, ClientConfig, Completion, Event, RequestId, Ta
 use netboot_aoe::wire::{self, MacAddr, BROADCAST_SHELF, BROADCAST_SLOT};
 use sha2::{Digest, Sha256};
 
-use backend::PacketSocket;
-use iface::Iface;
+use netboot_aoe_net::{Iface, PacketSocket};
 
 /// ATA over Ethernet client: discover targets, identify, read, write and
 /// benchmark them over a raw packet socket (no kernel aoe driver needed).

@@ -16,10 +16,10 @@ use netboot_aoe::target::{Ignored, Target, TargetConfig, Work};
 use netboot_aoe::wire::MacAddr;
 use tracing::{debug, info, warn};
 
-use crate::backend::PacketSocket;
 use crate::config::Config;
-use crate::iface::Iface;
 use crate::targets::Targets;
+use netboot_aoe_net::Iface;
+use netboot_aoe_net::PacketSocket;
 
 /// Frames per receive batch.
 const BATCH: usize = 32;

@@ -1,6 +1,6 @@
 //! Interface facts (index, MAC address, MTU): from sysfs on Linux, through
 //! `pnet_datalink` elsewhere (feature `pnet`; pnet has no MTU, so 1500 is
-//! assumed there). Shared with `aoectl` (included by path).
+//! assumed there).
 
 #![allow(dead_code)]
 

@@ -1,6 +1,6 @@
 //! Raw Ethernet through `pnet_datalink` (cargo feature `pnet`): the same
 //! interface as `packet.rs`, on any system pnet supports (BPF on the BSDs
-//! and macOS, `AF_PACKET` on Linux). Shared with `aoectl` (included by path).
+//! and macOS, `AF_PACKET` on Linux).
 //!
 //! pnet gives one blocking receiver and one sender per interface and hides
 //! the descriptor, so this module differs from `packet.rs` where pnet has

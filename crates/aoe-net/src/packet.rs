@@ -3,7 +3,7 @@
 //! This is the only module with `unsafe` code: the `libc` calls that have no
 //! safe wrapper in `socket2`/`nix` for packet sockets (binding a
 //! `sockaddr_ll`, `PACKET_FANOUT`, `recvmmsg`/`sendmmsg`). Each block says
-//! why it is sound. Shared with `aoectl` (included by path).
+//! why it is sound.
 
 #![allow(unsafe_code)]
 #![allow(dead_code)]
