@@ -201,7 +201,7 @@ pub enum DhcpMode {
     /// Hands out addresses too, from `range`.
     Authoritative {
         /// First and last address.
-        range: String,
+        range: (Ipv4Addr, Ipv4Addr),
         /// Default gateway handed out.
         router: Option<Ipv4Addr>,
         /// DNS servers handed out.
@@ -423,6 +423,16 @@ impl Config {
             None => "iqn.2026-12.org.netboot".into(),
         };
         let dhcp = dhcp(&src, &file.dhcp, &store_dir)?;
+        let (dhcp_port, pxe_port) = (
+            file.server.dhcp_port.unwrap_or(67),
+            file.server.pxe_port.unwrap_or(4011),
+        );
+        if dhcp_port == 0 || pxe_port == 0 || dhcp_port == pxe_port {
+            return Err(format!(
+                "{}: server.dhcp_port ({dhcp_port}) and server.pxe_port ({pxe_port}) must be two ports from 1 to 65535",
+                path.display()
+            ));
+        }
         let scripts = match &file.server.scripts {
             Some(v) => match v.get_ref().as_str() {
                 "http" => Scripts::Http,
@@ -444,8 +454,8 @@ impl Config {
             scripts,
             iscsi_port: file.server.iscsi_port.unwrap_or(3260),
             tftp_port: file.server.tftp_port.unwrap_or(69),
-            dhcp_port: file.server.dhcp_port.unwrap_or(67),
-            pxe_port: file.server.pxe_port.unwrap_or(4011),
+            dhcp_port,
+            pxe_port,
             ipxe_dir: file
                 .server
                 .ipxe_dir
@@ -878,7 +888,8 @@ fn dhcp(src: &Src<'_>, d: &DhcpFile, store: &Path) -> Result<DhcpMode, String> {
                 )
             })?;
             Ok(DhcpMode::Authoritative {
-                range: range.get_ref().clone(),
+                range: netboot_pxed::config::parse_range(range.get_ref())
+                    .map_err(|e| src.at(range, "dhcp.range", e))?,
                 router: d.router,
                 dns: d.dns.clone().unwrap_or_default(),
                 lease_file: d

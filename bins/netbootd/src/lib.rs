@@ -25,7 +25,6 @@ mod tftp;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use clap::Parser;
 use netboot_daemon::Shutdown;
 use netboot_image::Store;
 use tokio::task::JoinSet;
@@ -108,29 +107,23 @@ async fn claim(store: &Store, api: SocketAddr) -> Result<netboot_image::store::C
     }
 }
 
-fn pxed_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_pxed::Config, String> {
-    let mut args: Vec<String> = vec![
-        "pxed".into(),
-        "--interface".into(),
-        cfg.interface.clone(),
-        "--tftp-server".into(),
-        addr.to_string(),
-        "--ipxe-script".into(),
-        match cfg.scripts {
-            config::Scripts::Http => format!("http://{addr}:{}/boot.ipxe", cfg.http_port),
-            config::Scripts::Tftp if cfg.tftp_port == 69 => format!("tftp://{addr}/boot.ipxe"),
-            config::Scripts::Tftp => format!("tftp://{addr}:{}/boot.ipxe", cfg.tftp_port),
-        },
+fn pxed_config(cfg: &Config, addr: Ipv4Addr) -> netboot_pxed::Config {
+    let script = match cfg.scripts {
+        config::Scripts::Http => format!("http://{addr}:{}/boot.ipxe", cfg.http_port),
+        config::Scripts::Tftp if cfg.tftp_port == 69 => format!("tftp://{addr}/boot.ipxe"),
+        config::Scripts::Tftp => format!("tftp://{addr}:{}/boot.ipxe", cfg.tftp_port),
+    };
+    let rules = netboot_pxed::config::chainload_rules(netboot_pxed::config::Chainload {
+        script: Some(script),
         // UEFI HTTP boot: ipxe.efi from the TFTP root, over HTTP.
-        "--efi64-http-url".into(),
-        format!("http://{addr}:{}/ipxe/ipxe.efi", cfg.http_port),
-        "--dhcp-port".into(),
-        cfg.dhcp_port.to_string(),
-        "--pxe-port".into(),
-        cfg.pxe_port.to_string(),
-        "--log-level".into(),
-        cfg.log_level.clone(),
-    ];
+        http_url: Some(format!("http://{addr}:{}/ipxe/ipxe.efi", cfg.http_port)),
+        ..Default::default()
+    });
+    let mut c = netboot_pxed::Config::new(cfg.interface.clone(), rules);
+    c.tftp_server = Some(addr);
+    c.dhcp_port = cfg.dhcp_port;
+    c.pxe_port = cfg.pxe_port;
+    c.log_level = cfg.log_level.clone();
     if let config::DhcpMode::Authoritative {
         range,
         router,
@@ -139,20 +132,15 @@ fn pxed_config(cfg: &Config, addr: Ipv4Addr) -> Result<netboot_pxed::Config, Str
         lease_time,
     } = &cfg.dhcp
     {
-        args.extend(["--range".into(), range.clone()]);
-        args.extend(["--lease-file".into(), lease_file.display().to_string()]);
-        if let Some(r) = router {
-            args.extend(["--router".into(), r.to_string()]);
-        }
-        for d in dns {
-            args.extend(["--dns".into(), d.to_string()]);
-        }
-        if let Some(t) = lease_time {
-            args.extend(["--lease-time".into(), t.to_string()]);
-        }
+        c.leasing = Some(netboot_pxed::config::Leasing {
+            range: *range,
+            lease_file: lease_file.clone(),
+            lease_time: lease_time.unwrap_or(3600).max(60),
+            router: *router,
+            dns: dns.clone(),
+        });
     }
-    let cli = netboot_pxed::config::Cli::try_parse_from(&args).map_err(|e| format!("dhcp: {e}"))?;
-    netboot_pxed::Config::load(cli).map_err(|e| format!("dhcp: {e}"))
+    c
 }
 
 /// The most bytes of one iPXE file copied into the TFTP root.
@@ -193,22 +181,13 @@ fn tftp_root(ipxe_dir: &std::path::Path, store: &Store) -> Result<std::path::Pat
     Ok(root)
 }
 
-fn tftpd_config(
-    cfg: &Config,
-    addr: Ipv4Addr,
-    root: &std::path::Path,
-) -> Result<netboot_tftpd::Config, String> {
-    let args = [
-        "tftpd".to_owned(),
-        "--root".into(),
-        root.display().to_string(),
-        "--listen".into(),
-        format!("{addr}:{}", cfg.tftp_port),
-        "--log-level".into(),
-        cfg.log_level.clone(),
-    ];
-    let cli = netboot_tftpd::config::Cli::try_parse_from(args).map_err(|e| format!("tftp: {e}"))?;
-    netboot_tftpd::Config::load(cli).map_err(|e| format!("tftp: {e}"))
+fn tftpd_config(cfg: &Config, addr: Ipv4Addr, root: &std::path::Path) -> netboot_tftpd::Config {
+    let mut c = netboot_tftpd::Config::new(
+        root.to_owned(),
+        vec![SocketAddr::from((addr, cfg.tftp_port))],
+    );
+    c.log_level = cfg.log_level.clone();
+    c
 }
 
 fn iscsid_config(cfg: &Config, addr: Ipv4Addr) -> netboot_iscsid::Config {
@@ -285,9 +264,9 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
     let store = Store::open(&cfg.store).map_err(|e| Error::Setup(format!("store: {e}")))?;
     let _claim = claim(&store, cfg.api_listen).await?;
     let token = api_token(&store).map_err(Error::Setup)?;
-    let pxed = pxed_config(&cfg, addr).map_err(Error::Setup)?;
+    let pxed = pxed_config(&cfg, addr);
     let tftp = tftp_root(&cfg.ipxe_dir, &store).map_err(Error::Setup)?;
-    let tftpd = tftpd_config(&cfg, addr, &tftp).map_err(Error::Setup)?;
+    let tftpd = tftpd_config(&cfg, addr, &tftp);
     let iscsid = iscsid_config(&cfg, addr);
     let targets = netboot_iscsid::Targets::default();
     let aoe = netboot_aoed::Targets::default();

@@ -330,6 +330,11 @@ fn bad_configs_name_the_file_line_and_key() {
         ),
         ("[[client]]\nname = \"a\"\nmac = \"not-a-mac\"\n", "line 7", "client.mac"),
         ("[dhcp]\nmode = \"sometimes\"\n", "line 6", "dhcp.mode"),
+        (
+            "[dhcp]\nmode = \"authoritative\"\nrange = \"10.0.0.9-10.0.0.1\"\n",
+            "line 7",
+            "dhcp.range",
+        ),
         ("[defaults]\nprotocol = \"nfs\"\n", "line 6", "defaults.protocol"),
         (
             "[[client]]\nname = \"a\"\nmac = \"52:54:00:00:00:01\"\nhostname = \"a b\\nchain x\"\n",

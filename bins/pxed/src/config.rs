@@ -75,7 +75,8 @@ pub struct Cli {
     common: netboot_daemon::CommonArgs,
 }
 
-fn parse_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
+/// `START-END`: a non-empty range of at most 65536 addresses.
+pub fn parse_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
     let (a, b) = s
         .split_once('-')
         .ok_or_else(|| format!("expected START-END, got {s:?}"))?;
@@ -134,9 +135,10 @@ pub struct Leasing {
 pub struct Config {
     pub interface: String,
     pub tftp_server: Option<Ipv4Addr>,
-    /// The rules, with the default script URL still to be completed with
-    /// the TFTP server's address (see [`Config::policy`]).
-    rules: Vec<Rule>,
+    /// The rules, first match wins; `{tftp-server}` in a script URL or boot
+    /// file is replaced by the TFTP server's address (see
+    /// [`Config::policy`]).
+    pub rules: Vec<Rule>,
     pub leasing: Option<Leasing>,
     pub dhcp_port: u16,
     pub pxe_port: u16,
@@ -177,7 +179,68 @@ impl Port {
 /// Placeholder for the TFTP server's address in the default script URL.
 const TFTP_PLACEHOLDER: &str = "{tftp-server}";
 
+/// The next stages of [`chainload_rules`]; `None` takes the default.
+#[derive(Debug, Clone, Default)]
+pub struct Chainload {
+    /// iPXE's script [default: `tftp://{tftp-server}/boot.ipxe`].
+    pub script: Option<String>,
+    /// BIOS PXE ROMs [default: `undionly.kpxe`].
+    pub bios: Option<String>,
+    /// x86-64 UEFI [default: `ipxe.efi`].
+    pub efi64: Option<String>,
+    /// ARM64 UEFI [default: `snp.efi`].
+    pub arm64: Option<String>,
+    /// x86-64 UEFI HTTP boot's URL [default: none, HTTP boot unanswered].
+    pub http_url: Option<String>,
+}
+
+/// The usual chain-load table: firmware gets iPXE for its architecture,
+/// iPXE gets its script, UEFI HTTP boot its URL (when given).
+pub fn chainload_rules(c: Chainload) -> Vec<Rule> {
+    let mut rules = Policy::chainload(
+        Some(
+            c.script
+                .as_deref()
+                .unwrap_or(&format!("tftp://{TFTP_PLACEHOLDER}/boot.ipxe")),
+        ),
+        Some(c.bios.as_deref().unwrap_or("undionly.kpxe")),
+        Some(c.efi64.as_deref().unwrap_or("ipxe.efi")),
+    )
+    .rules;
+    rules.push(Rule {
+        arch: vec![ClientArch::EFI_ARM64],
+        boot_file: Some(c.arm64.unwrap_or_else(|| "snp.efi".into())),
+        ..Rule::default()
+    });
+    if let Some(url) = c.http_url {
+        rules.push(Rule {
+            arch: vec![ClientArch::EFI_X64_HTTP],
+            http: true,
+            boot_file: Some(url),
+            ..Rule::default()
+        });
+    }
+    rules
+}
+
 impl Config {
+    /// proxyDHCP on `interface` with `rules`, the standard ports, no
+    /// addresses handed out, the interface's address as TFTP server: what
+    /// a program that runs pxed as a library starts from (the binary reads
+    /// flags and a file with [`Config::load`]).
+    pub fn new(interface: impl Into<String>, rules: Vec<Rule>) -> Config {
+        Config {
+            interface: interface.into(),
+            tftp_server: None,
+            rules,
+            leasing: None,
+            dhcp_port: 67,
+            pxe_port: 4011,
+            log_level: "info".into(),
+        }
+    }
+
+    /// The configuration of the command line and the file it names.
     pub fn load(cli: Cli) -> Result<Config, String> {
         let file: FileConfig = netboot_daemon::read_config(cli.common.config.as_deref())?;
         let interface = cli
@@ -199,31 +262,13 @@ impl Config {
             || http_url.is_some();
         let mut rules = Vec::new();
         if any_flag || file.rule.is_empty() {
-            rules.extend(
-                Policy::chainload(
-                    Some(
-                        script
-                            .as_deref()
-                            .unwrap_or(&format!("tftp://{TFTP_PLACEHOLDER}/boot.ipxe")),
-                    ),
-                    Some(bios.as_deref().unwrap_or("undionly.kpxe")),
-                    Some(efi64.as_deref().unwrap_or("ipxe.efi")),
-                )
-                .rules,
-            );
-            rules.push(Rule {
-                arch: vec![ClientArch::EFI_ARM64],
-                boot_file: Some(arm64.unwrap_or_else(|| "snp.efi".into())),
-                ..Rule::default()
+            rules = chainload_rules(Chainload {
+                script,
+                bios,
+                efi64,
+                arm64,
+                http_url,
             });
-            if let Some(url) = http_url {
-                rules.push(Rule {
-                    arch: vec![ClientArch::EFI_X64_HTTP],
-                    http: true,
-                    boot_file: Some(url),
-                    ..Rule::default()
-                });
-            }
         }
         rules.extend(file.rule);
         Policy::new(rules.clone())

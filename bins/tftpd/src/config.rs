@@ -170,7 +170,51 @@ pub struct Config {
     pub transfer: ServerConfig,
 }
 
+/// The transfer settings of an initial time-out and a retry count (the
+/// adaptive time-out stays between 50 ms, or less, and 4 times it).
+fn transfer(
+    blksize_max: u16,
+    windowsize_max: u16,
+    timeout: Duration,
+    retries: u32,
+    rollover: Rollover,
+) -> ServerConfig {
+    ServerConfig {
+        blksize_max,
+        windowsize_max,
+        timing: Timing {
+            initial_rto: timeout,
+            min_rto: Duration::from_millis(50).min(timeout),
+            max_rto: timeout * 4,
+            retries,
+            dally: timeout * 2,
+        },
+        rollover,
+    }
+}
+
 impl Config {
+    /// Serves `root` read-only on `listen` with the defaults of the
+    /// command line (512 transfers, 8 per address, blksize up to 65464,
+    /// windowsize up to 64, 1 s initial time-out, 6 retries): what a
+    /// program that runs tftpd as a library starts from.
+    pub fn new(root: PathBuf, listen: Vec<SocketAddr>) -> Config {
+        Config {
+            root,
+            listen,
+            allow_write: false,
+            allow_overwrite: false,
+            max_upload: None,
+            max_transfers: 512,
+            max_transfers_per_address: 8,
+            port_range: None,
+            shutdown_grace: Duration::from_secs(5),
+            log_level: "info".into(),
+            transfer: transfer(MAX_BLKSIZE, 64, Duration::from_secs(1), 6, Rollover::Zero),
+        }
+    }
+
+    /// The configuration of the command line and the file it names.
     pub fn load(cli: Cli) -> Result<Config, String> {
         let file: FileConfig = netboot_daemon::read_config(cli.common.config.as_deref())?;
         let root = cli
@@ -238,18 +282,7 @@ impl Config {
                 cli.shutdown_grace.or(file.shutdown_grace).unwrap_or(5),
             ),
             log_level,
-            transfer: ServerConfig {
-                blksize_max,
-                windowsize_max,
-                timing: Timing {
-                    initial_rto: timeout,
-                    min_rto: Duration::from_millis(50).min(timeout),
-                    max_rto: timeout * 4,
-                    retries,
-                    dally: timeout * 2,
-                },
-                rollover,
-            },
+            transfer: transfer(blksize_max, windowsize_max, timeout, retries, rollover),
         })
     }
 }
