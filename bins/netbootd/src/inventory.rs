@@ -667,6 +667,28 @@ impl Inventory {
         Ok(())
     }
 
+    /// Serves every PC's overlay as it is (no new ones): a PC that was
+    /// running when netbootd stopped logs in again (its OS's initiator
+    /// recovers the session) and finds its disk. The next boot of a
+    /// volatile PC makes it a new one as always. Blocking.
+    pub fn reopen_disks(&self) -> Result<usize, String> {
+        let _setup = self.setup.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for c in self.store.clients().map_err(|e| e.to_string())? {
+            let Some(disk) = self
+                .store
+                .open_current_disk(&c.name)
+                .map_err(|e| format!("client {}: {e}", c.name))?
+            else {
+                continue;
+            };
+            self.serve_disk(&c.name, &c.meta.mac, disk)
+                .map_err(|e| format!("client {}: {e}", c.name))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Opens PC `name`'s disk (a volatile PC's anew) as its target, for its
     /// initiator name and CHAP secret only. Blocking (store and disk I/O);
     /// the caller holds `setup`.
@@ -683,6 +705,19 @@ impl Inventory {
             return Ok(());
         }
         let disk = self.store.open_client_disk(name)?;
+        self.serve_disk(name, mac, disk)
+    }
+
+    /// Serves `disk` as PC `name`'s (with `mac`): its iSCSI target, or its
+    /// AoE disk at the shared address. The caller holds `setup`.
+    fn serve_disk(
+        &self,
+        name: &str,
+        mac: &str,
+        disk: Arc<dyn netboot_blockdev::BlockDevice>,
+    ) -> Result<(), Refusal> {
+        let target = self.target_name(name);
+        let protocol = self.protocol_of(name);
         let meta = self.store.client_meta(name)?;
         match protocol {
             Protocol::Iscsi => {
@@ -1425,6 +1460,32 @@ mod tests {
         );
         inv.boot(PC1).unwrap();
         assert_eq!(generation(&inv, "pc1"), g1 + 1, "the next boot");
+    }
+
+    /// A restarted netbootd serves every PC's overlay as it is: a running
+    /// PC logs in again to the disk it had, not a new one.
+    #[test]
+    fn a_restart_serves_the_overlays_as_they_are() {
+        let (_d, inv) = inventory("enrol = true");
+        inv.boot(PC1).unwrap();
+        inv.boot("52:54:00:00:00:42").unwrap();
+        let g = generation(&inv, "pc1");
+        let again = Inventory::new(
+            inv.cfg.clone(),
+            Store::open(inv.store.root()).unwrap(),
+            Ipv4Addr::LOCALHOST,
+            Targets::default(),
+            1 << 20,
+            netboot_aoed::Targets::default(),
+            AoeSite::default(),
+        )
+        .unwrap();
+        assert_eq!(again.reopen_disks().unwrap(), 2);
+        assert!(again.targets.contains(&again.target_name("pc1")));
+        assert!(again
+            .targets
+            .contains(&again.target_name("pc-525400000042")));
+        assert_eq!(generation(&again, "pc1"), g, "the same overlay");
     }
 
     #[test]

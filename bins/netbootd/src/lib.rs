@@ -288,6 +288,17 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
         )
         .map_err(Error::Setup)?,
     );
+    // PCs that were running find their disks again.
+    let reopened = {
+        let inv = inv.clone();
+        tokio::task::spawn_blocking(move || inv.reopen_disks())
+            .await
+            .map_err(|e| Error::Setup(e.to_string()))?
+            .map_err(Error::Setup)?
+    };
+    if reopened > 0 {
+        info!(disks = reopened, "the PCs' overlays are served as they are");
+    }
     {
         let inv = Arc::downgrade(&inv);
         aoe.observe(move |ev| {

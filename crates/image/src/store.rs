@@ -1029,6 +1029,28 @@ impl Store {
         Ok(meta)
     }
 
+    /// Opens the overlay client `name` has now, as it is (never a new one),
+    /// with its size limit; `None` when it has none. What a restarted
+    /// server serves a PC that was running.
+    pub fn open_current_disk(&self, name: &str) -> R<Option<Arc<dyn BlockDevice>>> {
+        let meta = self.client_meta(name)?;
+        let Some(path) = meta.disk_file().map(|f| self.client_dir(name).join(f)) else {
+            return Ok(None);
+        };
+        if meta.version.is_none() || !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(self.images.open(
+            &path,
+            &OpenOptions {
+                format: Format::Qcow2,
+                root: Some(self.root.clone()),
+                overlay_max: meta.overlay_max,
+                ..OpenOptions::default()
+            },
+        )?))
+    }
+
     /// Gives client `name` a fresh overlay over the current version (or
     /// its pin).
     pub fn client_reset(&self, name: &str) -> R<PathBuf> {
