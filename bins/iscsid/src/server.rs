@@ -463,6 +463,7 @@ async fn connection(
     info!(
         %peer,
         initiator,
+        isid = %hex(&result.isid.0),
         target = target_name,
         discovery,
         tsih,

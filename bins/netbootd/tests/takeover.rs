@@ -65,6 +65,17 @@ mount --move /proc /root/proc
 exec switch_root /root /sbin/init
 "#;
 
+/// open-iscsi's settings for a root disk (its README's advice): I/O waits
+/// for the connection as long as it takes, pings find a dead connection
+/// in seconds, iscsid tries to log in again without end.
+const ISCSID_CONF: &str = "node.startup = manual
+node.session.timeo.replacement_timeout = 86400
+node.conn[0].timeo.noop_out_interval = 5
+node.conn[0].timeo.noop_out_timeout = 10
+node.conn[0].timeo.login_timeout = 15
+node.session.reopen_max = 0
+";
+
 /// The golden image's init: runs from the network disk. Booted from the
 /// maintenance target (the image's edit), it makes the next version: the
 /// marker counts up.
@@ -96,6 +107,42 @@ echo "NBT found [$(ls /pcs | tr '\n' ' ')]"
 echo "$me" > /pcs/$me
 sync
 echo "NBT wrote $me"
+# A write load (load=N on the command line): N files of 256 KiB, each
+# fsync'd and synced before its line says so. Over iSCSI open-iscsi's
+# iscsid runs first, as on an installed system: it adopts the session
+# iscsistart made and recovers it when the connection breaks. newip=A
+# re-addresses the NIC after the fifth file (firstip=A gives it one first).
+arg() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+load=$(arg load)
+if [ -n "$load" ]; then
+    mount -t tmpfs tmpfs /run
+    mkdir -p /run/lock/iscsi /load
+    firstip=$(arg firstip)
+    newip=$(arg newip)
+    [ -n "$firstip" ] && ip addr add $firstip/24 dev eth0
+    if [ -e /sys/firmware/ibft/initiator/initiator-name ]; then
+        echo "InitiatorName=$(cat /sys/firmware/ibft/initiator/initiator-name)" > /etc/iscsi/initiatorname.iscsi
+        /sbin/iscsid -f &
+        echo 120 > /sys/block/sda/device/timeout
+    fi
+    i=1
+    while [ $i -le $load ]; do
+        if dd if=/dev/urandom of=/load/$i bs=64k count=4 conv=fsync 2>/dev/null && sync; then
+            echo "NBT synced $i $(sha256sum /load/$i | cut -d' ' -f1)"
+        else
+            echo "NBT write $i failed"
+        fi
+        if [ $i = 5 ] && [ -n "$newip" ]; then
+            ip addr flush dev eth0
+            ip addr add $newip/24 dev eth0
+            echo "NBT readdressed $newip"
+        fi
+        i=$((i+1))
+        sleep 1
+    done
+    echo "NBT load done"
+    sleep 5
+fi
 if [ -e /sys/firmware/acpi/tables/iBFT ]; then
     ibft check > /tmp/check 2>&1 && echo "NBT ibft ok" || echo "NBT ibft bad"
 else
@@ -138,18 +185,40 @@ fn ibft_tool() -> PathBuf {
     bin
 }
 
-/// A golden image (raw ext4, 64 MiB) with `version` in /version.
+/// A golden image (raw ext4, 96 MiB) with `version` in /version.
 fn golden(dir: &Path, version: &str) -> PathBuf {
     let tree = dir.join(format!("tree-{version}"));
     guest::tree_program(&tree, "/usr/bin/busybox", "/bin/busybox");
     guest::tree_program(&tree, ibft_tool().to_str().unwrap(), "/bin/ibft");
+    // open-iscsi's daemon, for the tests that break the connection.
+    guest::tree_program(&tree, "/sbin/iscsid", "/sbin/iscsid");
+    std::fs::create_dir_all(tree.join("etc/iscsi")).unwrap();
+    std::fs::write(tree.join("etc/iscsi/iscsid.conf"), ISCSID_CONF).unwrap();
+    // iscsid answers its own tools only if it can name their user.
+    std::fs::write(tree.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
+    std::fs::write(tree.join("etc/group"), "root:x:0:\n").unwrap();
     for applet in [
-        "sh", "cat", "ls", "tr", "echo", "sync", "sed", "grep", "mount", "umount", "poweroff",
-        "sleep", "dd",
+        "sh",
+        "cat",
+        "ls",
+        "tr",
+        "echo",
+        "sync",
+        "sed",
+        "grep",
+        "mount",
+        "umount",
+        "poweroff",
+        "sleep",
+        "dd",
+        "sha256sum",
+        "cut",
+        "ip",
+        "mkdir",
     ] {
         std::os::unix::fs::symlink("busybox", tree.join("bin").join(applet)).unwrap();
     }
-    for d in ["sbin", "proc", "sys", "dev", "tmp", "pcs"] {
+    for d in ["sbin", "proc", "sys", "dev", "tmp", "pcs", "run"] {
         std::fs::create_dir_all(tree.join(d)).unwrap();
     }
     std::fs::write(tree.join("sbin/init"), ROOT_INIT).unwrap();
@@ -161,7 +230,7 @@ fn golden(dir: &Path, version: &str) -> PathBuf {
     )
     .unwrap();
     let out = dir.join(format!("golden-{version}.raw"));
-    guest::ext4_image(&tree, &out, 64);
+    guest::ext4_image(&tree, &out, 96);
     out
 }
 
@@ -689,4 +758,276 @@ fn curl_text(host: &Host, url: &str) -> String {
 
 fn curl_json(host: &Host, url: &str) -> serde_json::Value {
     serde_json::from_str(&curl_text(host, url)).expect("JSON")
+}
+
+/// Waits until PC `mac`'s console of `round` has an `NBT ` line starting
+/// with `prefix` (its console so far, or a panic with `what` and the logs).
+fn wait_line(dir: &Path, mac: &str, round: u32, prefix: &str, limit: Duration, d: &Daemon) -> Boot {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        let b = serial_of(dir, mac, round);
+        if b.starting(prefix).is_some() {
+            return b;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no {prefix:?} on the console in {limit:?}:\n{}\nnetbootd:\n{}",
+            b.console,
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The files the guest's `synced N SHA256` lines say were written, and the
+/// hash of each.
+fn synced(b: &Boot) -> Vec<(u32, String)> {
+    b.lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("synced "))
+        .filter_map(|l| {
+            let (n, sum) = l.split_once(' ')?;
+            Some((n.parse().ok()?, sum.to_owned()))
+        })
+        .collect()
+}
+
+/// Checks that every file of `files` is in the ext4 file system of the
+/// qcow2 overlay `disk` with its hash, read by qemu-img and debugfs.
+fn files_in_overlay(disk: &Path, dir: &Path, files: &[(u32, String)]) {
+    let raw = dir.join(format!(
+        "check-{}.raw",
+        disk.parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+    ));
+    let o = run(
+        Command::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .arg(disk)
+            .arg(&raw),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.join("dumped");
+    for (n, sum) in files {
+        let _ = std::fs::remove_file(&out);
+        let o = run(
+            Command::new("debugfs")
+                .arg("-R")
+                .arg(format!("dump /load/{n} {}", out.display()))
+                .arg(&raw),
+            Duration::from_secs(30),
+        );
+        let data = std::fs::read(&out).unwrap_or_else(|e| {
+            panic!(
+                "/load/{n} is not in the overlay ({e}): {}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        assert_eq!(data.len(), 256 * 1024, "/load/{n}");
+        assert_eq!(&netboot_testkit::sha256(&data), sum, "/load/{n}");
+    }
+}
+
+/// "Betrieb steht und fällt mit dem Netzwerk": Linux runs a write load on
+/// its root disk over iSCSI (open-iscsi's iscsid adopts the boot session,
+/// as on an installed system) while the network drops every packet of the
+/// iSCSI port for 15 s, both ways, then while netbootd is stopped
+/// (SIGTERM) and started again. The guest's writes wait and go on; its
+/// initiator logs in again with the same ISID (ERL 0 session
+/// reinstatement), the stale session is gone and no other is left over
+/// (the EDD probe's iPXE login neither); every file whose fsync and sync
+/// completed is in the overlay with its content.
+#[test]
+fn linux_keeps_every_synced_write_through_a_network_cut_and_a_target_restart() {
+    need_guest();
+    need("iptables");
+    need("debugfs");
+    let dir = tempfile::tempdir().unwrap();
+    let golden = golden(dir.path(), "1");
+    let root = dir.path().join("store");
+    let store = netboot_image::Store::open(&root).unwrap();
+    store.image_create("golden", &golden, None).unwrap();
+    let files = boot_files(dir.path());
+    let config = config(
+        dir.path(),
+        &root,
+        &files,
+        &format!(
+            "[[client]]\nname = \"pc1\"\nmac = \"{PC1_MAC}\"\nmode = \"persistent\"\n\
+             cmdline = \"console=ttyS0 panic=-1 load=30\"\n"
+        ),
+    );
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    let d = netbootd(&srv, &config);
+    let (mut vm, _) = Daemon::start(pc(&mut lan, dir.path(), PC1_MAC, 1), None);
+
+    wait_line(
+        dir.path(),
+        PC1_MAC,
+        1,
+        "synced 3 ",
+        Duration::from_secs(240),
+        &d,
+    );
+    let cut = "INPUT -p tcp --dport 3260 -j DROP && iptables -I OUTPUT -p tcp --sport 3260 -j DROP";
+    let before_cut = d.log_text().len();
+    srv.sh(&format!("iptables -I {cut}"));
+    std::thread::sleep(Duration::from_secs(15));
+    srv.sh(&format!(
+        "iptables -D {}",
+        cut.replace("-I OUTPUT", "-D OUTPUT")
+    ));
+    let during = synced(&serial_of(dir.path(), PC1_MAC, 1)).len();
+    wait_line(
+        dir.path(),
+        PC1_MAC,
+        1,
+        &format!("synced {} ", during + 4),
+        Duration::from_secs(120),
+        &d,
+    );
+    // The initiator came back with the ISID of its session (ERL 0: a
+    // reinstatement; the stale connection is replaced, or gone already
+    // when the guest's reset of it got through first).
+    let log = d.log_text();
+    let isid_of = |l: &str| {
+        l.split_whitespace()
+            .find_map(|w| w.strip_prefix("isid="))
+            .map(str::to_owned)
+    };
+    let logins = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains("logged in") && l.contains("pc1.initiator"))
+            .filter_map(isid_of)
+            .collect()
+    };
+    let before = logins(&log[..before_cut]);
+    let after = logins(&log[before_cut..]);
+    assert!(
+        !after.is_empty() && before.last() == after.first(),
+        "same ISID before ({before:?}) and after ({after:?}) the cut:\n{log}"
+    );
+    // One session of the PC: the stale one replaced, iPXE's (the EDD
+    // probe's login, abandoned when Linux took the NIC) closed by its ping
+    // time-out.
+    let sessions = curl_json(&srv, "http://127.0.0.1:8067/api/v1/sessions");
+    let of_pc1 = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["pc"] == "pc1")
+        .count();
+    assert_eq!(of_pc1, 1, "{sessions}\n{}", d.log_text());
+
+    let (status, first_log) = d.terminate();
+    assert!(status.success(), "{first_log}");
+    let before_restart = synced(&serial_of(dir.path(), PC1_MAC, 1)).len();
+    std::thread::sleep(Duration::from_secs(3));
+    let d = netbootd(&srv, &config);
+    let b = wait_line(
+        dir.path(),
+        PC1_MAC,
+        1,
+        "load done",
+        Duration::from_secs(240),
+        &d,
+    );
+    let all = synced(&b);
+    assert_eq!(all.len(), 30, "{}", b.console);
+    assert!(
+        before_restart < 30,
+        "the restart came during the load ({before_restart} files before it)"
+    );
+    assert!(
+        !b.lines.iter().any(|l| l.contains("failed")),
+        "{}",
+        b.console
+    );
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while vm.is_running() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the guest did not power off"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, log) = d.terminate();
+    assert!(status.success(), "{log}");
+    let m = store.client_meta("pc1").unwrap();
+    let disk = root.join("clients/pc1").join(m.disk_file().unwrap());
+    files_in_overlay(&disk, dir.path(), &all);
+}
+
+/// The seed's claim for AoE: the OS flushes its NIC's addresses and takes
+/// a new one in the middle of a write load, and its AoE root carries on
+/// (AoE is Ethernet, no address in it). The same over iSCSI: the TCP
+/// connection of the old address is dead, the initiator (iscsid) logs in
+/// again from the new one (a session reinstatement) and the writes go on.
+/// No synced write is lost on either.
+#[test]
+fn a_readdressed_nic_leaves_aoe_alone_and_iscsi_recovers() {
+    need_guest();
+    need("debugfs");
+    let dir = tempfile::tempdir().unwrap();
+    let golden = golden(dir.path(), "1");
+    let root = dir.path().join("store");
+    let store = netboot_image::Store::open(&root).unwrap();
+    store.image_create("golden", &golden, None).unwrap();
+    let files = boot_files(dir.path());
+    let config = config(
+        dir.path(),
+        &root,
+        &files,
+        &format!(
+            "[[client]]\nname = \"pc1\"\nmac = \"{PC1_MAC}\"\nmode = \"persistent\"\n\
+             cmdline = \"console=ttyS0 panic=-1 load=12 newip=10.79.0.211\"\n\
+             [[client]]\nname = \"pc3\"\nmac = \"{AOE_MAC}\"\nmode = \"persistent\"\nprotocol = \"aoe\"\n\
+             cmdline = \"console=ttyS0 panic=-1 netboot=aoe pc=pc3 load=12 firstip=10.79.0.212 newip=10.79.0.213\"\n"
+        ),
+    );
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    let d = netbootd(&srv, &config);
+    let mut q1 = pc(&mut lan, dir.path(), PC1_MAC, 1);
+    let mut q3 = pc(&mut lan, dir.path(), AOE_MAC, 1);
+    let (o1, o3) = std::thread::scope(|s| {
+        let a = s.spawn(|| run(&mut q1, Duration::from_secs(400)));
+        let b = s.spawn(|| run(&mut q3, Duration::from_secs(400)));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for (o, mac, me, ip) in [
+        (&o1, PC1_MAC, "pc1", "10.79.0.211"),
+        (&o3, AOE_MAC, "pc3", "10.79.0.213"),
+    ] {
+        let b = serial_of(dir.path(), mac, 1);
+        assert!(
+            o.status.success() && b.has("load done") && b.has("done"),
+            "{me}: {:?}\n{}\nnetbootd:\n{}",
+            o.status,
+            b.console,
+            d.log_text()
+        );
+        assert!(b.has(&format!("readdressed {ip}")), "{}", b.console);
+        eprintln!("{me}'s console:\n{}", b.console);
+        let all = synced(&b);
+        assert_eq!(all.len(), 12, "{}", b.console);
+        let m = store.client_meta(me).unwrap();
+        let disk = root.join("clients").join(me).join(m.disk_file().unwrap());
+        files_in_overlay(&disk, dir.path(), &all);
+    }
+    // iSCSI: the session of the old address was replaced by one from the
+    // new address.
+    let log = d.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("session reinstatement") && l.contains("10.79.0.211")),
+        "{log}"
+    );
+    let (status, _) = d.terminate();
+    assert!(status.success());
 }
