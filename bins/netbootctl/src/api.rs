@@ -143,6 +143,7 @@ pub fn status_table(pcs: &Value) -> String {
                 None => s("image"),
             },
             s("mode"),
+            s("state"),
             p["sessions"].as_u64().unwrap_or(0).to_string(),
             stage(p),
             n(&p["io"]["read_bytes"]),
@@ -152,7 +153,8 @@ pub fn status_table(pcs: &Value) -> String {
     });
     crate::table(
         &[
-            "PC", "MAC", "IMAGE", "MODE", "SESSIONS", "STAGE", "READ", "WRITTEN", "OVERLAY",
+            "PC", "MAC", "IMAGE", "MODE", "STATE", "SESSIONS", "STAGE", "READ", "WRITTEN",
+            "OVERLAY",
         ],
         &rows,
     )

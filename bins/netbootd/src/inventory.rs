@@ -69,11 +69,60 @@ pub struct PcIo {
     pub written_bytes: u64,
 }
 
+/// What a PC is doing, as far as netbootd can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PcPhase {
+    /// Never seen since netbootd started.
+    Unknown,
+    /// Between its DHCP request and its operating system's login: the
+    /// firmware, iPXE, or the OS starting.
+    Booting,
+    /// Its operating system uses its disk.
+    Running,
+    /// Not seen since its last session ended.
+    Off,
+}
+
+/// How long a boot may take before a PC that did not get to its OS counts
+/// as off.
+pub const BOOT_TIME: Duration = Duration::from_secs(600);
+
+impl PcPhase {
+    /// The phase of a PC with `stages`, `sessions` open (iSCSI) and, over
+    /// AoE, its last I/O in `stages.last_io`, at `now` (Unix seconds).
+    pub fn of(stages: &Stages, sessions: u32, protocol: Protocol, now: u64) -> PcPhase {
+        let boot = stages.dhcp.max(stages.script);
+        let booted_since = |t: Option<u64>| match (t, boot) {
+            (Some(t), Some(b)) => t >= b,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let alive = match protocol {
+            Protocol::Iscsi => sessions > 0,
+            Protocol::Aoe => stages
+                .last_io
+                .is_some_and(|t| now.saturating_sub(t) < AOE_IDLE.as_secs()),
+        };
+        if alive && booted_since(stages.os_login) {
+            return PcPhase::Running;
+        }
+        match boot {
+            Some(b) if now.saturating_sub(b) < BOOT_TIME.as_secs() || alive => PcPhase::Booting,
+            None if !alive && stages.os_login.is_none() => PcPhase::Unknown,
+            _ if alive => PcPhase::Running,
+            _ => PcPhase::Off,
+        }
+    }
+}
+
 /// A PC as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PcView {
     /// Its name.
     pub name: String,
+    /// What it is doing.
+    pub state: PcPhase,
     /// Its MAC.
     pub mac: String,
     /// Its image.
@@ -1131,7 +1180,9 @@ impl Inventory {
                 };
                 let mut stages = st.map(|s| s.stages.clone()).unwrap_or_default();
                 stages.last_io = last;
+                let sessions = st.map_or(0, PcState::sessions);
                 PcView {
+                    state: PcPhase::of(&stages, sessions, protocol, now()),
                     io,
                     protocol,
                     pin: c.meta.pin,
@@ -1142,7 +1193,7 @@ impl Inventory {
                     image: c.meta.image.clone(),
                     version: c.meta.version,
                     mode: c.meta.mode,
-                    sessions: st.map_or(0, PcState::sessions),
+                    sessions,
                     overlay_bytes: c.disk_bytes,
                     stages,
                     name: c.name,
@@ -1486,6 +1537,72 @@ mod tests {
             .targets
             .contains(&again.target_name("pc-525400000042")));
         assert_eq!(generation(&again, "pc1"), g, "the same overlay");
+    }
+
+    #[test]
+    fn a_pcs_phase_follows_its_stages() {
+        let t = 1_000_000;
+        let st = |dhcp, script, os, last| Stages {
+            dhcp,
+            script,
+            san_login: script,
+            os_login: os,
+            last_io: last,
+            offline: None,
+        };
+        let i = Protocol::Iscsi;
+        let a = Protocol::Aoe;
+        assert_eq!(PcPhase::of(&Stages::default(), 0, i, t), PcPhase::Unknown);
+        assert_eq!(
+            PcPhase::of(&st(Some(t - 5), None, None, None), 0, i, t),
+            PcPhase::Booting
+        );
+        assert_eq!(
+            PcPhase::of(&st(Some(t - 50), Some(t - 40), None, None), 1, i, t),
+            PcPhase::Booting,
+            "iPXE's session"
+        );
+        assert_eq!(
+            PcPhase::of(&st(Some(t - 50), Some(t - 40), Some(t - 20), None), 1, i, t),
+            PcPhase::Running
+        );
+        assert_eq!(
+            PcPhase::of(
+                &st(Some(t - 5000), Some(t - 4990), Some(t - 4980), None),
+                0,
+                i,
+                t
+            ),
+            PcPhase::Off
+        );
+        // A new boot after the last OS login, its old session still open.
+        assert_eq!(
+            PcPhase::of(
+                &st(Some(t - 5), Some(t - 4990), Some(t - 4980), None),
+                1,
+                i,
+                t
+            ),
+            PcPhase::Booting
+        );
+        assert_eq!(
+            PcPhase::of(
+                &st(Some(t - 90), Some(t - 80), Some(t - 60), Some(t - 2)),
+                0,
+                a,
+                t
+            ),
+            PcPhase::Running
+        );
+        assert_eq!(
+            PcPhase::of(
+                &st(Some(t - 900), Some(t - 880), Some(t - 860), Some(t - 700)),
+                0,
+                a,
+                t
+            ),
+            PcPhase::Off
+        );
     }
 
     #[test]
