@@ -58,7 +58,9 @@ pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
                                 # open (netbootctl image edit), its menu offers
                                 # the edit and boots it by default
   [api]
-  listen = "127.0.0.1:8067"
+  listen = "127.0.0.1:8067"     # the JSON API and the administrator's page (/)
+  # password = "..."            # for the page, besides the API token (keep this file 0600)
+  # public_view = false         # the page readable without logging in
 "#;
 
 /// The whole boot server in one process: proxyDHCP (or DHCP), TFTP for
@@ -82,6 +84,11 @@ pub struct Cli {
     /// [default: the first image in the store].
     #[arg(long, value_name = "NAME")]
     image: Option<String>,
+    /// Where the API and the administrator's page listen [default:
+    /// 127.0.0.1:8067, or [api] listen]. Put TLS in front (a reverse
+    /// proxy) if this is not localhost.
+    #[arg(long, value_name = "ADDR:PORT")]
+    http: Option<SocketAddr>,
     #[command(flatten)]
     common: netboot_daemon::CommonArgs,
 }
@@ -191,6 +198,8 @@ struct ClientFile {
 #[serde(deny_unknown_fields)]
 struct ApiFile {
     listen: Option<SocketAddr>,
+    password: Option<Spanned<String>>,
+    public_view: Option<bool>,
 }
 
 /// How netbootd takes part in DHCP.
@@ -345,8 +354,12 @@ pub struct Config {
     pub defaults: Defaults,
     /// The PCs of the file.
     pub clients: Vec<Client>,
-    /// Where the API listens.
+    /// Where the API and the page listen.
     pub api_listen: SocketAddr,
+    /// A password for the page besides the API token.
+    pub api_password: Option<String>,
+    /// The page can be read without logging in.
+    pub public_view: bool,
     /// Log level or filter.
     pub log_level: String,
     /// The file, for reloads.
@@ -468,10 +481,18 @@ impl Config {
             store: store_dir,
             defaults,
             clients,
-            api_listen: file
-                .api
-                .listen
+            api_listen: cli
+                .http
+                .or(file.api.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8067))),
+            api_password: match &file.api.password {
+                Some(p) if p.get_ref().len() < 8 => {
+                    return Err(src.at(p, "api.password", "use at least 8 characters"))
+                }
+                Some(p) => Some(p.get_ref().clone()),
+                None => None,
+            },
+            public_view: file.api.public_view.unwrap_or(false),
             log_level: cli.common.log_level(file.log_level),
             file: cli.common.config,
         })

@@ -122,7 +122,8 @@ async fn pc_script(
     }
     let inv = b.inv.clone();
     let m = mac.clone();
-    match tokio::task::spawn_blocking(move || inv.boot(&m)).await {
+    let from = peer.ip();
+    match tokio::task::spawn_blocking(move || inv.boot(&m, Some(from))).await {
         Ok(Ok(script)) => {
             info!(%peer, mac, "script sent");
             ipxe(script)
@@ -149,11 +150,13 @@ async fn pc_script(
 #[derive(Clone)]
 struct Api {
     inv: Arc<Inventory>,
-    token: Arc<str>,
+    /// Who may change things (the token, or a page's session).
+    web: crate::web::Web,
 }
 
-/// The JSON API.
-pub fn api_router(inv: Arc<Inventory>, token: String) -> Router {
+/// The JSON API, and the administrator's page beside it.
+pub fn api_router(web: crate::web::Web) -> Router {
+    let inv = web.inv.clone();
     Router::new()
         .route("/api/v1/clients", get(clients))
         .route("/api/v1/images", get(images))
@@ -169,8 +172,9 @@ pub fn api_router(inv: Arc<Inventory>, token: String) -> Router {
         .route("/metrics", get(metrics))
         .with_state(Api {
             inv,
-            token: token.into(),
+            web: web.clone(),
         })
+        .merge(crate::web::router(web))
 }
 
 async fn clients(State(a): State<Api>) -> Response {
@@ -211,22 +215,19 @@ async fn images(State(a): State<Api>) -> Response {
     }
 }
 
-/// Whether the request carries the bearer token (compared in constant
-/// time); a refusal is logged.
-fn authorised(a: &Api, headers: &HeaderMap, peer: SocketAddr, what: &str) -> bool {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let ok = given.len() == a.token.len()
-        && given
-            .bytes()
-            .zip(a.token.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0;
+/// Whether the request may change things: the bearer token, or a page's
+/// session with its CSRF token (`form_csrf`: a form's field); a refusal is
+/// logged.
+fn authorised(
+    a: &Api,
+    headers: &HeaderMap,
+    form_csrf: Option<&str>,
+    peer: SocketAddr,
+    what: &str,
+) -> bool {
+    let ok = a.web.may_change(headers, form_csrf);
     if !ok {
-        warn!(%peer, "{what}: missing or wrong API token");
+        warn!(%peer, "{what}: missing or wrong API token (or session and CSRF token)");
     }
     ok
 }
@@ -263,33 +264,64 @@ fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
 /// `{"error": ...}` with its status. Both are logged.
 async fn action<T: serde::Serialize + Send + 'static>(
     a: Api,
-    peer: SocketAddr,
-    headers: &HeaderMap,
+    ask: Ask,
     what: String,
     f: impl FnOnce(&Inventory) -> Result<T, ActionError> + Send + 'static,
 ) -> Response {
-    if !authorised(&a, headers, peer, &what) {
-        return error(StatusCode::UNAUTHORIZED, "bearer token required");
+    let peer = ask.peer;
+    // A page's form (no JavaScript) is sent back to the page with the
+    // message; everyone else gets JSON.
+    let form = ask.form.is_some();
+    if !authorised(&a, &ask.headers, ask.csrf(), peer, &what) {
+        return if form {
+            (
+                StatusCode::FORBIDDEN,
+                "log in again: no session or no CSRF token\n",
+            )
+                .into_response()
+        } else {
+            error(StatusCode::UNAUTHORIZED, "bearer token required")
+        };
     }
     let inv = a.inv.clone();
     match tokio::task::spawn_blocking(move || f(&inv)).await {
         Ok(Ok(v)) => {
             info!(%peer, "{what}: done through the API");
-            Json(v).into_response()
+            if form {
+                crate::web::back(true, &format!("{what}: done"))
+            } else {
+                Json(v).into_response()
+            }
         }
         Ok(Err(e)) => {
             warn!(%peer, "{what}: refused: {e}");
-            error(status_of(&e), e)
+            if form {
+                crate::web::back(false, &format!("{what}: {e}"))
+            } else {
+                error(status_of(&e), e)
+            }
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 
+use crate::web::Ask;
+
+/// What the JSON-body actions get (they are not the page's forms).
 type Ctx = (State<Api>, ConnectInfo<SocketAddr>, HeaderMap);
 
-async fn reset((State(a), ConnectInfo(peer), h): Ctx, Path(name): Path<String>) -> Response {
+/// An [`Ask`] of a request whose body was JSON (read by `Json`).
+fn json_ask(peer: SocketAddr, headers: HeaderMap) -> Ask {
+    Ask {
+        peer,
+        headers,
+        form: None,
+    }
+}
+
+async fn reset(State(a): State<Api>, Path(name): Path<String>, ask: Ask) -> Response {
     let what = format!("client {name} reset");
-    action(a, peer, &h, what, move |inv| {
+    action(a, ask, what, move |inv| {
         let path = inv.reset(&name)?;
         Ok(serde_json::json!({ "client": name, "path": path }))
     })
@@ -310,7 +342,7 @@ struct NewClient {
 
 async fn client_add((State(a), ConnectInfo(peer), h): Ctx, Json(c): Json<NewClient>) -> Response {
     let what = format!("client {} add", c.name);
-    action(a, peer, &h, what, move |inv| {
+    action(a, json_ask(peer, h), what, move |inv| {
         inv.client_add(&c.name, &c.mac, &c.image, c.mode, c.overlay_max)
     })
     .await
@@ -331,36 +363,33 @@ async fn image_create((State(a), ConnectInfo(peer), h): Ctx, Json(i): Json<NewIm
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let what = format!("image {} create", i.name);
-    action(a, peer, &h, what, move |inv| {
+    action(a, json_ask(peer, h), what, move |inv| {
         inv.image_create(&i.name, &i.from, format)
     })
     .await
 }
 
-async fn image_edit((State(a), ConnectInfo(peer), h): Ctx, Path(name): Path<String>) -> Response {
+async fn image_edit(State(a): State<Api>, Path(name): Path<String>, ask: Ask) -> Response {
     let what = format!("image {name} edit");
-    action(a, peer, &h, what, move |inv| {
+    action(a, ask, what, move |inv| {
         let path = inv.image_edit(&name)?;
         Ok(serde_json::json!({ "image": name, "path": path }))
     })
     .await
 }
 
-async fn image_commit((State(a), ConnectInfo(peer), h): Ctx, Path(name): Path<String>) -> Response {
+async fn image_commit(State(a): State<Api>, Path(name): Path<String>, ask: Ask) -> Response {
     let what = format!("image {name} commit");
-    action(a, peer, &h, what, move |inv| {
+    action(a, ask, what, move |inv| {
         let n = inv.image_commit(&name)?;
         Ok(serde_json::json!({ "image": name, "current": n }))
     })
     .await
 }
 
-async fn image_discard(
-    (State(a), ConnectInfo(peer), h): Ctx,
-    Path(name): Path<String>,
-) -> Response {
+async fn image_discard(State(a): State<Api>, Path(name): Path<String>, ask: Ask) -> Response {
     let what = format!("image {name} discard");
-    action(a, peer, &h, what, move |inv| {
+    action(a, ask, what, move |inv| {
         inv.image_discard(&name)?;
         Ok(serde_json::json!({ "image": name }))
     })
@@ -374,21 +403,22 @@ struct RollbackTo {
 }
 
 async fn image_rollback(
-    (State(a), ConnectInfo(peer), h): Ctx,
+    State(a): State<Api>,
     Path(name): Path<String>,
     Query(q): Query<RollbackTo>,
+    ask: Ask,
 ) -> Response {
     let what = format!("image {name} rollback");
-    action(a, peer, &h, what, move |inv| {
+    action(a, ask, what, move |inv| {
         let n = inv.image_rollback(&name, q.to)?;
         Ok(serde_json::json!({ "image": name, "current": n }))
     })
     .await
 }
 
-async fn image_gc((State(a), ConnectInfo(peer), h): Ctx, Path(name): Path<String>) -> Response {
+async fn image_gc(State(a): State<Api>, Path(name): Path<String>, ask: Ask) -> Response {
     let what = format!("image {name} gc");
-    action(a, peer, &h, what, move |inv| {
+    action(a, ask, what, move |inv| {
         let gone = inv.image_gc(&name)?;
         Ok(serde_json::json!({ "image": name, "removed": gone }))
     })

@@ -149,6 +149,16 @@ pub struct PcView {
     pub stages: Stages,
     /// What its sessions did.
     pub io: PcIo,
+    /// The address it last fetched its script or logged in from.
+    pub ip: Option<String>,
+    /// The host name its last DHCP request named (option 12; the PC's
+    /// word, shown as text).
+    pub dhcp_hostname: Option<String>,
+    /// Most bytes its overlay may take.
+    pub overlay_max: Option<u64>,
+    /// When anything of it was last seen (a stage or its last I/O), in
+    /// Unix seconds.
+    pub last_seen: Option<u64>,
 }
 
 /// An open session of a PC's disk, as `GET /api/v1/sessions` shows it.
@@ -178,6 +188,10 @@ struct PcState {
     fresh: bool,
     /// A DHCP request of it is being handled (the next waits).
     checking: bool,
+    /// The address it last fetched its script or logged in from.
+    ip: Option<String>,
+    /// Option 12 of its last DHCP request.
+    dhcp_hostname: Option<String>,
 }
 
 impl PcState {
@@ -270,6 +284,8 @@ pub struct Inventory {
     macs: RwLock<HashMap<String, String>>,
     /// Image to the PC whose maintenance target serves its edit.
     editing: Mutex<HashMap<String, String>>,
+    /// Each PC's I/O counters of the last minutes (for the page).
+    history: Mutex<HashMap<String, std::collections::VecDeque<crate::web::render::Sample>>>,
     /// Its metrics.
     pub metrics: crate::metrics::Metrics,
 }
@@ -306,6 +322,7 @@ impl Inventory {
             setup: Mutex::new(()),
             macs: RwLock::new(HashMap::new()),
             editing: Mutex::new(HashMap::new()),
+            history: Mutex::new(HashMap::new()),
             metrics: crate::metrics::Metrics::default(),
             cfg: cfg.clone(),
         };
@@ -473,7 +490,7 @@ impl Inventory {
     /// The start of a boot of the PC with `mac`: makes its target ready
     /// (a new overlay for a volatile PC without open sessions) and returns
     /// its iPXE script. Blocking (store and disk I/O).
-    pub fn boot(&self, mac: &str) -> Result<String, Refusal> {
+    pub fn boot(&self, mac: &str, from: Option<std::net::IpAddr>) -> Result<String, Refusal> {
         let name = self.client_for(mac)?;
         self.metrics
             .scripts
@@ -486,6 +503,9 @@ impl Inventory {
         let (open, fresh) = self.pc(&name, |pc| {
             pc.stages.script = Some(now());
             pc.booting = true;
+            if let Some(ip) = from {
+                pc.ip = Some(ip.to_string());
+            }
             (pc.sessions(), pc.fresh)
         });
         let served = match protocol {
@@ -801,7 +821,7 @@ impl Inventory {
     /// MAC, or a forged request): nothing changes. Unknown MACs are left
     /// to the script fetch (enrolment).
     pub async fn new_boot(self: Arc<Self>, mac: String) {
-        if let Some(name) = self.begin_new_boot(&mac) {
+        if let Some(name) = self.begin_new_boot(&mac, None) {
             self.finish_new_boot(mac, name).await;
         }
     }
@@ -812,7 +832,7 @@ impl Inventory {
     /// [`finish_new_boot`](Self::finish_new_boot)). No I/O: a flood of
     /// requests, forged MACs or not, costs a map look-up each and at most
     /// one task per known PC.
-    pub fn begin_new_boot(&self, mac: &str) -> Option<String> {
+    pub fn begin_new_boot(&self, mac: &str, hostname: Option<&str>) -> Option<String> {
         let name = self
             .macs
             .read()
@@ -820,6 +840,10 @@ impl Inventory {
             .get(mac)
             .cloned()?;
         self.pc(&name, |pc| {
+            if let Some(h) = hostname {
+                // The PC's word: kept short, shown escaped.
+                pc.dhcp_hostname = Some(h.chars().take(64).collect());
+            }
             if pc.checking {
                 return false;
             }
@@ -934,6 +958,7 @@ impl Inventory {
                     since: now(),
                 });
                 pc.fresh = false;
+                pc.ip = Some(ev.peer.ip().to_string());
                 if std::mem::take(&mut pc.booting) {
                     pc.stages.san_login = t;
                     pc.stages.os_login = None;
@@ -1138,6 +1163,68 @@ impl Inventory {
         Ok(())
     }
 
+    /// How many samples of each PC's I/O are kept (10 s apart: the last 10
+    /// minutes).
+    pub const HISTORY: usize = 60;
+
+    /// Takes a sample of every served PC's I/O counters (netbootd does,
+    /// every 10 s).
+    pub fn sample(&self) {
+        let t = now();
+        let names: Vec<String> = self
+            .macs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        for name in names {
+            let (read, written) = match self.protocol_of(&name) {
+                Protocol::Iscsi => self
+                    .targets
+                    .io(&self.target_name(&name))
+                    .map_or((0, 0), |io| (io.read_bytes, io.written_bytes)),
+                Protocol::Aoe => self.aoe.io(&name).map_or((0, 0), |io| {
+                    (io.sectors_read * 512, io.sectors_written * 512)
+                }),
+            };
+            let q = h.entry(name).or_default();
+            if q.len() == Self::HISTORY {
+                q.pop_front();
+            }
+            q.push_back(crate::web::render::Sample {
+                at: t,
+                read,
+                written,
+            });
+        }
+    }
+
+    /// PC `name`'s samples, oldest first.
+    pub fn history(&self, name: &str) -> Vec<crate::web::render::Sample> {
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The maintenance PC of `image` (of the file), and whether a session
+    /// of its maintenance target is open.
+    pub fn maintenance_of(&self, image: &str) -> Option<(String, bool)> {
+        let pc = self
+            .clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|c| c.maintenance && c.image == image)
+            .map(|c| c.name.clone())?;
+        let open = self.sessions_to(&pc, &self.maintenance_target(&pc)) > 0;
+        Some((pc, open))
+    }
+
     /// Every open session of a PC's disk, by PC.
     pub fn sessions(&self) -> Vec<SessionView> {
         let pcs = self.pcs.lock().unwrap_or_else(|e| e.into_inner());
@@ -1180,6 +1267,18 @@ impl Inventory {
                 };
                 let mut stages = st.map(|s| s.stages.clone()).unwrap_or_default();
                 stages.last_io = last;
+                let s = &stages;
+                let last_seen = [
+                    s.dhcp,
+                    s.script,
+                    s.san_login,
+                    s.os_login,
+                    s.last_io,
+                    s.offline,
+                ]
+                .into_iter()
+                .flatten()
+                .max();
                 let sessions = st.map_or(0, PcState::sessions);
                 PcView {
                     state: PcPhase::of(&stages, sessions, protocol, now()),
@@ -1194,6 +1293,10 @@ impl Inventory {
                     version: c.meta.version,
                     mode: c.meta.mode,
                     sessions,
+                    ip: st.and_then(|s| s.ip.clone()),
+                    dhcp_hostname: st.and_then(|s| s.dhcp_hostname.clone()),
+                    overlay_max: c.meta.overlay_max,
+                    last_seen,
                     overlay_bytes: c.disk_bytes,
                     stages,
                     name: c.name,
@@ -1314,7 +1417,7 @@ mod tests {
     #[test]
     fn a_script_sets_the_host_name_initiator_credentials_and_disk() {
         let (_d, inv) = inventory("enrol = false");
-        let script = inv.boot(PC1).unwrap();
+        let script = inv.boot(PC1, None).unwrap();
         let secret = std::fs::read_to_string(inv.store.root().join("netbootd/chap/pc1")).unwrap();
         assert_eq!(
             script,
@@ -1336,14 +1439,14 @@ mod tests {
     fn a_kernel_boot_hooks_the_disk_and_loads_kernel_and_initrd_over_http() {
         let d = "kernel = \"linux/vmlinuz\"\ninitrd = \"linux/initrd.img\"\ncmdline = \"console=ttyS0 root=/dev/sda\"";
         let (_d, inv) = inventory(d);
-        let script = inv.boot(PC1).unwrap();
+        let script = inv.boot(PC1, None).unwrap();
         let tail = "sanhook iscsi:127.0.0.1::3260:0:iqn.2026-12.org.netboot:pc1\n\
                     kernel http://127.0.0.1:80/files/linux/vmlinuz initrd=initrd.img console=ttyS0 root=/dev/sda\n\
                     initrd --name initrd.img http://127.0.0.1:80/files/linux/initrd.img\n\
                     boot\n";
         assert!(script.ends_with(tail), "{script}");
         assert!(!script.contains("sanboot"), "{script}");
-        let other = inv.boot("52:54:00:00:00:77").unwrap();
+        let other = inv.boot("52:54:00:00:00:77", None).unwrap();
         assert!(
             other.contains("\nsanhook ")
                 && other.contains(
@@ -1353,13 +1456,13 @@ mod tests {
         );
         // The client's own keys, one by one over the defaults'.
         let (_d, inv) = inventory_with(d, "cmdline = \"quiet\"");
-        let script = inv.boot(PC1).unwrap();
+        let script = inv.boot(PC1, None).unwrap();
         assert!(
             script.contains("/files/linux/vmlinuz initrd=initrd.img quiet\ninitrd "),
             "{script}"
         );
         let (_d, inv) = inventory_with(d, "kernel = \"\"");
-        let script = inv.boot(PC1).unwrap();
+        let script = inv.boot(PC1, None).unwrap();
         assert!(
             script.ends_with("sanboot iscsi:127.0.0.1::3260:0:iqn.2026-12.org.netboot:pc1\n"),
             "{script}"
@@ -1371,9 +1474,9 @@ mod tests {
     #[test]
     fn a_dhcp_request_of_an_unknown_or_busy_pc_starts_nothing() {
         let (_d, inv) = inventory("enrol = false");
-        assert_eq!(inv.begin_new_boot("52:54:00:00:00:99"), None);
-        assert_eq!(inv.begin_new_boot(PC1).as_deref(), Some("pc1"));
-        assert_eq!(inv.begin_new_boot(PC1), None, "one at a time");
+        assert_eq!(inv.begin_new_boot("52:54:00:00:00:99", None), None);
+        assert_eq!(inv.begin_new_boot(PC1, None).as_deref(), Some("pc1"));
+        assert_eq!(inv.begin_new_boot(PC1, None), None, "one at a time");
     }
 
     /// A menu (boot, local disk, shell) when asked for; the maintenance PC
@@ -1385,13 +1488,13 @@ mod tests {
     fn the_maintenance_pc_boots_the_edit_until_it_is_committed() {
         let (_d, inv) = inventory_with("enrol = true\nmenu_timeout = 2", "maintenance = true");
         // No edit open: its plain script.
-        let plain = inv.boot(PC1).unwrap();
+        let plain = inv.boot(PC1, None).unwrap();
         assert!(
             !plain.contains("menu") && plain.contains("\nsanboot "),
             "{plain}"
         );
         inv.image_edit("golden").unwrap();
-        let script = inv.boot(PC1).unwrap();
+        let script = inv.boot(PC1, None).unwrap();
         let mt = inv.maintenance_target("pc1");
         assert_eq!(mt, "iqn.2026-12.org.netboot:pc1:maintenance");
         for line in [
@@ -1410,7 +1513,7 @@ mod tests {
         }
         assert!(inv.targets.contains(&mt));
         // Another PC of the image gets no maintenance.
-        let other = inv.boot("52:54:00:00:00:42").unwrap();
+        let other = inv.boot("52:54:00:00:00:42", None).unwrap();
         assert!(!other.contains("maintenance"), "{other}");
         // A session of the edit: the commit is refused, the edit stays.
         let login = |kind| {
@@ -1428,12 +1531,12 @@ mod tests {
         assert!(e.to_string().contains("shut it down"), "{e}");
         assert_eq!(inv.store.image_meta("golden").unwrap().edit_base, Some(1));
         // Its next script does not open a second writer of the edit.
-        let again = inv.boot(PC1).unwrap();
+        let again = inv.boot(PC1, None).unwrap();
         assert!(!again.contains(":maintenance"), "{again}");
         login(SessionEventKind::Ended);
         assert_eq!(inv.image_commit("golden").unwrap(), 2);
         assert!(!inv.targets.contains(&mt));
-        let after = inv.boot(PC1).unwrap();
+        let after = inv.boot(PC1, None).unwrap();
         assert!(!after.contains("menu"), "{after}");
         assert_eq!(inv.store.client_meta("pc1").unwrap().version, Some(2));
         assert_eq!(inv.image_rollback("golden", None).unwrap(), 1);
@@ -1450,7 +1553,7 @@ mod tests {
         let (_d, inv) = inventory("menu = true");
         inv.image_edit("golden").unwrap();
         inv.image_commit("golden").unwrap();
-        let script = inv.boot("52:54:00:00:00:42").unwrap();
+        let script = inv.boot("52:54:00:00:00:42", None).unwrap();
         assert!(
             script.contains("choose --default boot --timeout 5000 choice")
                 && !script.contains("maintenance"),
@@ -1463,7 +1566,7 @@ mod tests {
         let (_d, inv) = inventory_with("enrol = false", "version = 1");
         inv.image_edit("golden").unwrap();
         inv.image_commit("golden").unwrap();
-        inv.boot(PC1).unwrap();
+        inv.boot(PC1, None).unwrap();
         let m = inv.store.client_meta("pc1").unwrap();
         assert_eq!((m.pin, m.version), (Some(1), Some(1)));
     }
@@ -1479,7 +1582,7 @@ mod tests {
         inv.clone().new_boot(PC1.into()).await;
         assert_eq!(generation(&inv, "pc1"), g0, "not on DHCP");
         let i = inv.clone();
-        let script = tokio::task::spawn_blocking(move || i.boot(PC1).unwrap())
+        let script = tokio::task::spawn_blocking(move || i.boot(PC1, None).unwrap())
             .await
             .unwrap();
         assert!(script.ends_with("\nsanboot aoe:e0.0\n"), "{script}");
@@ -1489,7 +1592,7 @@ mod tests {
         assert!(inv.aoe.contains("pc1") && !inv.targets.contains(&inv.target_name("pc1")));
         let t = inv.aoe.get("pc1").unwrap();
         assert_eq!(t.mask_list(), vec!["52:54:00:00:00:01".parse().unwrap()]);
-        inv.boot(PC1).unwrap();
+        inv.boot(PC1, None).unwrap();
         assert_eq!(generation(&inv, "pc1"), g1, "the same boot's script");
         let ev = |kind| {
             inv.aoe_event(&netboot_aoed::targets::Event {
@@ -1509,7 +1612,7 @@ mod tests {
             (v[0].protocol, v[0].target.as_str()),
             (Protocol::Aoe, "e0.0")
         );
-        inv.boot(PC1).unwrap();
+        inv.boot(PC1, None).unwrap();
         assert_eq!(generation(&inv, "pc1"), g1 + 1, "the next boot");
     }
 
@@ -1518,8 +1621,8 @@ mod tests {
     #[test]
     fn a_restart_serves_the_overlays_as_they_are() {
         let (_d, inv) = inventory("enrol = true");
-        inv.boot(PC1).unwrap();
-        inv.boot("52:54:00:00:00:42").unwrap();
+        inv.boot(PC1, None).unwrap();
+        inv.boot("52:54:00:00:00:42", None).unwrap();
         let g = generation(&inv, "pc1");
         let again = Inventory::new(
             inv.cfg.clone(),
@@ -1609,7 +1712,7 @@ mod tests {
     fn unknown_pcs_are_refused_without_enrolment() {
         let (_d, inv) = inventory("enrol = false");
         assert!(matches!(
-            inv.boot("52:54:00:00:00:99"),
+            inv.boot("52:54:00:00:00:99", None),
             Err(Refusal::Unknown(m)) if m == "52:54:00:00:00:99"
         ));
         assert_eq!(inv.store.clients().unwrap().len(), 1);
@@ -1622,17 +1725,17 @@ mod tests {
         let (_d, inv) = inventory("enrol = true");
         let mut inv = Arc::into_inner(inv).unwrap();
         inv.max_enrolled = 2;
-        inv.boot("52:54:00:00:00:10").unwrap();
-        inv.boot("52:54:00:00:00:11").unwrap();
+        inv.boot("52:54:00:00:00:10", None).unwrap();
+        inv.boot("52:54:00:00:00:11", None).unwrap();
         // Known ones boot again.
-        inv.boot("52:54:00:00:00:10").unwrap();
-        let e = inv.boot("52:54:00:00:00:12").unwrap_err();
+        inv.boot("52:54:00:00:00:10", None).unwrap();
+        let e = inv.boot("52:54:00:00:00:12", None).unwrap_err();
         assert!(
             matches!(&e, Refusal::Full(m) if m == "52:54:00:00:00:12"),
             "{e}"
         );
         assert!(e.to_string().contains("enrolled already"), "{e}");
-        inv.boot(PC1).unwrap();
+        inv.boot(PC1, None).unwrap();
         let names: Vec<_> = inv
             .store
             .clients()
@@ -1656,7 +1759,7 @@ mod tests {
         assert!(inv.targets.contains(&inv.target_name("pc1")));
         inv.clone().new_boot(PC1.into()).await;
         let i = inv.clone();
-        tokio::task::spawn_blocking(move || i.boot(PC1).unwrap())
+        tokio::task::spawn_blocking(move || i.boot(PC1, None).unwrap())
             .await
             .unwrap();
         assert_eq!(generation(&inv, "pc1"), g1, "same boot, same disk");

@@ -21,6 +21,7 @@ mod http;
 pub mod inventory;
 pub mod metrics;
 mod tftp;
+pub mod web;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -324,7 +325,7 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
                 return;
             }
             if let Some(inv) = inv.upgrade() {
-                if let Some(name) = inv.begin_new_boot(&r.mac) {
+                if let Some(name) = inv.begin_new_boot(&r.mac, r.hostname.as_deref()) {
                     tokio::spawn(inv.finish_new_boot(r.mac.clone(), name));
                 }
             }
@@ -354,11 +355,13 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
         http::boot_router(inv.clone(), cfg.http_port, &cfg.files_dir, &tftp),
         shutdown.clone(),
     ));
-    tasks.spawn(http(
-        api_http,
-        http::api_router(inv.clone(), token),
-        shutdown.clone(),
-    ));
+    let web = web::Web {
+        inv: inv.clone(),
+        keys: Arc::new(web::session::Keys::new(&token, cfg.api_password.clone())),
+        public_view: cfg.public_view,
+    };
+    tasks.spawn(http(api_http, http::api_router(web), shutdown.clone()));
+    tasks.spawn(sample_io(inv.clone(), shutdown.clone()));
     tasks.spawn(reload_on_sighup(cfg.clone(), inv.clone(), shutdown.clone()));
     // The servers bind their sockets first thing: one that cannot ends
     // the process right after this (systemd sees it fail).
@@ -388,6 +391,17 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
         }
     }
     result
+}
+
+/// Samples every PC's I/O counters every 10 s (the page's charts).
+async fn sample_io(inv: Arc<Inventory>, mut shutdown: Shutdown) -> Result<(), Error> {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return Ok(()),
+            _ = tick.tick() => inv.sample(),
+        }
+    }
 }
 
 async fn reload_on_sighup(

@@ -101,7 +101,7 @@ impl Hooks for Scripts {
                 ));
             }
         }
-        match self.inv.boot(&mac) {
+        match self.inv.boot(&mac, Some(client.ip())) {
             Ok(script) => {
                 info!(%client, mac, "script sent over TFTP");
                 Ok(script.into_bytes())

@@ -999,3 +999,268 @@ fn scripts_over_tftp_and_the_servers_in_the_metrics() {
     let (status, _) = d.terminate();
     assert!(status.success());
 }
+
+/// Where the page test leaves its screenshots (the README shows one).
+fn screenshot_dir() -> std::path::PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The administrator's page in a real browser: Debian's Chromium, headless,
+/// driven through chromedriver (WebDriver, fantoccini), both in netbootd's
+/// network namespace. Two PCs are on the LAN: pc1 got its script and logs
+/// in as iPXE and then as its OS (qemu-io stays logged in: running), its
+/// DHCP request named the host `<script>alert(1)</script>`; pc2 asked DHCP
+/// and fetched its script (booting). The page refuses a wrong password,
+/// shows both PCs with their states and the host name as text (no alert
+/// runs), resets pc2 (a `confirm()` and the API), opens an edit of the
+/// image and commits it (version 2 current: pc1 behind, pc2 on version 2
+/// after another reset); an action with the session cookie but without
+/// its CSRF token is refused. Screenshots of the main view, the images
+/// and a phone-sized view are saved.
+#[test]
+fn the_administrators_page_in_chromium() {
+    need("chromium");
+    need("chromedriver");
+    let (dir, store, mut lan, srv) = lan_with_store();
+    let pc1 = lan.host(Some((Ipv4Addr::new(10, 78, 0, 74), 24)));
+    let pc2 = lan.host(Some((Ipv4Addr::new(10, 78, 0, 75), 24)));
+    let (mac1, mac2) = (pc1.mac(), pc2.mac());
+    let config = office_config(
+        dir.path(),
+        &store,
+        &mac1,
+        &format!(
+            "mode = \"persistent\"\n[[client]]\nname = \"pc2\"\nmac = \"{mac2}\"\n\
+             [api]\npassword = \"correct horse battery\"\n"
+        ),
+    );
+    let d = netbootd(&srv, &config);
+    // pc1: DHCP with a hostile host name, its script, iPXE's login, then
+    // its OS's login, which stays.
+    let o = pc1
+        .exec("busybox")
+        .args([
+            "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1",
+        ])
+        .args(["-s", "/bin/true", "-V", "PXEClient:Arch:00000:UNDI:002001"])
+        .args(["-x", "hostname:<script>alert(1)</script>"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let script1 = pc_script(&pc1, &mac1);
+    let target1 = "iqn.2026-12.org.netboot:pc1";
+    let (ok, out) = qemu_io_run(&pc1, &script1, target1, &["read 0 4k"]);
+    assert!(ok, "{out}");
+    let mut os = Initiator::start(&pc1, &script1, target1);
+    os.send("read 0 64k");
+    firmware_dhcp(&pc2);
+    pc_script(&pc2, &mac2);
+    wait_until("pc1 running", || api_pc(&srv, "pc1")["state"] == "running");
+
+    let mut driver = srv.exec("chromedriver");
+    driver.args(["--port=9515", "--allowed-ips=127.0.0.1"]);
+    let (chromedriver, _) = Daemon::start(driver, Some("started successfully"));
+    let shots = screenshot_dir();
+    let cookie = srv.run_in(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(browse(&shots))
+    });
+    // The session cookie alone does not make a change: no CSRF token.
+    let (body, code) = curl(
+        &srv,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &format!("Cookie: netboot_session={cookie}"),
+            "http://127.0.0.1:8067/api/v1/images/golden/rollback",
+        ],
+    );
+    assert_eq!(code, "401", "{body}");
+    let (body, code) = curl(
+        &srv,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &format!("Cookie: netboot_session={cookie}"),
+            "--data",
+            "csrf=forged",
+            "http://127.0.0.1:8067/api/v1/images/golden/rollback",
+        ],
+    );
+    assert_eq!(code, "403", "{body}");
+    assert_eq!(
+        netboot_image::Store::open(&store)
+            .unwrap()
+            .image_meta("golden")
+            .unwrap()
+            .current,
+        2,
+        "no rollback without the CSRF token"
+    );
+    assert!(
+        d.log_contains("page: wrong password or token"),
+        "{}",
+        d.log_text()
+    );
+    drop(os);
+    drop(chromedriver);
+    let (status, _) = d.terminate();
+    assert!(status.success());
+}
+
+/// The browser's part of [`the_administrators_page_in_chromium`] (in the
+/// server's namespace); the session cookie it ends with.
+async fn browse(shots: &Path) -> String {
+    use fantoccini::{ClientBuilder, Locator};
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-quic", "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--window-size=1400,900"],
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect("http://127.0.0.1:9515")
+        .await
+        .expect("chromedriver answers");
+    let page = "http://127.0.0.1:8067/";
+    // Not logged in: the login page. A wrong password is refused.
+    c.goto(page).await.unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("/ui/login"));
+    let login = |pw: &'static str| {
+        let c = c.clone();
+        async move {
+            let f = c.find(Locator::Css("input[name=password]")).await.unwrap();
+            f.send_keys(pw).await.unwrap();
+            c.find(Locator::Css("form button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+    };
+    login("wrong password").await;
+    // The answer to the form post (a new page: waited for, not assumed).
+    let refusal = c
+        .wait()
+        .for_element(Locator::Css("p.msg.error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(refusal.contains("Wrong password or token"), "{refusal}");
+    login("correct horse battery").await;
+    c.wait()
+        .for_element(Locator::Css("tr[data-pc=pc1]"))
+        .await
+        .unwrap();
+    // A row's text (the page swaps its table every 3 s: a row found just
+    // before a swap is gone, so it is looked up again).
+    let row = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            for _ in 0..20 {
+                let css = format!("tr[data-pc={name}]");
+                if let Ok(e) = c.find(Locator::Css(&css)).await {
+                    if let Ok(t) = e.text().await {
+                        return t;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("no row of {name}")
+        }
+    };
+    let r1 = row("pc1").await;
+    assert!(r1.contains("running") && r1.contains("golden@1"), "{r1}");
+    assert!(row("pc2").await.contains("booting"), "{}", row("pc2").await);
+    // The DHCP host name is text, and no script of it ran.
+    assert!(r1.contains("DHCP: <script>alert(1)</script>"), "{r1}");
+    assert!(c.get_alert_text().await.is_err(), "an alert ran");
+    std::fs::write(shots.join("pcs.png"), c.screenshot().await.unwrap()).unwrap();
+    // Reset pc2: the confirm() of the page, then the API.
+    let click = |css: String| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Css(&css))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            let ask = c.get_alert_text().await.unwrap();
+            c.accept_alert().await.unwrap();
+            ask
+        }
+    };
+    let ask = click("tr[data-pc=pc2] a.action".into()).await;
+    assert!(ask.contains("fresh overlay"), "{ask}");
+    c.wait()
+        .for_element(Locator::Css("#msg p.ok"))
+        .await
+        .unwrap();
+    let msg = c
+        .find(Locator::Css("#msg"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(msg.contains("Reset: done"), "{msg}");
+    // Maintenance, then commit: version 2 is current.
+    click("section[data-image=golden] a[href*='what=edit']".into()).await;
+    c.wait()
+        .for_element(Locator::Css(
+            "section[data-image=golden] a[href*='what=commit']",
+        ))
+        .await
+        .unwrap();
+    click("section[data-image=golden] a[href*='what=commit']".into()).await;
+    c.wait()
+        .for_element(Locator::Css(
+            "section[data-image=golden] tr[data-version='2']",
+        ))
+        .await
+        .unwrap();
+    // pc2 (volatile) gets version 2 with a reset; pc1 (persistent) is behind.
+    click("tr[data-pc=pc2] a.action".into()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (r1, r2) = (row("pc1").await, row("pc2").await);
+        if r2.contains("golden@2") && r1.contains("behind") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "pc1: {r1}\npc2: {r2}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let images = c.find(Locator::Css("#images")).await.unwrap();
+    std::fs::write(shots.join("images.png"), images.screenshot().await.unwrap()).unwrap();
+    c.set_window_size(390, 844).await.unwrap();
+    std::fs::write(shots.join("phone.png"), c.screenshot().await.unwrap()).unwrap();
+    let cookie = c
+        .get_named_cookie("netboot_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    c.close().await.unwrap();
+    cookie
+}

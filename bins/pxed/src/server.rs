@@ -66,6 +66,9 @@ pub struct BootRequest {
     pub http: bool,
     /// Where it came in: DHCP (67) or the boot server (4011).
     pub port: Port,
+    /// Option 12, the host name the client says it has (its bytes, lossy
+    /// UTF-8, at most 64 characters): the client's word, not a fact.
+    pub hostname: Option<String>,
 }
 
 impl BootRequest {
@@ -145,6 +148,12 @@ fn observe(observer: &Option<Observer>, req: &Message<'_>, c: &ClientClass, port
             ipxe: c.ipxe,
             http: c.http,
             port,
+            hostname: req.host_name().map(|h| {
+                String::from_utf8_lossy(&h.to_cow())
+                    .chars()
+                    .take(64)
+                    .collect()
+            }),
         });
     }
 }
@@ -590,6 +599,7 @@ mod tests {
             ipxe,
             http: false,
             port,
+            hostname: None,
         };
         assert!(r(MessageType::Discover, false, Port::Dhcp).starts_boot());
         assert!(r(MessageType::Request, false, Port::Dhcp).starts_boot());
