@@ -1111,6 +1111,23 @@ fn the_administrators_page_in_chromium() {
     );
     drop(os);
     drop(chromedriver);
+    // The session outlives a restart of netbootd: the page goes on.
+    let (status, _) = d.terminate();
+    assert!(status.success());
+    let d = netbootd(&srv, &config);
+    let (body, code) = curl(
+        &srv,
+        &[
+            "-H",
+            &format!("Cookie: netboot_session={cookie}"),
+            "http://127.0.0.1:8067/ui/fragments",
+        ],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("data-pc=\\\"pc1\\\""), "{body}");
+    // Without it, the page sends to the login.
+    let (_, code) = curl(&srv, &["http://127.0.0.1:8067/"]);
+    assert_eq!(code, "303");
     let (status, _) = d.terminate();
     assert!(status.success());
 }
@@ -1211,6 +1228,17 @@ async fn browse(shots: &Path) -> String {
             ask
         }
     };
+    // A refusal shows the API's reason: pc1 has a session.
+    click("tr[data-pc=pc1] a.action".into()).await;
+    let refusal = c
+        .wait()
+        .for_element(Locator::Css("#msg p.error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(refusal.contains("open session"), "{refusal}");
     let ask = click("tr[data-pc=pc2] a.action".into()).await;
     assert!(ask.contains("fresh overlay"), "{ask}");
     c.wait()
