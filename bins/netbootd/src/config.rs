@@ -61,6 +61,8 @@ pub const TOML_EXAMPLE: &str = r#"Example netboot.toml (every key is optional):
   listen = "127.0.0.1:8067"     # the JSON API and the administrator's page (/)
   # password = "..."            # for the page, besides the API token (keep this file 0600)
   # public_view = false         # the page readable without logging in
+  # tls_cert = "/etc/netboot/cert.pem"   # the page and the API over TLS (PEM
+  # tls_key = "/etc/netboot/key.pem"     # chain and key), e.g. with --http 0.0.0.0:8443
 "#;
 
 /// The whole boot server in one process: proxyDHCP (or DHCP), TFTP for
@@ -200,6 +202,8 @@ struct ApiFile {
     listen: Option<SocketAddr>,
     password: Option<Spanned<String>>,
     public_view: Option<bool>,
+    tls_cert: Option<Spanned<PathBuf>>,
+    tls_key: Option<Spanned<PathBuf>>,
 }
 
 /// How netbootd takes part in DHCP.
@@ -360,6 +364,8 @@ pub struct Config {
     pub api_password: Option<String>,
     /// The page can be read without logging in.
     pub public_view: bool,
+    /// Certificate chain and key (PEM) of the page and the API over TLS.
+    pub api_tls: Option<(PathBuf, PathBuf)>,
     /// Log level or filter.
     pub log_level: String,
     /// The file, for reloads.
@@ -493,6 +499,24 @@ impl Config {
                 None => None,
             },
             public_view: file.api.public_view.unwrap_or(false),
+            api_tls: match (&file.api.tls_cert, &file.api.tls_key) {
+                (None, None) => None,
+                (Some(c), Some(k)) => {
+                    for (v, key) in [(c, "api.tls_cert"), (k, "api.tls_key")] {
+                        if !v.get_ref().is_file() {
+                            return Err(src.at(
+                                v,
+                                key,
+                                format!("{} is not a file", v.get_ref().display()),
+                            ));
+                        }
+                    }
+                    Some((c.get_ref().clone(), k.get_ref().clone()))
+                }
+                (Some(v), None) | (None, Some(v)) => {
+                    return Err(src.at(v, "api", "tls_cert and tls_key go together"))
+                }
+            },
             log_level: cli.common.log_level(file.log_level),
             file: cli.common.config,
         })

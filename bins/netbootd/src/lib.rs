@@ -250,6 +250,33 @@ async fn http(
     .map_err(|source| Error::Http { addr, source })
 }
 
+/// [`http`] over TLS (rustls), for the page and the API away from
+/// localhost.
+async fn https(
+    l: tokio::net::TcpListener,
+    router: axum::Router,
+    mut shutdown: Shutdown,
+    tls: axum_server::tls_rustls::RustlsConfig,
+) -> Result<(), Error> {
+    let addr = l
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let l = l
+        .into_std()
+        .map_err(|source| Error::Http { addr, source })?;
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.wait().await;
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    axum_server::from_tcp_rustls(l, tls)
+        .handle(handle)
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .map_err(|source| Error::Http { addr, source })
+}
+
 /// Serves `cfg` until `shutdown` (then every server stops as its
 /// standalone daemon does: iSCSI commands in flight finish, disks are
 /// flushed). SIGHUP reloads the client table of the file.
@@ -331,6 +358,30 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
             }
         })
     };
+    // The page and the API over TLS when the file names a certificate.
+    let tls = match &cfg.api_tls {
+        Some((cert, key)) => {
+            // ring: it builds with the C compiler alone (aws-lc-rs, the
+            // provider rustls would rather have, needs cmake). It marks
+            // its provider deprecated for want of post-quantum key
+            // exchange, which browsers on a LAN do without.
+            #[allow(deprecated)]
+            let provider = rustls::crypto::ring::default_provider();
+            let _ = provider.install_default();
+            Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .map_err(|e| {
+                        Error::Setup(format!(
+                            "api tls: {} and {}: {e}",
+                            cert.display(),
+                            key.display()
+                        ))
+                    })?,
+            )
+        }
+        None => None,
+    };
     let boot_http = listen(SocketAddr::from((addr, cfg.http_port))).await?;
     let api_http = listen(cfg.api_listen).await?;
     info!(%addr, interface = cfg.interface, image = cfg.defaults.image, mode = %cfg.defaults.mode, "netbootd serving");
@@ -359,8 +410,17 @@ pub async fn serve(cfg: Config, shutdown: Shutdown) -> Result<(), Error> {
         inv: inv.clone(),
         keys: Arc::new(web::session::Keys::new(&token, cfg.api_password.clone())),
         public_view: cfg.public_view,
+        secure_cookie: tls.is_some(),
     };
-    tasks.spawn(http(api_http, http::api_router(web), shutdown.clone()));
+    match tls {
+        Some(tls) => tasks.spawn(https(
+            api_http,
+            http::api_router(web),
+            shutdown.clone(),
+            tls,
+        )),
+        None => tasks.spawn(http(api_http, http::api_router(web), shutdown.clone())),
+    };
     tasks.spawn(sample_io(inv.clone(), shutdown.clone()));
     tasks.spawn(reload_on_sighup(cfg.clone(), inv.clone(), shutdown.clone()));
     // The servers bind their sockets first thing: one that cannot ends

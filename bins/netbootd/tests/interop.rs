@@ -1292,3 +1292,76 @@ async fn browse(shots: &Path) -> String {
     c.close().await.unwrap();
     cookie
 }
+
+/// The page and the API over netbootd's own TLS (`[api] tls_cert` and
+/// `tls_key`, a certificate made here with openssl): curl checks the
+/// certificate, the login's cookie is `Secure`, plain HTTP gets nowhere.
+#[test]
+fn the_page_and_the_api_over_tls() {
+    need("openssl");
+    need("curl");
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_golden(dir.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let o = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=netboot",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = office_config(
+        dir.path(),
+        &store,
+        PC_MAC,
+        &format!(
+            "[api]\ntls_cert = \"{}\"\ntls_key = \"{}\"\npassword = \"correct horse battery\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let mut lan = Lan::new();
+    let srv = lan.host(Some((SRV, 24)));
+    let d = netbootd(&srv, &config);
+    let ca = cert.to_str().unwrap();
+    let (body, code) = curl(&srv, &["--cacert", ca, "https://127.0.0.1:8067/ui/login"]);
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("Password or API token"), "{body}");
+    let (clients, code) = curl(
+        &srv,
+        &["--cacert", ca, "https://127.0.0.1:8067/api/v1/clients"],
+    );
+    assert_eq!(code, "200", "{clients}");
+    let o = srv
+        .exec("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "--cacert", ca])
+        .args(["--data", "password=correct+horse+battery"])
+        .arg("https://127.0.0.1:8067/ui/login")
+        .output()
+        .unwrap();
+    let headers = String::from_utf8_lossy(&o.stdout);
+    let set_cookie = headers
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("{headers}"));
+    assert!(
+        set_cookie.contains("HttpOnly")
+            && set_cookie.contains("SameSite=Strict")
+            && set_cookie.contains("Secure"),
+        "{set_cookie}"
+    );
+    let (_, code) = curl(&srv, &["http://127.0.0.1:8067/ui/login"]);
+    assert_ne!(code, "200");
+    let (status, _) = d.terminate();
+    assert!(status.success());
+}

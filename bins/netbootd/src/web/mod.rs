@@ -53,6 +53,8 @@ pub struct Web {
     pub keys: Arc<Keys>,
     /// The page can be read without logging in.
     pub public_view: bool,
+    /// Session cookies are `Secure` (netbootd serves the page over TLS).
+    pub secure_cookie: bool,
 }
 
 fn now() -> u64 {
@@ -336,10 +338,11 @@ async fn login(State(w): State<Web>, ask: Ask) -> Response {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         return html(StatusCode::UNAUTHORIZED, render::login(true));
     }
-    let secure = ask
-        .headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes() == b"https");
+    let secure = w.secure_cookie
+        || ask
+            .headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes() == b"https");
     let cookie = format!(
         "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
         session::COOKIE,
