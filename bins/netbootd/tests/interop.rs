@@ -1325,7 +1325,8 @@ fn the_page_and_the_api_over_tls() {
         &store,
         PC_MAC,
         &format!(
-            "[api]\ntls_cert = \"{}\"\ntls_key = \"{}\"\npassword = \"correct horse battery\"\n",
+            "[api]\ntls_cert = \"{}\"\ntls_key = \"{}\"\npassword = \"correct horse battery\"\n\
+             public_view = true\n",
             cert.display(),
             key.display()
         ),
@@ -1337,6 +1338,14 @@ fn the_page_and_the_api_over_tls() {
     let (body, code) = curl(&srv, &["--cacert", ca, "https://127.0.0.1:8067/ui/login"]);
     assert_eq!(code, "200", "{body}");
     assert!(body.contains("Password or API token"), "{body}");
+    // public_view: the page reads without a login, and offers no action.
+    let (page, code) = curl(&srv, &["--cacert", ca, "https://127.0.0.1:8067/"]);
+    assert_eq!(code, "200", "{page}");
+    assert!(
+        page.contains("data-pc=\"pc1\"") && page.contains("Log in to act"),
+        "{page}"
+    );
+    assert!(!page.contains("data-post"), "{page}");
     let (clients, code) = curl(
         &srv,
         &["--cacert", ca, "https://127.0.0.1:8067/api/v1/clients"],

@@ -65,7 +65,13 @@ pub struct View {
 impl View {
     /// The query string of this view with `sort`/`dir` replaced.
     fn with_sort(&self, sort: &str) -> String {
-        let dir = if self.sort == sort && self.dir != "desc" {
+        // No sort given is by name.
+        let current = if self.sort.is_empty() {
+            "name"
+        } else {
+            &self.sort
+        };
+        let dir = if current == sort && self.dir != "desc" {
             "desc"
         } else {
             "asc"
@@ -643,6 +649,43 @@ mod tests {
         // DHCP 10 s, SAN login 1 s, OS 19 s.
         assert!(html.contains("10 s · 1 s · 19 s"), "{html}");
         assert!(html.contains("10 s ago"), "{html}");
+    }
+
+    #[test]
+    fn the_view_filters_and_sorts() {
+        let mut rows: Vec<PcRow> = ["b", "a", "c"]
+            .into_iter()
+            .map(|n| PcRow {
+                view: pc(n),
+                history: Vec::new(),
+            })
+            .collect();
+        rows[2].view.state = PcPhase::Off;
+        rows[1].view.image = "other".into();
+        let names = |v: &View| -> Vec<String> {
+            v.apply(rows.clone())
+                .into_iter()
+                .map(|r| r.view.name)
+                .collect()
+        };
+        assert_eq!(names(&View::default()), ["a", "b", "c"]);
+        let desc = View {
+            dir: "desc".into(),
+            ..View::default()
+        };
+        assert_eq!(names(&desc), ["c", "b", "a"]);
+        let running = View {
+            state: "running".into(),
+            ..View::default()
+        };
+        assert_eq!(names(&running), ["a", "b"]);
+        let golden = View {
+            image: "golden".into(),
+            ..View::default()
+        };
+        assert_eq!(names(&golden), ["b", "c"]);
+        assert_eq!(View::default().with_sort("name"), "?sort=name&dir=desc");
+        assert_eq!(View::default().with_sort("ip"), "?sort=ip&dir=asc");
     }
 
     #[test]
