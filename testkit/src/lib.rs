@@ -13,6 +13,7 @@
 //!   line, started when a "ready" line appears.
 //! * [`guest`]: Linux guests for qemu (Debian's kernel, initramfs archives).
 
+pub mod ceph;
 pub mod guest;
 
 use std::ffi::OsStr;

@@ -79,7 +79,9 @@ impl Luns {
         let target = Target::new();
         let mut disks = Vec::new();
         for l in &t.luns {
-            if l.size.is_none() && !l.disk.exists() {
+            // `rbd:POOL/IMAGE` is a disk on a Ceph cluster, not a file.
+            let rbd = netboot_image::is_rbd(&l.disk);
+            if !rbd && l.size.is_none() && !l.disk.exists() {
                 return Err(LunError::Missing {
                     lun: l.id,
                     path: l.disk.clone(),
@@ -110,11 +112,13 @@ impl Luns {
                 });
             }
             // Persistent reservations are kept beside the disk.
-            let pr_path = {
+            // Persistent reservations are kept beside a file; an RBD disk's
+            // last as long as the target runs.
+            let pr_path = (!rbd).then(|| {
                 let mut p = l.disk.clone().into_os_string();
                 p.push(".pr");
-                Some(p.into())
-            };
+                p.into()
+            });
             disks.push(disk.clone());
             let unit = unit(&t.name, l.id, disk, l.read_only, pr_path, max_transfer)?;
             target

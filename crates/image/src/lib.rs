@@ -107,6 +107,9 @@ impl std::fmt::Display for Format {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// An `rbd:` disk (Ceph) cannot be opened.
+    #[error(transparent)]
+    Rbd(#[from] netboot_rbd::Error),
     /// A format name other than `raw` or `qcow2`.
     #[error("unknown image format {0:?} (raw or qcow2)")]
     UnknownFormat(String),
@@ -263,6 +266,12 @@ pub const QCOW2_MAGIC: [u8; 4] = *b"QFI\xfb";
 
 type Layer = imago::FormatAccess<imago::file::File>;
 
+/// Whether `path` names a disk on a Ceph cluster (`rbd:POOL/IMAGE...`),
+/// not a file.
+pub fn is_rbd(path: &Path) -> bool {
+    path.to_str().is_some_and(netboot_rbd::Spec::is_rbd)
+}
+
 /// Opens disks, sharing the backing images of their chains.
 #[derive(Debug, Default)]
 pub struct Images {
@@ -272,13 +281,21 @@ pub struct Images {
 
 impl Images {
     /// Opens the disk at `path` (see the crate documentation for the rules
-    /// of backing chains).
+    /// of backing chains). A `path` of `rbd:POOL/IMAGE[@SNAP][:conf=PATH]`
+    /// is an RBD image on a Ceph cluster (the `rbd` feature; without it, an
+    /// error that says so).
     pub fn open(
         &self,
         path: impl AsRef<Path>,
         opts: &OpenOptions,
     ) -> Result<Arc<dyn BlockDevice>, Error> {
         let path = path.as_ref();
+        // A disk on a Ceph cluster, named as qemu names it (the
+        // administrator's word: never a backing file's).
+        if let Some(name) = path.to_str().filter(|_| is_rbd(path)) {
+            let spec = netboot_rbd::Spec::parse(name)?;
+            return Ok(netboot_rbd::open(&spec, opts.read_only)?);
+        }
         match opts.format {
             Format::Raw => {
                 let disk = FileDisk::open(

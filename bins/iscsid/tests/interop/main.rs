@@ -622,6 +622,29 @@ fn iscsi_test_cu_conformance_on_a_qcow2_overlay() {
     let _ = stop_and_check(t, &overlay);
 }
 
+/// The same suite on an RBD image of a real (single-node) Ceph cluster,
+/// `--disk rbd:rbd/lun:conf=...`: the same results; then what qemu-io
+/// writes over iSCSI, qemu's own RBD driver reads from the cluster.
+#[cfg(feature = "rbd")]
+#[test]
+fn iscsi_test_cu_conformance_on_an_rbd_image() {
+    need("iscsi-test-cu");
+    need("qemu-io");
+    let ceph = netboot_testkit::ceph::Cluster::start(2 << 30);
+    ceph.rbd(&["create", "--size", "64M", "lun"]);
+    let spec = ceph.spec("rbd/lun");
+    let t = Iscsid::start_with(
+        tempfile::tempdir().unwrap(),
+        std::path::Path::new(&spec),
+        &[],
+    );
+    conformance(&t);
+    qemu_io_ok(&t.url(0), &["write -P 0x6b 5M 128k"]);
+    let (status, _) = t.daemon.terminate();
+    assert!(status.success());
+    qemu_io_ok(&spec, &["read -P 0x6b 5M 128k"]);
+}
+
 /// Makes a qcow2 overlay `name` over `golden.raw` in `dir` with
 /// `qemu-img create -b golden.raw -F raw`.
 fn make_overlay(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
