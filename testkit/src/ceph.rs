@@ -17,6 +17,8 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     /// Its `ceph.conf` (what clients are given).
     pub conf: PathBuf,
+    /// The network namespace it runs in (None: this process's).
+    netns: Option<String>,
 }
 
 /// Two free TCP ports on 127.0.0.1 (for the monitor's v2 and v1).
@@ -39,6 +41,12 @@ fn uuid() -> String {
 impl Cluster {
     /// Starts one (memstore of `osd_bytes` bytes).
     pub fn start(osd_bytes: u64) -> Cluster {
+        Cluster::start_in(osd_bytes, None)
+    }
+
+    /// Starts one in the network namespace `netns` (its 127.0.0.1 is that
+    /// namespace's: the clients run there too).
+    pub fn start_in(osd_bytes: u64, netns: Option<&str>) -> Cluster {
         for p in [
             "ceph-mon",
             "ceph-osd",
@@ -95,7 +103,11 @@ log file = {dd}/log/client.log
             ),
         )
         .unwrap();
-        let c = Cluster { dir, conf };
+        let c = Cluster {
+            dir,
+            conf,
+            netns: netns.map(str::to_owned),
+        };
         let keyring = d.join("keyring");
         c.cmd(
             "ceph-authtool",
@@ -170,7 +182,14 @@ log file = {dd}/log/client.log
 
     /// Runs `prog` with `args` (and `-c CONF` when `conf`); its stdout.
     fn cmd(&self, prog: &str, args: &[&str], conf: bool) -> String {
-        let mut c = Command::new(prog);
+        let mut c = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, prog]);
+                c
+            }
+            None => Command::new(prog),
+        };
         if conf {
             c.arg("-c").arg(&self.conf);
         }

@@ -44,6 +44,11 @@ impl Netns {
         }
     }
 
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
     pub fn mac(&self, dev: &str) -> String {
         let out = self
             .exec("cat")

@@ -1137,3 +1137,41 @@ fn linux_aoe_driver_reads_and_writes_through_aoed() {
         "{aoed_log}"
     );
 }
+
+/// aoed serving an RBD image of a real (single-node) Ceph cluster
+/// (`--disk rbd:rbd/aoe:conf=...`): aoectl reads the image `rbd import`
+/// put there, and what aoectl writes `rbd export` reads back.
+#[cfg(feature = "rbd")]
+#[test]
+fn aoectl_against_aoed_on_an_rbd_image() {
+    let ns = Netns::new("rbd");
+    // In aoed's namespace: its 127.0.0.1.
+    let ceph = netboot_testkit::ceph::Cluster::start_in(1 << 30, Some(ns.name()));
+    let img = Image::new(16 * MIB, 5);
+    ceph.rbd(&["import", img.path_str(), "rbd/aoe"]);
+    let spec = ceph.spec("rbd/aoe");
+    let d = Daemon::aoed(&ns, &["--shelf", "4", "--slot", "1", "--disk", &spec]);
+    let sum = ns.aoectl_ok(&["read", "--target", "e4.1", "--sha256"]);
+    assert_eq!(sha_of(&sum), sha256(&img.data), "the imported image");
+    let new = content(MIB + 512, 98);
+    let input = img.dir.path().join("input.bin");
+    std::fs::write(&input, &new).unwrap();
+    ns.aoectl_ok(&[
+        "write",
+        "--target",
+        "e4.1",
+        "--lba",
+        "777",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(d.terminate().code(), Some(0));
+    let out = img.dir.path().join("export.img");
+    ceph.rbd(&["export", "rbd/aoe", out.to_str().unwrap()]);
+    let disk = std::fs::read(&out).unwrap();
+    assert_eq!(
+        sha256(&disk[777 * 512..777 * 512 + new.len()]),
+        sha256(&new),
+        "what aoectl wrote is in the cluster"
+    );
+}
