@@ -308,6 +308,32 @@ fn ipxe_sanboots_from_iscsid() {
     assert!(t.log_contains("logged in"));
 }
 
+/// A PC's disk on Ceph: the golden boot disk imported as an RBD image, a
+/// protected snapshot of it (the version), and the PC's clone of that
+/// snapshot, which iscsid serves (`--disk rbd:rbd/pc1`): iPXE sanboots it
+/// and the boot sector reads 512 sectors of the golden image through the
+/// clone.
+#[cfg(feature = "rbd")]
+#[test]
+fn ipxe_sanboots_a_pcs_rbd_clone_of_a_golden_snapshot() {
+    let ceph = netboot_testkit::ceph::Cluster::start(1 << 30);
+    let dir = tempfile::tempdir().unwrap();
+    let golden = dir.path().join("golden.raw");
+    std::fs::write(&golden, sanboot::disk_image_with(&sanboot::boot_sector())).unwrap();
+    ceph.rbd(&["import", golden.to_str().unwrap(), "rbd/golden"]);
+    ceph.rbd(&["snap", "create", "rbd/golden@v1"]);
+    ceph.rbd(&["snap", "protect", "rbd/golden@v1"]);
+    ceph.rbd(&["clone", "rbd/golden@v1", "rbd/pc1"]);
+    let spec = ceph.spec("rbd/pc1");
+    let (o, log, t) = ipxe_sanboot_disk(std::path::Path::new(&spec));
+    assert!(log.contains(sanboot::MARKER_OK), "PC: {log}\n{}", text(&o));
+    assert_eq!(o.status.code(), Some(sanboot::EXIT_OK), "{log}");
+    let (status, _) = t.daemon.terminate();
+    assert!(status.success());
+    let info = ceph.rbd(&["info", "rbd/pc1"]);
+    assert!(info.contains("parent: rbd/golden@v1"), "{info}");
+}
+
 /// The seed's remote-access case: the same chain (a qcow2 overlay over the
 /// golden boot disk) boots a PC through iPXE over iSCSI and a VM in qemu
 /// directly (`-drive file=OVERLAY`); both read 512 sectors of the golden
