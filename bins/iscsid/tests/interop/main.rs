@@ -334,6 +334,72 @@ fn ipxe_sanboots_a_pcs_rbd_clone_of_a_golden_snapshot() {
     assert!(info.contains("parent: rbd/golden@v1"), "{info}");
 }
 
+/// Cluster faults: the OSD frozen for 10 s under a write load over iSCSI
+/// (qemu-io, 1 MiB writes of a pattern each): the writes wait and go on,
+/// qemu-io sees no error, and the cluster has every one. A cluster that
+/// cannot be reached at start is a clear error, soon.
+#[cfg(feature = "rbd")]
+#[test]
+fn an_rbd_disk_waits_out_a_frozen_osd_and_an_unreachable_cluster_is_a_clear_error() {
+    let ceph = netboot_testkit::ceph::Cluster::start(2 << 30);
+    ceph.rbd(&["create", "--size", "64M", "load"]);
+    let spec = ceph.spec("rbd/load");
+    let t = Iscsid::start_with(tempfile::tempdir().unwrap(), std::path::Path::new(&spec), &[]);
+    let url = t.url(0);
+    let writes: Vec<String> = (0..40u64)
+        .map(|i| format!("write -P {} {}M 1M", i + 1, i))
+        .collect();
+    let load = std::thread::spawn(move || {
+        let mut c = Command::new("qemu-io");
+        c.args(["-f", "raw"]);
+        for w in &writes {
+            c.args(["-c", w]);
+        }
+        c.args(["-c", "flush"]);
+        netboot_testkit::run(c.arg(&url), Duration::from_secs(300))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    ceph.pause_osd(Duration::from_secs(10));
+    let o = load.join().unwrap();
+    assert!(
+        o.status.success() && !text(&o).contains("failed"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(text(&o).matches("wrote 1048576/1048576").count(), 40, "{}", text(&o));
+    let (status, _) = t.daemon.terminate();
+    assert!(status.success());
+    let reads: Vec<String> = (0..40u64)
+        .map(|i| format!("read -P {} {}M 1M", i + 1, i))
+        .collect();
+    let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
+    qemu_io_ok(&spec, &reads);
+    // Nothing listens where this cluster's monitor would be.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("ceph.conf");
+    std::fs::write(
+        &conf,
+        "[global]\nmon host = 127.0.0.1:1\nauth client required = none\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let o = run(Command::new(env!("CARGO_BIN_EXE_iscsid")).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--target",
+        IQN,
+        "--disk",
+        &format!("rbd:rbd/x:conf={}", conf.display()),
+    ]));
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("ceph cluster") && started.elapsed() < Duration::from_secs(60),
+        "{:?}: {}",
+        started.elapsed(),
+        text(&o)
+    );
+}
+
 /// The seed's remote-access case: the same chain (a qcow2 overlay over the
 /// golden boot disk) boots a PC through iPXE over iSCSI and a VM in qemu
 /// directly (`-drive file=OVERLAY`); both read 512 sectors of the golden
