@@ -54,6 +54,10 @@ pub struct Cli {
     /// Address to listen on (repeatable). Default: `[::]:3260` and `0.0.0.0:3260`.
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Vec<SocketAddr>,
+    /// Another portal SendTargets names beside the one an initiator asked
+    /// (repeatable): a second gateway that serves the same targets.
+    #[arg(long, value_name = "ADDR:PORT")]
+    portal: Vec<SocketAddr>,
     /// Target name (IQN) of the command-line target.
     #[arg(long, value_name = "IQN")]
     target: Option<String>,
@@ -114,6 +118,7 @@ pub struct Cli {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<Vec<SocketAddr>>,
+    portals: Option<Vec<SocketAddr>>,
     max_sessions: Option<usize>,
     max_logins_per_address: Option<usize>,
     login_timeout: Option<u64>,
@@ -204,6 +209,8 @@ pub struct TargetConf {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: Vec<SocketAddr>,
+    /// Portals SendTargets names besides the one asked (other gateways).
+    pub portals: Vec<SocketAddr>,
     pub max_sessions: usize,
     pub max_logins_per_address: usize,
     pub login_timeout: Duration,
@@ -430,6 +437,11 @@ impl Config {
         let log_level = cli.common.log_level(file.log_level);
         Ok(Config {
             listen,
+            portals: if cli.portal.is_empty() {
+                file.portals.unwrap_or_default()
+            } else {
+                cli.portal
+            },
             max_sessions: cli.max_sessions.or(file.max_sessions).unwrap_or(256).max(1),
             max_logins_per_address: cli
                 .max_logins_per_address

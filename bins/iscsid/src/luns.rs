@@ -166,6 +166,15 @@ impl Luns {
         self.target.nexus_lost(nexus);
     }
 
+    /// Claims every writable disk for this target's writes alone (see
+    /// `BlockDevice::claim`: an RBD image's exclusive lock). Blocking.
+    pub fn claim(&self) -> Result<(), netboot_blockdev::Error> {
+        for d in &self.disks {
+            d.claim()?;
+        }
+        Ok(())
+    }
+
     /// Flushes every disk (on shutdown).
     pub fn flush(&self) -> Result<(), netboot_blockdev::Error> {
         for d in &self.disks {

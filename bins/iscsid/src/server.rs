@@ -31,6 +31,9 @@ use crate::targets::{SessionEvent, SessionEventKind, Targets};
 const FIRST_PDU_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time in-flight commands get to finish on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Time a login waits for its disks to be this target's alone (an RBD
+/// image's lock: the cluster answers in milliseconds, or is unreachable).
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Shared {
     /// Everything of the login configuration but the targets.
@@ -42,6 +45,8 @@ struct Shared {
     /// Open sessions by initiator, ISID and target, for reinstatement.
     sessions: Arc<Sessions>,
     login_timeout: Duration,
+    /// Other gateways' portals SendTargets names after this one.
+    portals: Vec<SocketAddr>,
     session: SessionConfig,
     /// Held by every connection task: its count is the number of them.
     alive: Arc<()>,
@@ -174,6 +179,7 @@ pub async fn serve_targets(
         }),
         sessions: Arc::new(Sessions::default()),
         login_timeout: cfg.login_timeout,
+        portals: cfg.portals.clone(),
         session: SessionConfig {
             nop_interval: cfg.nop_interval,
             nop_timeout: cfg.nop_timeout,
@@ -316,6 +322,30 @@ async fn read_pdu(
     }
 }
 
+/// Claims the disks of the target a login about to enter full feature
+/// phase is for (see `BlockDevice::claim`); nothing for other logins.
+async fn claim(shared: &Shared, login: &TargetLogin) -> Result<(), String> {
+    let Some(result) = login.result() else {
+        return Ok(());
+    };
+    if result.params.session_type == SessionType::Discovery {
+        return Ok(());
+    }
+    let target = result.params.target_name.unwrap_or_default();
+    let Some(luns) = shared.targets.luns(&target) else {
+        return Ok(());
+    };
+    let claim = tokio::task::spawn_blocking(move || luns.claim());
+    match tokio::time::timeout(CLAIM_TIMEOUT, claim).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(format!("{target}: its disk is another gateway's ({e})")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "{target}: its disk is not free after {CLAIM_TIMEOUT:?}"
+        )),
+    }
+}
+
 async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -329,10 +359,13 @@ async fn connection(
     let mut config = shared.base.clone();
     config.targets = shared.targets.entries();
     for t in &mut config.targets {
-        t.portals = vec![Portal {
-            address: local,
-            tpgt: config.portal_group_tag,
-        }];
+        t.portals = std::iter::once(local)
+            .chain(shared.portals.iter().copied().filter(|p| *p != local))
+            .map(|address| Portal {
+                address,
+                tpgt: config.portal_group_tag,
+            })
+            .collect();
     }
     let config = Arc::new(config);
     let tsih = match shared.tsih.fetch_add(1, Ordering::Relaxed) {
@@ -379,6 +412,17 @@ async fn connection(
             } else {
                 first = false;
                 login.handle(&pdu)
+            };
+            // A disk other servers could write too (RBD) is this target's
+            // alone while it serves it: a live gateway elsewhere that has it
+            // refuses the login, Service unavailable (the initiator tries
+            // again later, or another portal).
+            let resp = match claim(shared, &login).await {
+                Ok(()) => resp,
+                Err(e) => {
+                    shared.log_refusal(peer, &format!("login refused: {e}"));
+                    login.refuse_request(&pdu, LoginStatus::SERVICE_UNAVAILABLE)
+                }
             };
             wbuf.clear();
             resp.emit(&mut wbuf, Digests::default())

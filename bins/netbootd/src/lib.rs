@@ -195,6 +195,7 @@ fn iscsid_config(cfg: &Config, addr: Ipv4Addr) -> netboot_iscsid::Config {
     let limits = netboot_iscsid::config::Limits::default();
     netboot_iscsid::Config {
         listen: vec![SocketAddr::from((addr, cfg.iscsi_port))],
+        portals: Vec::new(),
         max_sessions: 256,
         max_logins_per_address: 8,
         login_timeout: std::time::Duration::from_secs(15),

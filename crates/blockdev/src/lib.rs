@@ -116,6 +116,14 @@ pub trait BlockDevice: Send + Sync + std::fmt::Debug {
     fn write_back(&self) -> Result<()> {
         Ok(())
     }
+    /// Takes the disk for this process's writes alone, where other
+    /// servers could write it too (an RBD image's exclusive lock: two
+    /// gateways, one writer). A target calls it when an initiator logs
+    /// in; it fails while a live server elsewhere holds the disk. The
+    /// default: nothing to take (a local file has one server).
+    fn claim(&self) -> Result<()> {
+        Ok(())
+    }
     /// Deallocates the range (reads return zeros afterwards). Backends that
     /// cannot deallocate write zeros instead.
     fn discard(&self, offset: u64, len: u64) -> Result<()>;
@@ -199,6 +207,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for std::sync::Arc<T> {
     }
     fn write_back(&self) -> Result<()> {
         (**self).write_back()
+    }
+    fn claim(&self) -> Result<()> {
+        (**self).claim()
     }
     fn discard(&self, offset: u64, len: u64) -> Result<()> {
         (**self).discard(offset, len)

@@ -308,6 +308,17 @@ impl BlockDevice for RbdDisk {
         self.write_zeroes(offset, len)
     }
 
+    /// The image's exclusive lock (not for a read-only disk): while this
+    /// gateway runs, no other writes the image; when it dies, the next one
+    /// to claim it breaks its lock (librbd blocklists the dead owner first,
+    /// so none of its writes can land afterwards).
+    fn claim(&self) -> DevResult<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.image.lock_exclusive().map_err(|e| io("lock", 0, e))
+    }
+
     fn write_zeroes(&self, offset: u64, len: u64) -> DevResult<()> {
         self.writable()?;
         check_range(offset, len, self.size)?;

@@ -344,7 +344,11 @@ fn an_rbd_disk_waits_out_a_frozen_osd_and_an_unreachable_cluster_is_a_clear_erro
     let ceph = netboot_testkit::ceph::Cluster::start(2 << 30);
     ceph.rbd(&["create", "--size", "64M", "load"]);
     let spec = ceph.spec("rbd/load");
-    let t = Iscsid::start_with(tempfile::tempdir().unwrap(), std::path::Path::new(&spec), &[]);
+    let t = Iscsid::start_with(
+        tempfile::tempdir().unwrap(),
+        std::path::Path::new(&spec),
+        &[],
+    );
     let url = t.url(0);
     let writes: Vec<String> = (0..40u64)
         .map(|i| format!("write -P {} {}M 1M", i + 1, i))
@@ -366,7 +370,12 @@ fn an_rbd_disk_waits_out_a_frozen_osd_and_an_unreachable_cluster_is_a_clear_erro
         "{}",
         text(&o)
     );
-    assert_eq!(text(&o).matches("wrote 1048576/1048576").count(), 40, "{}", text(&o));
+    assert_eq!(
+        text(&o).matches("wrote 1048576/1048576").count(),
+        40,
+        "{}",
+        text(&o)
+    );
     let (status, _) = t.daemon.terminate();
     assert!(status.success());
     let reads: Vec<String> = (0..40u64)
@@ -398,6 +407,90 @@ fn an_rbd_disk_waits_out_a_frozen_osd_and_an_unreachable_cluster_is_a_clear_erro
         started.elapsed(),
         text(&o)
     );
+}
+
+/// Two gateways serve one RBD image; one writes at a time. Discovery at
+/// gateway A names both portals. While A serves the image, a login at B
+/// is refused (the image's exclusive lock is A's). A dies (kill -9): B
+/// takes over once the cluster has fenced A (blocklisted, so nothing A
+/// had in flight can land later), every write A acknowledged reads back
+/// through B, and B's writes land. A restarted waits its turn: refused
+/// while B lives, serving everything once B has stopped.
+#[cfg(feature = "rbd")]
+#[test]
+fn two_gateways_one_writer_and_failover() {
+    need("qemu-io");
+    need("iscsi-ls");
+    let ceph = netboot_testkit::ceph::Cluster::start(2 << 30);
+    ceph.rbd(&["create", "--size", "64M", "lun"]);
+    let spec = ceph.spec("rbd/lun");
+    let disk = std::path::Path::new(&spec);
+    let b = Iscsid::start_with(tempfile::tempdir().unwrap(), disk, &[]);
+    let b_addr = b.addr.to_string();
+    let mut a = Iscsid::start_with(tempfile::tempdir().unwrap(), disk, &["--portal", &b_addr]);
+    let o = run(Command::new("iscsi-ls").arg(format!("iscsi://{}", a.addr)));
+    assert!(
+        text(&o).contains(&a.addr.to_string()) && text(&o).contains(&b_addr),
+        "both portals in {}",
+        text(&o)
+    );
+    let writes = |first: u64, n: u64, pattern: u64| -> Vec<String> {
+        (first..first + n)
+            .map(|i| format!("write -P {} {}M 1M", pattern + i, i))
+            .collect()
+    };
+    let a_writes = writes(0, 20, 1);
+    qemu_io_ok(
+        &a.url(0),
+        &a_writes.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    // A holds the image: B refuses the login.
+    let refused = |url: &str| {
+        let o = run(Command::new("qemu-io").args(["-f", "raw", "-r", "-c", "read 0 512", url]));
+        !o.status.success()
+    };
+    assert!(refused(&b.url(0)), "B served while A holds the image");
+    assert!(
+        b.daemon.wait_for("another gateway", LIMIT).is_some(),
+        "{}",
+        b.daemon.log_text()
+    );
+    a.daemon.kill();
+    // B takes over once A's watch on the image has run out (30 s).
+    let died = std::time::Instant::now();
+    while refused(&b.url(0)) {
+        assert!(
+            died.elapsed() < Duration::from_secs(120),
+            "B did not take over: {}",
+            b.daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    eprintln!("B took over {:?} after A died", died.elapsed());
+    let blocklist = ceph.ceph(&["osd", "blocklist", "ls"]);
+    assert!(
+        blocklist.lines().any(|l| l.starts_with("127.0.0.1:")),
+        "A fenced: {blocklist}"
+    );
+    let mut all: Vec<String> = (0..20u64)
+        .map(|i| format!("read -P {} {}M 1M", i + 1, i))
+        .collect();
+    let b_writes = writes(20, 20, 101);
+    qemu_io_ok(
+        &b.url(0),
+        &b_writes.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    all.extend((20..40u64).map(|i| format!("read -P {} {}M 1M", i + 101, i)));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    qemu_io_ok(&b.url(0), &all);
+    // A again: refused while B lives, serving once B has let go.
+    let a = Iscsid::start_with(tempfile::tempdir().unwrap(), disk, &["--portal", &b_addr]);
+    assert!(refused(&a.url(0)), "A served while B holds the image");
+    let (status, _) = b.daemon.terminate();
+    assert!(status.success());
+    qemu_io_ok(&a.url(0), &all);
+    let (status, _) = a.daemon.terminate();
+    assert!(status.success());
 }
 
 /// The seed's remote-access case: the same chain (a qcow2 overlay over the
